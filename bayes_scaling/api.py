@@ -1,0 +1,91 @@
+"""The convenience layer: `fit` in one call, and the `ScalingLawFit` object.
+
+Both only string together the pure core (data, priors, inference, forecast).
+
+Example
+-------
+>>> import jax
+>>> from bayes_scaling import ScalingLawFit, simulate
+>>> runs = simulate(jax.random.key(0))
+>>> model = ScalingLawFit(num_samples=500).fit(runs, key=jax.random.key(1))  # doctest: +SKIP
+>>> model.forecast(N=70e9, D=1.4e12, key=jax.random.key(2))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import jax
+
+from .data import Runs, load_runs
+from .forecast import DEFAULT_PROBS, forecast
+from .inference import SamplerConfig, run_nuts
+from .laws import get_law
+from .priors import default_priors, noise_param_names
+
+__all__ = ["fit", "ScalingLawFit"]
+
+
+def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", config=None,
+        dtype=None, **load_options):
+    """Fit a scaling law to runs with NUTS.
+
+    Parameters
+    ----------
+    data : Runs, str, os.PathLike or pandas.DataFrame
+        The runs, or a CSV path / DataFrame for `load_runs` (with ``load_options``).
+    key : jax.random key
+    law : str or Law
+    priors : dict, optional
+        Overrides of the default priors (NumPyro distributions or fixed numbers), by name.
+    likelihood : {"student_t", "normal"}
+    config : SamplerConfig, optional
+
+    Returns
+    -------
+    Posterior
+    """
+    law = get_law(law)
+    num_params = len(law.param_names) + len(noise_param_names(likelihood))
+    runs = data if isinstance(data, Runs) else load_runs(data, min_runs=num_params, **load_options)
+    if len(runs) < num_params:
+        raise ValueError(f"{runs.source}: {len(runs)} runs are too few to fit {num_params} "
+                         f"parameters of {law.name!r} with a {likelihood} likelihood")
+    chosen = {**default_priors(law, runs, likelihood), **(priors or {})}
+    return run_nuts(law, chosen, runs, key=key, config=config or SamplerConfig(),
+                    likelihood=likelihood, dtype=dtype)
+
+
+class ScalingLawFit:
+    """Object-style façade: ``ScalingLawFit(...).fit(runs, key=...)`` then ``.forecast(...)``.
+
+    ``__init__`` only stores the settings; fitted attributes end in ``_``:
+    ``posterior_`` (Posterior), ``idata_`` (ArviZ InferenceData), ``diagnostics_``.
+    """
+
+    def __init__(self, law="chinchilla", priors=None, likelihood="student_t", num_chains=4,
+                 num_warmup=1000, num_samples=1000, target_accept=0.8):
+        self.law = law
+        self.priors = priors
+        self.likelihood = likelihood
+        self.num_chains = num_chains
+        self.num_warmup = num_warmup
+        self.num_samples = num_samples
+        self.target_accept = target_accept
+
+    def fit(self, data, *, key, **load_options):
+        """Fit to ``data`` (Runs, CSV path or DataFrame); returns self."""
+        config = SamplerConfig(num_chains=self.num_chains, num_warmup=self.num_warmup,
+                               num_samples=self.num_samples, target_accept=self.target_accept)
+        self.posterior_ = fit(data, key=key, law=self.law, priors=self.priors,
+                              likelihood=self.likelihood, config=config, **load_options)
+        self.idata_ = self.posterior_.idata
+        self.diagnostics_ = self.posterior_.check()
+        return self
+
+    def summary(self, prob=0.9):
+        """The parameter table (see `Posterior.summary`)."""
+        return self.posterior_.summary(prob)
+
+    def forecast(self, N=None, D=None, C=None, *, key=None, probs=DEFAULT_PROBS):
+        """Predictive loss at new points (see `forecast`)."""
+        key = jax.random.key(0) if key is None else key
+        return forecast(self.posterior_, N=N, D=D, C=C, key=key, probs=probs)

@@ -1,0 +1,368 @@
+"""The ``bayes-scaling`` command line; the only module that prints.
+
+Subcommands: ``demo``, ``fit``, ``forecast``, ``summary``. Every command takes ``--json``; tabular
+ones also ``--csv``. Input errors exit with status 2 and a message naming the file, line and
+column; a fit that fails the diagnostics gate is announced on stderr wherever it is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+EXIT_INPUT_ERROR = 2
+DEMO_POINT = {"N": 70e9, "D": 1.4e12}
+
+
+def _configure_jax(x64=False):
+    """Set up JAX before its first import: one CPU device per core, compile cache, precision."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        # Lets the sampler run chains on all cores (a no-op for GPU/TPU backends).
+        cores = max(os.cpu_count() or 1, 1)
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
+    import jax
+
+    if os.environ.get("BAYES_SCALING_NO_CACHE") is None:
+        cache = os.environ.get("BAYES_SCALING_CACHE") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+            "bayes_scaling", "jax")
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    if x64:
+        jax.config.update("jax_enable_x64", True)
+
+
+# -- output helpers ---------------------------------------------------------------------------
+def _err(message):
+    print(message, file=sys.stderr)
+
+
+def _emit_table(frame, args, title=None, extra=None):
+    """Print a DataFrame as text, CSV (--csv) or JSON (--json, with ``extra`` keys)."""
+    if getattr(args, "json", False):
+        payload = dict(extra or {})
+        payload["table"] = json.loads(frame.to_json(orient="records"))
+        print(json.dumps(payload, indent=2))
+    elif getattr(args, "csv", False):
+        print(frame.to_csv(index=False), end="")
+    else:
+        if title:
+            print(title)
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def _diagnostics_dict(diagnostics):
+    return {"ok": diagnostics.ok, "problems": list(diagnostics.problems),
+            "max_r_hat": diagnostics.max_r_hat, "min_ess_bulk": diagnostics.min_ess_bulk,
+            "min_ess_tail": diagnostics.min_ess_tail, "divergences": diagnostics.divergences,
+            "min_e_bfmi": diagnostics.min_bfmi}
+
+
+def _announce_gate(diagnostics):
+    if not diagnostics.ok:
+        bar = "!" * 78
+        _err(f"{bar}\nWARNING: {diagnostics.message()}\nDo not trust these numbers as they "
+             f"are.\n{bar}")
+
+
+def _summary_frame(post):
+    table = post.summary(prob=0.9).reset_index().rename(columns={"index": "param"})
+    return table
+
+
+def _print_summary(post, args, header=""):
+    diagnostics = post.check()
+    frame = _summary_frame(post)
+    stats = post.idata.sample_stats
+    extra = {"law": post.law.name, "likelihood": post.likelihood, "source": post.attrs["source"],
+             "num_runs": int(post.runs_table.shape[0]),
+             "diagnostics": _diagnostics_dict(diagnostics),
+             "mean_leapfrog_steps": float(stats["n_steps"].mean())}
+    if getattr(args, "json", False) or getattr(args, "csv", False):
+        _emit_table(frame, args, extra=extra)
+    else:
+        if header:
+            print(header)
+        print(f"law {post.law.name} ({post.law.reference}); {post.likelihood} likelihood on "
+              f"log-loss; {extra['num_runs']} runs from {extra['source']}")
+        _emit_table(frame, args)
+        print(f"divergences: {diagnostics.divergences}   min E-BFMI: {diagnostics.min_bfmi:.2f}   "
+              f"max R-hat: {diagnostics.max_r_hat:.4f}   min ESS bulk/tail: "
+              f"{diagnostics.min_ess_bulk:.0f}/{diagnostics.min_ess_tail:.0f}   "
+              f"mean leapfrog steps: {extra['mean_leapfrog_steps']:.1f}")
+        print(diagnostics.message())
+    _announce_gate(diagnostics)
+
+
+def _forecast_frame(table):
+    """Forecast table with a readable extrapolation note per point."""
+    table = table.copy()
+    table["extrapolation"] = [
+        "within data" if max(n, d, c) <= 1 else f"{c:.3g}x max C, {n:.3g}x max N, {d:.3g}x max D"
+        for n, d, c in zip(table["N_vs_max"], table["D_vs_max"], table["C_vs_max"])]
+    return table
+
+
+# -- subcommands ------------------------------------------------------------------------------
+def _sampler_config(args):
+    from .inference import SamplerConfig
+
+    return SamplerConfig(num_chains=args.chains, num_warmup=args.warmup, num_samples=args.samples,
+                         target_accept=args.target_accept, progress_bar=sys.stderr.isatty())
+
+
+def _priors_from_args(args):
+    from .priors import parse_priors, read_prior_file
+
+    priors = read_prior_file(args.prior_file) if args.prior_file else {}
+    overrides = parse_priors(args.prior or [])
+    clash = sorted(set(priors) & set(overrides))
+    if clash:
+        from .priors import PriorError
+
+        raise PriorError(f"prior for {clash} given both in {args.prior_file} and by --prior")
+    return {**priors, **overrides}
+
+
+def _fit_and_report(runs, args, out_path, header):
+    import jax
+
+    from .api import fit
+    from .inference import chain_layout
+
+    config = _sampler_config(args)
+    per_device, devices = chain_layout(config)
+    _err(f"fitting {args.law} to {len(runs)} runs: {config.num_chains} chains x "
+         f"({config.num_warmup} warmup + {config.num_samples} draws), {per_device} on {devices} "
+         f"{jax.default_backend()} device(s), {'float64' if args.x64 else 'float32'}")
+    for note in runs.dropped:
+        _err(note)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the CLI announces the gate itself, loudly
+        post = fit(runs, key=jax.random.key(args.seed), law=args.law,
+                   priors=_priors_from_args(args), likelihood=args.likelihood, config=config)
+    post.save(out_path, force=args.force)
+    _print_summary(post, args, header)
+    _err(f"wrote {out_path}")
+    return post
+
+
+def cmd_fit(args):
+    from .datasets import load_dataset
+    from .data import load_runs
+
+    if (args.runs is None) == (args.dataset is None):
+        raise ValueError("give a runs CSV file or --dataset NAME (one of them)")
+    options = dict(params=args.params, tokens=args.tokens, flops=args.flops, loss=args.loss,
+                   flops_per_param_token=args.flops_per_param_token)
+    if args.where:
+        options["where"] = args.where
+    if args.dataset:
+        runs = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
+                            **options)
+        default_out = f"{args.dataset}_fit.nc"
+    else:
+        runs = load_runs(args.runs, **options)
+        default_out = os.path.splitext(os.path.basename(args.runs))[0] + "_fit.nc"
+    out = args.output or default_out
+    _check_writable(out, args.force)
+    _fit_and_report(runs, args, out, header="")
+    return 0
+
+
+def _check_writable(path, force):
+    if os.path.exists(path) and not force:
+        raise FileExistsError(f"{path} exists; pass --force to overwrite it or -o another path")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
+
+
+def _demo_dir(requested):
+    if requested:
+        return requested
+    base, n = "bayes_scaling_demo", 1
+    candidate = base
+    while os.path.exists(candidate):  # never overwrite an earlier demo's files
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def cmd_demo(args):
+    import jax
+
+    from .datasets import EPOCH_CHINCHILLA, simulate
+    from .forecast import forecast
+
+    out_dir = _demo_dir(args.out)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {name: os.path.join(out_dir, name) for name in ("runs.csv", "fit.nc", "forecast.csv")}
+    for path in paths.values():
+        _check_writable(path, args.force)
+    key_sim, key_forecast = jax.random.split(jax.random.key(args.seed + 1))
+    runs = simulate(key_sim, num_runs=245)
+    runs.to_frame().to_csv(paths["runs.csv"], index=False)
+    truth = ", ".join(f"{k}={v}" for k, v in EPOCH_CHINCHILLA.items())
+    _err(f"simulated 245 Chinchilla-like runs from Epoch AI's fit ({truth}), Student-t noise "
+         f"sigma=0.01 on log-loss")
+    post = _fit_and_report(runs, args, paths["fit.nc"], header="Posterior (truth: " + truth + ")")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = _forecast_frame(forecast(post, **DEMO_POINT, key=key_forecast))
+    table.to_csv(paths["forecast.csv"], index=False)
+    if not args.json:
+        print()
+    _emit_table(table[_FORECAST_COLUMNS], args, title="Forecast for a 70B-parameter, 1.4T-token run")
+    _err(f"wrote {paths['runs.csv']}, {paths['forecast.csv']}")
+    return 0
+
+
+_FORECAST_COLUMNS = ["point", "quantity", "N", "D", "C", "median", "lo_50", "hi_50", "lo_90",
+                     "hi_90", "lo_95", "hi_95", "extrapolation"]
+
+
+def _parse_list(text, flag):
+    from .data import parse_number
+
+    if text is None:
+        return None
+    try:
+        return [parse_number(part) for part in text.split(",") if part.strip()]
+    except ValueError as err:
+        raise ValueError(f"--{flag}: {err}") from None
+
+
+def cmd_forecast(args):
+    import jax
+
+    from .data import load_points
+    from .forecast import forecast
+    from .posterior import Posterior
+
+    post = Posterior.load(args.fit)
+    if args.points:
+        if any(v is not None for v in (args.params, args.tokens, args.flops)):
+            raise ValueError("give either --points FILE or --params/--tokens/--flops, not both")
+        N, D, C = load_points(args.points, flops_per_param_token=post.flops_per_param_token)
+    else:
+        N, D, C = (_parse_list(args.params, "params"), _parse_list(args.tokens, "tokens"),
+                   _parse_list(args.flops, "flops"))
+    probs = _parse_list(args.probs, "probs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs)
+    table = _forecast_frame(table)
+    columns = ["point", "quantity", "N", "D", "C", "median"] + [
+        c for c in table.columns if c.startswith(("lo_", "hi_"))] + ["extrapolation"]
+    diagnostics = post.check()
+    _emit_table(table if (args.json or args.csv) else table[columns], args,
+                extra={"fit": args.fit, "diagnostics": _diagnostics_dict(diagnostics)})
+    _announce_gate(diagnostics)
+    return 0
+
+
+def cmd_summary(args):
+    from .posterior import Posterior
+
+    _print_summary(Posterior.load(args.fit), args)
+    return 0
+
+
+# -- argument parsing -------------------------------------------------------------------------
+def _add_output_flags(parser, csv=True):
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    if csv:
+        parser.add_argument("--csv", action="store_true", help="the table as CSV on stdout")
+
+
+def _add_fit_flags(parser):
+    group = parser.add_argument_group("model and sampler")
+    group.add_argument("--law", default="chinchilla", help="scaling law (default chinchilla)")
+    group.add_argument("--likelihood", default="student_t", choices=("student_t", "normal"),
+                       help="noise on log-loss (default student_t, robust to outliers)")
+    group.add_argument("--prior", action="append", metavar="NAME=DIST",
+                       help="override a prior, e.g. --prior 'alpha=Beta(2,5)' or --prior nu=5 "
+                            "(a number fixes the parameter); repeatable")
+    group.add_argument("--prior-file", help="file of NAME=DIST lines")
+    group.add_argument("--chains", type=int, default=4)
+    group.add_argument("--warmup", type=int, default=1000)
+    group.add_argument("--samples", type=int, default=1000, help="draws per chain")
+    group.add_argument("--target-accept", type=float, default=0.8)
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--x64", action="store_true", help="compute in float64")
+    group.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="bayes-scaling",
+        description="Bayesian scaling-law fits and forecasts with honest uncertainty.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="simulate a Chinchilla-like sweep, fit it, forecast 70B/1.4T")
+    demo.add_argument("--out", help="output directory (default: a new bayes_scaling_demo[-N])")
+    _add_fit_flags(demo)
+    _add_output_flags(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    fit = sub.add_parser("fit", help="fit a law to a runs CSV and save the posterior (.nc)")
+    fit.add_argument("runs", nargs="?", help="CSV with one row per trained model")
+    fit.add_argument("-o", "--output", help="fit file to write (default: <runs>_fit.nc)")
+    fit.add_argument("--dataset", help="a registered public dataset instead of a CSV, e.g. "
+                                       "chinchilla-epoch240 (see --data-dir)")
+    fit.add_argument("--data-dir", help="directory holding the public datasets "
+                                        "(default: $BAYES_SCALING_DATA, then the cache)")
+    fit.add_argument("--download", action="store_true", help="download a missing dataset")
+    columns = fit.add_argument_group("columns (auto-detected when not given)")
+    columns.add_argument("--params", help="column of parameter counts N")
+    columns.add_argument("--tokens", help="column of training tokens D")
+    columns.add_argument("--flops", help="column of training FLOPs C")
+    columns.add_argument("--loss", help="column of final losses")
+    columns.add_argument("--flops-per-param-token", type=float, default=6.0,
+                         help="k in C = k*N*D (default 6)")
+    columns.add_argument("--where", help="keep only matching runs, e.g. 'loss < 3.447'; the "
+                                         "dropped lines are reported")
+    _add_fit_flags(fit)
+    _add_output_flags(fit)
+    fit.set_defaults(func=cmd_fit)
+
+    fc = sub.add_parser("forecast", help="predictive loss at new (N, D) points with intervals")
+    fc.add_argument("fit", help="fit file (.nc) from 'bayes-scaling fit'")
+    fc.add_argument("--params", help="parameters, e.g. 70B or 7B,70B")
+    fc.add_argument("--tokens", help="tokens, e.g. 1.4T")
+    fc.add_argument("--flops", help="FLOPs, e.g. 5.76e23")
+    fc.add_argument("--points", help="CSV of points (two of params/tokens/flops columns)")
+    fc.add_argument("--probs", default="0.5,0.9,0.95", help="central interval probabilities")
+    fc.add_argument("--seed", type=int, default=0)
+    fc.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    _add_output_flags(fc)
+    fc.set_defaults(func=cmd_forecast)
+
+    summary = sub.add_parser("summary", help="reprint a fit's parameter table and diagnostics")
+    summary.add_argument("fit", help="fit file (.nc)")
+    summary.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    _add_output_flags(summary)
+    summary.set_defaults(func=cmd_summary)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    _configure_jax(x64=args.x64)
+    from .data import RunsError
+    from .priors import PriorError
+
+    try:
+        return args.func(args)
+    except (RunsError, PriorError, ValueError, FileExistsError, FileNotFoundError) as err:
+        _err(f"bayes-scaling {args.command}: error: {err}")
+        return EXIT_INPUT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

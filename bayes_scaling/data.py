@@ -1,0 +1,326 @@
+"""Runs: the table of trained models a scaling law is fitted to.
+
+A run is one trained model: its parameter count N, its training tokens D, its compute C and its
+final loss. Any two of N, D, C determine the third through the cost model C = k·N·D (k = 6 by
+default). `load_runs` reads a CSV file or a DataFrame, recognises common column names, parses
+numbers written like ``70M``, ``1.4B`` or ``5.76e23``, and validates every value. Bad input raises
+`RunsError` naming the source, the line and the column; nothing is silently dropped.
+
+Example
+-------
+>>> import pandas as pd
+>>> runs = load_runs(pd.DataFrame({"params": ["70M", "1.4B"], "tokens": ["1.4B", "28B"],
+...                                "loss": [3.1, 2.4]}))
+>>> runs.N.tolist(), runs.C[0]
+([70000000.0, 1400000000.0], 5.88e+17)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import os
+import re
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Runs", "RunsError", "load_runs", "load_points", "parse_number", "COLUMN_ALIASES"]
+
+DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0
+
+# Canonical column -> names recognised for it, compared after lower-casing and dropping spaces,
+# underscores, dashes and dots ("Model Size" -> "modelsize").
+COLUMN_ALIASES = {
+    "N": ("n", "params", "parameters", "nparams", "numparams", "paramcount", "modelsize", "size"),
+    "D": ("d", "tokens", "ntokens", "numtokens", "trainingtokens", "traintokens", "datasize"),
+    "C": ("c", "flops", "flop", "compute", "trainingflop", "trainingflops", "trainflops"),
+    "loss": ("loss", "finalloss", "valloss", "validationloss", "evalloss", "testloss", "trainloss"),
+    "group": ("group", "family", "modelfamily"),
+}
+_SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+_NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([KMBGTP]?)$", re.IGNORECASE)
+_CONDITION = re.compile(r"^\s*(\w+)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
+_OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+              "==": operator.eq, "!=": operator.ne}
+
+
+class RunsError(ValueError):
+    """Invalid run data; the message names the source, the line and the column."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Runs:
+    """Validated runs, one entry per trained model (float64 NumPy arrays).
+
+    Attributes
+    ----------
+    N, D, C, loss : numpy.ndarray
+        Parameters, training tokens, training FLOPs (C = k·N·D) and final loss.
+    group : numpy.ndarray or None
+        Optional group / family label per run.
+    lines : numpy.ndarray
+        Where each run came from: the file's line number for a CSV, the row label for a DataFrame.
+    source : str
+        File name or "DataFrame", used in messages.
+    flops_per_param_token : float
+        The k of the cost model.
+    dropped : tuple of str
+        Human-readable notes on rows removed on request (``where=``); empty when none were.
+    """
+
+    N: np.ndarray
+    D: np.ndarray
+    C: np.ndarray
+    loss: np.ndarray
+    group: np.ndarray | None = None
+    lines: np.ndarray | None = None
+    source: str = "DataFrame"
+    flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN
+    dropped: tuple = ()
+
+    def __len__(self):
+        return len(self.loss)
+
+    def to_frame(self):
+        """The runs as a DataFrame with columns N, D, C, loss (and group)."""
+        frame = pd.DataFrame({"N": self.N, "D": self.D, "C": self.C, "loss": self.loss})
+        if self.group is not None:
+            frame["group"] = self.group
+        return frame
+
+
+def parse_number(text):
+    """Parse ``"70M"``, ``"1.4B"``, ``"1.4T"``, ``"5.76e23"``, ``"1,000"`` or a number.
+
+    Suffixes K, M, B (or G), T and P are powers of 1000 (case-insensitive).
+
+    >>> parse_number("1.4T"), parse_number("70m"), parse_number(3)
+    (1400000000000.0, 70000000.0, 3.0)
+    """
+    if isinstance(text, (int, float, np.integer, np.floating)) and not isinstance(text, bool):
+        return float(text)
+    match = _NUMBER.match(str(text).strip().replace(",", "").replace("_", ""))
+    if not match:
+        raise ValueError(f"cannot read {text!r} as a number (write e.g. 70M, 1.4B, 5.76e23)")
+    return float(match.group(1)) * _SUFFIXES.get(match.group(2).upper(), 1.0)
+
+
+def _normalise(name):
+    return re.sub(r"[\s_\-.]", "", str(name)).lower()
+
+
+def _detect_columns(frame, explicit, source, need_loss=True):
+    """Map canonical names (N, D, C, loss, group) to the frame's columns."""
+    mapping = {}
+    for canonical, column in explicit.items():
+        if column is None:
+            continue
+        if column not in frame.columns:
+            raise RunsError(f"{source}: column {column!r} given for {canonical} is not in the "
+                            f"data; columns are {list(frame.columns)}")
+        mapping[canonical] = column
+    for canonical, aliases in COLUMN_ALIASES.items():
+        if canonical in mapping:
+            continue
+        found = [c for c in frame.columns if _normalise(c) in aliases and c not in mapping.values()]
+        if len(found) > 1:
+            raise RunsError(f"{source}: several columns could be {canonical}: {found}; "
+                            f"say which one to use (e.g. --{_FLAG[canonical]} {found[0]!r})")
+        if found:
+            mapping[canonical] = found[0]
+    if need_loss and "loss" not in mapping:
+        raise RunsError(f"{source}: no loss column found among {list(frame.columns)}; "
+                        f"name it with --loss COLUMN (recognised: {COLUMN_ALIASES['loss']})")
+    have = [k for k in ("N", "D", "C") if k in mapping]
+    if len(have) < 2:
+        raise RunsError(f"{source}: need two of parameters (N), tokens (D) and FLOPs (C) to know "
+                        f"each run's size, found only {have or 'none'} among {list(frame.columns)}; "
+                        f"map them with --params/--tokens/--flops")
+    return mapping
+
+
+_FLAG = {"N": "params", "D": "tokens", "C": "flops", "loss": "loss", "group": "group"}
+
+
+def _parse_column(frame, column, canonical, lines, source):
+    values = np.empty(len(frame))
+    for i, raw in enumerate(frame[column].tolist()):
+        where = f"{source}, line {lines[i]}, column {column!r} ({canonical})"
+        if raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip() == "":
+            raise RunsError(f"{where}: value is missing")
+        try:
+            value = parse_number(raw)
+        except ValueError as err:
+            raise RunsError(f"{where}: {err}") from None
+        if not np.isfinite(value):
+            raise RunsError(f"{where}: {raw!r} is not finite")
+        if value <= 0:
+            raise RunsError(f"{where}: {raw!r} must be positive")
+        values[i] = value
+    return values
+
+
+def _apply_where(columns, lines, where, source):
+    """Keep rows matching every ``name OP value`` condition of ``where`` (joined by 'and')."""
+    keep = np.ones(len(lines), dtype=bool)
+    for condition in re.split(r"\s+and\s+|\s*&\s*|\s*,\s*", where.strip()):
+        match = _CONDITION.match(condition)
+        if not match:
+            raise RunsError(f"cannot read the filter {condition!r}: write e.g. 'loss < 3.447' or "
+                            f"'N >= 1e8 and D < 1T' (columns N, D, C, loss)")
+        name, op, value = match.groups()
+        if name not in ("N", "D", "C", "loss"):
+            raise RunsError(f"filter {condition!r}: unknown column {name!r}; use N, D, C or loss")
+        keep &= _OPERATORS[op](columns[name], parse_number(value))
+    if not keep.any():
+        raise RunsError(f"{source}: the filter {where!r} keeps none of the {len(lines)} runs")
+    dropped = lines[~keep]
+    note = (f"dropped {len(dropped)} of {len(lines)} runs not matching {where!r} "
+            f"(lines {', '.join(map(str, dropped))})") if len(dropped) else ""
+    return keep, note
+
+
+def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=None,
+              flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, where=None, min_runs=1):
+    """Read and validate runs from a CSV path or a pandas DataFrame.
+
+    Parameters
+    ----------
+    data : str, os.PathLike or pandas.DataFrame
+        One row per trained model.
+    params, tokens, flops, loss, group : str, optional
+        Column names to use for N, D, C, the loss and the group. Unnamed ones are auto-detected
+        from common names (see ``COLUMN_ALIASES``). Two of N, D, C are needed; the third is derived
+        from C = k·N·D.
+    flops_per_param_token : float
+        k in C = k·N·D (6 for dense transformers).
+    where : str, optional
+        Keep only runs matching e.g. ``"loss < 3.447"`` or ``"N >= 1e8 and C < 1e22"``. The rows
+        removed are listed in ``Runs.dropped``.
+    min_runs : int
+        Fewer runs than this (after filtering) is an error, e.g. the law's number of parameters.
+
+    Returns
+    -------
+    Runs
+
+    Raises
+    ------
+    RunsError
+        Missing or ambiguous columns, unparseable, missing, non-finite or non-positive values,
+        inconsistent N, D and C, duplicated runs, or too few runs; the message names the source,
+        the line and the column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"Model Size": [1e8, 1e9], "Training FLOP": [6e18, 6e20],
+    ...                       "loss": [3.0, 2.5]})
+    >>> load_runs(frame).D.tolist()
+    [10000000000.0, 100000000000.0]
+    """
+    frame, source, lines = _read_table(data)
+    k = _check_k(flops_per_param_token)
+    explicit = {"N": params, "D": tokens, "C": flops, "loss": loss, "group": group}
+    mapping = _detect_columns(frame, explicit, source)
+    columns = {name: _parse_column(frame, col, name, lines, source)
+               for name, col in mapping.items() if name != "group"}
+    _complete_sizes(columns, mapping, k, lines, source)
+    dropped = ()
+    if where:
+        keep, note = _apply_where(columns, lines, where, source)
+        columns = {name: values[keep] for name, values in columns.items()}
+        frame, lines = frame[keep], lines[keep]
+        dropped = (note,) if note else ()
+    groups = frame[mapping["group"]].astype(str).to_numpy() if "group" in mapping else None
+    _check_duplicates(columns, groups, lines, source)
+    if len(lines) < min_runs:
+        raise RunsError(f"{source}: {len(lines)} runs are too few; this fit needs at least {min_runs}")
+    return Runs(N=columns["N"], D=columns["D"], C=columns["C"], loss=columns["loss"], group=groups,
+                lines=lines, source=source, flops_per_param_token=k, dropped=dropped)
+
+
+def _read_table(data):
+    """(frame of text cells, source name, line label per row) from a CSV path or a DataFrame."""
+    if isinstance(data, pd.DataFrame):
+        frame, source = data, "DataFrame"
+        lines = np.asarray([str(i) for i in frame.index], dtype=object)
+    else:
+        source = os.fspath(data)
+        if not os.path.isfile(source):
+            raise RunsError(f"{source}: no such file")
+        try:
+            # Read everything as text: numbers like "70M" are ours to parse, with line numbers.
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+            raise RunsError(f"{source}: not a readable CSV file ({err})") from None
+        lines = np.arange(2, len(frame) + 2)  # line 1 is the header
+    if len(frame) == 0:
+        raise RunsError(f"{source}: no rows in the data")
+    return frame, source, lines
+
+
+def _check_k(flops_per_param_token):
+    k = float(flops_per_param_token)
+    if not np.isfinite(k) or k <= 0:
+        raise RunsError(f"flops per parameter and token must be positive, got {flops_per_param_token}")
+    return k
+
+
+def load_points(data, *, params=None, tokens=None, flops=None,
+                flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN):
+    """Read points to forecast (two of N, D, C per row) from a CSV path or DataFrame.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(N, D, C)``, the missing one derived from C = k·N·D.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> load_points(pd.DataFrame({"params": ["70B"], "tokens": ["1.4T"]}))[2]
+    array([5.88e+23])
+    """
+    frame, source, lines = _read_table(data)
+    k = _check_k(flops_per_param_token)
+    mapping = _detect_columns(frame, {"N": params, "D": tokens, "C": flops}, source,
+                              need_loss=False)
+    columns = {name: _parse_column(frame, col, name, lines, source)
+               for name, col in mapping.items() if name in ("N", "D", "C")}
+    _complete_sizes(columns, mapping, k, lines, source)
+    return columns["N"], columns["D"], columns["C"]
+
+
+def _complete_sizes(columns, mapping, k, lines, source):
+    """Derive the missing one of N, D, C; if all three are given, check they agree."""
+    if "C" not in columns:
+        columns["C"] = k * columns["N"] * columns["D"]
+    elif "D" not in columns:
+        columns["D"] = columns["C"] / (k * columns["N"])
+    elif "N" not in columns:
+        columns["N"] = columns["C"] / (k * columns["D"])
+    else:
+        ratio = columns["C"] / (k * columns["N"] * columns["D"])
+        bad = np.flatnonzero(np.abs(np.log(ratio)) > np.log(1.5))
+        if len(bad):
+            i = bad[0]
+            raise RunsError(
+                f"{source}, line {lines[i]}: FLOPs {columns['C'][i]:.3g} (column {mapping['C']!r}) "
+                f"disagree with {k:g}·N·D = {k * columns['N'][i] * columns['D'][i]:.3g}; "
+                f"{len(bad)} rows disagree by more than 1.5x. Give only two of N, D, C, or set "
+                f"the flops per parameter and token")
+
+
+def _check_duplicates(columns, groups, lines, source):
+    key = pd.DataFrame({name: columns[name] for name in ("N", "D", "loss")})
+    if groups is not None:
+        key["group"] = groups
+    repeated = key.duplicated(keep="first").to_numpy()
+    if repeated.any():
+        i = int(np.flatnonzero(repeated)[0])
+        first = int(np.flatnonzero((key == key.iloc[i]).all(axis=1).to_numpy())[0])
+        raise RunsError(f"{source}, line {lines[i]}: duplicate of line {lines[first]} "
+                        f"(same N, D and loss); {int(repeated.sum())} duplicated rows in all. "
+                        f"Remove them or filter with --where")

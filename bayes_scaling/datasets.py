@@ -1,0 +1,186 @@
+"""Public scaling-law datasets (found locally or downloaded and checked), and `simulate`.
+
+The project ships no third-party data: several public files carry no redistribution license. A
+dataset is looked up, in order, in the ``data_dir`` argument, in the directory named by the
+environment variable ``BAYES_SCALING_DATA`` (laid out as ``<dir>/<name>/<file>``, e.g. a checkout's
+``../shared/datasets``), and in the user cache (``~/.cache/bayes_scaling``); with
+``download=True`` it is fetched from its canonical source into the cache and its sha256 verified.
+
+Example
+-------
+>>> import jax
+>>> runs = simulate(jax.random.key(0), num_runs=50)
+>>> len(runs), runs.source
+(50, 'simulate(chinchilla)')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .data import Runs, load_runs
+from .laws import get_law
+
+__all__ = ["Dataset", "DATASETS", "EPOCH_CHINCHILLA", "dataset_path", "load_dataset", "simulate",
+           "DATA_ENV"]
+
+DATA_ENV = "BAYES_SCALING_DATA"
+
+# Epoch AI's refit of Hoffmann et al.'s data (Besiroglu et al. 2024, Table 1).
+EPOCH_CHINCHILLA = {"E": 1.817, "A": 482.01, "alpha": 0.3478, "B": 2085.43, "beta": 0.3659}
+
+
+class Dataset(NamedTuple):
+    """Where a public dataset lives and how to read it as runs."""
+
+    name: str
+    filename: str
+    url: str
+    sha256: str
+    columns: dict
+    where: str | None = None
+    citation: str = ""
+
+
+DATASETS = {d.name: d for d in (
+    Dataset(
+        name="chinchilla",
+        filename="svg_extracted_data.csv",
+        url="https://raw.githubusercontent.com/epoch-research/analyzing-chinchilla/"
+            "92258837425e1b5f2851d624287f0120583a3d0e/data/svg_extracted_data.csv",
+        sha256="193478df4e90f040016431996c45682659306840ecdadf83cfb9cd5ca0aa1b30",
+        columns={"params": "Model Size", "flops": "Training FLOP", "loss": "loss"},
+        citation="Hoffmann et al. 2022 Fig. 4, digitised by Besiroglu et al. 2024 (Epoch AI); "
+                 "no license: do not redistribute",
+    ),
+    # Epoch's 240-point subset: drop the 5 highest losses (>= 3.447), as in their notebook.
+    Dataset(
+        name="chinchilla-epoch240",
+        filename="svg_extracted_data.csv",
+        url="https://raw.githubusercontent.com/epoch-research/analyzing-chinchilla/"
+            "92258837425e1b5f2851d624287f0120583a3d0e/data/svg_extracted_data.csv",
+        sha256="193478df4e90f040016431996c45682659306840ecdadf83cfb9cd5ca0aa1b30",
+        columns={"params": "Model Size", "flops": "Training FLOP", "loss": "loss"},
+        where="loss < 3.447",
+        citation="as chinchilla, minus Epoch's 5 outliers",
+    ),
+)}
+
+
+def _cache_dir():
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "bayes_scaling", "datasets")
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _folder(name):
+    # "chinchilla-epoch240" is a view of the "chinchilla" folder.
+    return name.split("-")[0]
+
+
+def dataset_path(name, data_dir=None, download=False):
+    """Path of a dataset's file: local directories first, then the cache, then a download.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file is nowhere and ``download`` is False; the message says where it looked.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    spec = DATASETS[name]
+    candidates = [d for d in (data_dir, os.environ.get(DATA_ENV), _cache_dir()) if d]
+    for directory in candidates:
+        path = os.path.join(directory, _folder(name), spec.filename)
+        if os.path.isfile(path):
+            return path
+    if not download:
+        raise FileNotFoundError(
+            f"dataset {name!r} ({spec.filename}) not found in {candidates}; set {DATA_ENV} to a "
+            f"directory holding {_folder(name)}/{spec.filename}, or pass download=True")
+    return _download(spec, os.path.join(_cache_dir(), _folder(name), spec.filename))
+
+
+def _download(spec, target):
+    """Fetch ``spec.url`` to ``target`` atomically, refusing a file whose sha256 differs."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(spec.url, timeout=60) as src:
+            shutil.copyfileobj(src, out)
+        digest = _sha256(partial)
+        if digest != spec.sha256:
+            raise OSError(f"download of {spec.name!r} from {spec.url} has sha256 {digest}, "
+                          f"expected {spec.sha256}; not saved")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target
+
+
+def load_dataset(name, data_dir=None, download=False, **kwargs):
+    """Load a registered dataset as `Runs` (keyword arguments go to `load_runs`).
+
+    Examples
+    --------
+    >>> runs = load_dataset("chinchilla-epoch240")  # doctest: +SKIP
+    >>> len(runs)  # doctest: +SKIP
+    240
+    """
+    spec = DATASETS.get(name)
+    path = dataset_path(name, data_dir=data_dir, download=download)
+    options = {**spec.columns, "where": spec.where, **kwargs}
+    return load_runs(path, **options)
+
+
+def simulate(key, *, num_runs=245, params=None, sigma=0.01, nu=5.0, law="chinchilla",
+             n_range=(5e7, 1.6e10), tokens_per_param=(2.0, 200.0), flops_per_param_token=6.0):
+    """Simulate a Chinchilla-like sweep with known truth.
+
+    Model sizes are log-uniform over ``n_range`` and tokens per parameter log-uniform over
+    ``tokens_per_param``; losses follow the law with Student-t noise (scale ``sigma``, ``nu``
+    degrees of freedom; ``nu=inf`` for Normal) on log-loss, as the default model assumes.
+
+    Parameters
+    ----------
+    key : jax.random key
+    num_runs : int
+    params : dict, optional
+        True parameters; Epoch AI's Chinchilla refit (`EPOCH_CHINCHILLA`) by default.
+
+    Returns
+    -------
+    Runs
+    """
+    law = get_law(law)
+    params = dict(EPOCH_CHINCHILLA if params is None else params)
+    k_n, k_ratio, k_noise = jax.random.split(key, 3)
+    log_n = jax.random.uniform(k_n, (num_runs,), minval=np.log(n_range[0]),
+                               maxval=np.log(n_range[1]))
+    log_ratio = jax.random.uniform(k_ratio, (num_runs,), minval=np.log(tokens_per_param[0]),
+                                   maxval=np.log(tokens_per_param[1]))
+    log_x = {"N": log_n, "D": log_n + log_ratio}
+    noise = sigma * (jax.random.normal(k_noise, (num_runs,)) if np.isinf(nu)
+                     else jax.random.t(k_noise, nu, (num_runs,)))
+    loss = jnp.exp(law.log_loss(params, log_x) + noise)
+    N, D = np.exp(np.asarray(log_x["N"], np.float64)), np.exp(np.asarray(log_x["D"], np.float64))
+    return Runs(N=N, D=D, C=flops_per_param_token * N * D, loss=np.asarray(loss, np.float64),
+                lines=np.arange(num_runs), source=f"simulate({law.name})",
+                flops_per_param_token=flops_per_param_token)

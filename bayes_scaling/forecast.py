@@ -1,0 +1,136 @@
+"""Posterior predictive loss at new (N, D) points, with central intervals.
+
+Per posterior draw, the law's value is the *expected* loss; adding the fitted observation noise
+(on log-loss) gives the *observed* loss a single new run would report. Both are summarised by
+their median and central intervals (50/90/95 % by default). Each point also says how far it lies
+beyond the fitted data, as multiples of the largest N, D and C seen.
+
+Example
+-------
+>>> table = forecast(post, N=70e9, D=1.4e12, key=jax.random.key(0))  # doctest: +SKIP
+>>> table[["quantity", "median", "lo_90", "hi_90"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from .posterior import ConvergenceWarning
+from .priors import noise_param_names
+
+__all__ = ["forecast", "resolve_points", "DEFAULT_PROBS", "predictive_draws"]
+
+DEFAULT_PROBS = (0.5, 0.9, 0.95)
+
+
+def resolve_points(N=None, D=None, C=None, flops_per_param_token=6.0):
+    """Complete (N, D, C) from any two of them (broadcast to 1-D float64 arrays).
+
+    >>> resolve_points(N=[70e9], C=[5.88e23])[1]
+    array([1.4e+12])
+    """
+    given = {k: None if v is None else np.atleast_1d(np.asarray(v, dtype=np.float64))
+             for k, v in (("N", N), ("D", D), ("C", C))}
+    present = [k for k, v in given.items() if v is not None]
+    if len(present) < 2:
+        raise ValueError(f"give two of N (params), D (tokens) and C (flops); got {present or 'none'}")
+    for name in present:
+        bad = given[name][~(np.isfinite(given[name]) & (given[name] > 0))]
+        if bad.size:
+            raise ValueError(f"{name} must be positive and finite, got {bad[0]!r}")
+    k = flops_per_param_token
+    if len(present) == 3:
+        N, D, C = np.broadcast_arrays(given["N"], given["D"], given["C"])
+        if np.any(np.abs(np.log(C / (k * N * D))) > np.log(1.5)):
+            raise ValueError(f"N, D and C disagree with C = {k:g}·N·D; give only two of them")
+        return N, D, C
+    if given["C"] is None:
+        N, D = np.broadcast_arrays(given["N"], given["D"])
+        return N, D, k * N * D
+    if given["D"] is None:
+        N, C = np.broadcast_arrays(given["N"], given["C"])
+        return N, C / (k * N), C
+    D, C = np.broadcast_arrays(given["D"], given["C"])
+    return C / (k * D), D, C
+
+
+@functools.partial(jax.jit, static_argnames=("law", "likelihood"))
+def predictive_draws(params, log_x, key, *, law, likelihood):
+    """Expected and observed log-loss per draw and point: two arrays of shape (draws, points).
+
+    ``params`` holds 1-D arrays of draws; ``log_x`` 1-D arrays of log inputs.
+    """
+    expand = {name: value[:, None] for name, value in params.items()}
+    log_mean = law.log_loss(expand, {name: value[None, :] for name, value in log_x.items()})
+    shape = log_mean.shape
+    if likelihood == "student_t":
+        noise = jax.random.t(key, expand["nu"], shape, dtype=log_mean.dtype)
+    else:
+        noise = jax.random.normal(key, shape, dtype=log_mean.dtype)
+    return log_mean, log_mean + expand["sigma"] * noise
+
+
+def _interval_columns(values, probs):
+    """Median, mean and central intervals along axis 0 of ``values`` (draws, points)."""
+    columns = {"median": np.median(values, axis=0), "mean": values.mean(axis=0)}
+    for p in probs:
+        lo, hi = np.quantile(values, [(1 - p) / 2, (1 + p) / 2], axis=0)
+        label = f"{100 * p:g}"
+        columns[f"lo_{label}"], columns[f"hi_{label}"] = lo, hi
+    return columns
+
+
+def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS):
+    """Posterior predictive loss at new points (any two of N, D, C per point).
+
+    Parameters
+    ----------
+    post : Posterior
+    N, D, C : float or array-like, optional
+        Parameters, tokens and FLOPs; two of them, broadcast together.
+    key : jax.random key
+        For the observation noise of the "observed" band.
+    probs : sequence of float
+        Central interval probabilities.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Two rows per point (``quantity`` = "expected" and "observed"), with N, D, C, the median,
+        mean, ``lo_<p>``/``hi_<p>`` bounds, and ``N_vs_max``, ``D_vs_max``, ``C_vs_max``: the
+        point's size as a multiple of the largest fitted one (> 1 means extrapolation).
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the posterior fails the diagnostics gate.
+    """
+    probs = tuple(float(p) for p in probs)
+    if not probs or not all(0 < p < 1 for p in probs):
+        raise ValueError(f"interval probabilities must lie in (0, 1), got {probs}")
+    diagnostics = post.check()
+    if not diagnostics.ok:
+        warnings.warn(f"forecasting from a fit that failed the gate: {diagnostics.message()}",
+                      ConvergenceWarning, stacklevel=2)
+    N, D, C = resolve_points(N, D, C, post.flops_per_param_token)
+    law = post.law
+    names = list(law.param_names) + list(noise_param_names(post.likelihood))
+    params = {name: jnp.asarray(v) for name, v in post.draws(names).items()}
+    inputs = {"N": N, "D": D, "C": C}
+    log_x = {name: jnp.log(jnp.asarray(inputs[name])) for name in law.inputs}
+    expected, observed = predictive_draws(params, log_x, key, law=law, likelihood=post.likelihood)
+    fitted = post.runs_table
+    base = {"N": N, "D": D, "C": C}
+    scale = {f"{k}_vs_max": v / fitted[k].max() for k, v in base.items()}
+    frames = []
+    for quantity, values in (("expected", expected), ("observed", observed)):
+        cols = _interval_columns(np.exp(np.asarray(values, np.float64)), probs)
+        frames.append(pd.DataFrame({"point": np.arange(len(N)), "quantity": quantity,
+                                    **base, **cols, **scale}))
+    return pd.concat(frames).sort_values(["point", "quantity"], kind="stable").reset_index(drop=True)

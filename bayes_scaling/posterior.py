@@ -1,0 +1,216 @@
+"""Posterior: an ArviZ InferenceData with the diagnostics gate, a summary table and netCDF I/O.
+
+The InferenceData holds the posterior in the published parameterization plus derived quantities
+(for Chinchilla the compute-optimal exponents a = β/(α+β), b = α/(α+β)), sample_stats,
+observed_data (log-loss), constant_data (N, D, C, loss) and, when small enough, the pointwise
+log_likelihood. Its attributes record the law, likelihood, priors, sampler settings and source, so
+a loaded file gives the same forecasts.
+
+The gate (DESIGN.md): R-hat > 1.01, bulk or tail ESS < 400, any divergence, or E-BFMI < 0.3 fails
+it, and every user of the posterior says so.
+
+Example
+-------
+>>> post = Posterior.load("fit.nc")  # doctest: +SKIP
+>>> post.check().ok  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
+    import arviz as az
+
+from .laws import get_law
+from .priors import describe_prior, noise_param_names
+
+__all__ = ["Posterior", "Diagnostics", "ConvergenceWarning", "GATE"]
+
+GATE = {"r_hat": 1.01, "ess": 400, "divergences": 0, "bfmi": 0.3}
+
+
+class ConvergenceWarning(UserWarning):
+    """The fit failed the diagnostics gate; its numbers may not be trustworthy."""
+
+
+class Diagnostics(NamedTuple):
+    """Result of the diagnostics gate."""
+
+    ok: bool
+    problems: tuple
+    max_r_hat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    divergences: int
+    min_bfmi: float
+
+    def message(self):
+        if self.ok:
+            return "diagnostics OK (R-hat ≤ 1.01, ESS ≥ 400, no divergences, E-BFMI ≥ 0.3)"
+        return "FIT DID NOT PASS THE DIAGNOSTICS GATE: " + "; ".join(self.problems)
+
+
+class Posterior:
+    """A fitted scaling law: ``idata`` (ArviZ InferenceData) plus what is needed to use it.
+
+    Build one with `run_nuts` (or `fit`), or `Posterior.load` a saved file.
+    """
+
+    def __init__(self, idata):
+        self.idata = idata
+        attrs = idata.posterior.attrs
+        self.law = get_law(attrs["law"])
+        self.likelihood = attrs["likelihood"]
+
+    @classmethod
+    def from_arrays(cls, *, law, likelihood, priors, runs, samples, stats, loglik, config):
+        """Assemble the InferenceData from the sampler's arrays (leading axes chain, draw)."""
+        names = list(law.param_names) + list(noise_param_names(likelihood))
+        posterior = {name: np.asarray(samples[name], np.float64) for name in names}
+        if law.derived is not None:
+            derived = law.derived({k: posterior[k] for k in law.param_names})
+            posterior.update({k: np.asarray(v, np.float64) for k, v in derived.items()})
+        attrs = {
+            "law": law.name, "likelihood": likelihood, "source": runs.source,
+            "priors": json.dumps({k: describe_prior(v) for k, v in priors.items()}),
+            "sampler": json.dumps(dataclasses.asdict(config)),
+            "flops_per_param_token": runs.flops_per_param_token,
+            "dropped": json.dumps(list(runs.dropped)),
+            "dtype": str(np.asarray(samples[names[0]]).dtype),
+        }
+        constant = {"N": runs.N, "D": runs.D, "C": runs.C, "loss": runs.loss}
+        dims = {name: ["run"] for name in ("N", "D", "C", "loss", "log_loss")}
+        idata = az.from_dict(
+            posterior=posterior,
+            sample_stats={k: np.asarray(v) for k, v in stats.items()},
+            log_likelihood=None if loglik is None else {"log_loss": np.asarray(loglik, np.float64)},
+            observed_data={"log_loss": np.log(runs.loss)},
+            constant_data=constant, dims=dims)
+        idata.posterior.attrs.update(attrs)
+        return cls(idata)
+
+    # -- what was fitted ------------------------------------------------------------------------
+    @property
+    def param_names(self):
+        """Sampled parameters of the law and the likelihood (fixed ones excluded)."""
+        names = list(self.law.param_names) + list(noise_param_names(self.likelihood))
+        return [n for n in names if float(self.idata.posterior[n].std()) > 0]
+
+    @property
+    def derived_names(self):
+        known = set(self.law.param_names) | set(noise_param_names(self.likelihood))
+        return [n for n in self.idata.posterior.data_vars if n not in known]
+
+    def draws(self, names=None):
+        """Posterior draws flattened over chains: dict of name -> 1-D NumPy array."""
+        names = list(self.idata.posterior.data_vars) if names is None else names
+        return {n: self.idata.posterior[n].values.reshape(-1) for n in names}
+
+    @property
+    def runs_table(self):
+        """The fitted runs as a DataFrame (N, D, C, loss)."""
+        const = self.idata.constant_data
+        return pd.DataFrame({k: const[k].values for k in ("N", "D", "C", "loss")})
+
+    @property
+    def flops_per_param_token(self):
+        return float(self.idata.posterior.attrs["flops_per_param_token"])
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    def check(self):
+        """Apply the diagnostics gate; returns `Diagnostics` (``.ok`` is False on failure)."""
+        names = self.param_names
+        rhat = az.rhat(self.idata, var_names=names)
+        ess_bulk = az.ess(self.idata, var_names=names, method="bulk")
+        ess_tail = az.ess(self.idata, var_names=names, method="tail")
+        max_rhat = max(float(rhat[n]) for n in names)
+        min_bulk = min(float(ess_bulk[n]) for n in names)
+        min_tail = min(float(ess_tail[n]) for n in names)
+        divergences = int(self.idata.sample_stats["diverging"].values.sum())
+        bfmi = float(np.min(az.bfmi(self.idata)))
+        problems = []
+        if not max_rhat <= GATE["r_hat"]:
+            problems.append(f"max R-hat {max_rhat:.3f} > {GATE['r_hat']}")
+        if not min(min_bulk, min_tail) >= GATE["ess"]:
+            problems.append(f"min ESS {min(min_bulk, min_tail):.0f} < {GATE['ess']} "
+                            f"(bulk {min_bulk:.0f}, tail {min_tail:.0f}); draw more samples")
+        if divergences > GATE["divergences"]:
+            problems.append(f"{divergences} divergent transitions; raise target_accept "
+                            f"or revisit the priors")
+        if not bfmi >= GATE["bfmi"]:
+            problems.append(f"E-BFMI {bfmi:.2f} < {GATE['bfmi']}")
+        return Diagnostics(not problems, tuple(problems), max_rhat, min_bulk, min_tail,
+                           divergences, bfmi)
+
+    def warn_if_unconverged(self, stacklevel=3):
+        """Emit a `ConvergenceWarning` when the gate fails; returns the `Diagnostics`."""
+        diagnostics = self.check()
+        if not diagnostics.ok:
+            warnings.warn(diagnostics.message(), ConvergenceWarning, stacklevel=stacklevel)
+        return diagnostics
+
+    def summary(self, prob=0.9):
+        """Parameter table: median, mean, sd, central ``prob`` interval, R-hat, bulk/tail ESS."""
+        names = self.param_names + self.derived_names
+        stats = az.summary(self.idata, var_names=names, kind="diagnostics")
+        lo, hi = (1 - prob) / 2, (1 + prob) / 2
+        rows = {}
+        for name in names:
+            values = self.idata.posterior[name].values.reshape(-1)
+            rows[name] = {"median": np.median(values), "mean": values.mean(), "sd": values.std(),
+                          f"q{lo:.3g}": np.quantile(values, lo), f"q{hi:.3g}": np.quantile(values, hi),
+                          "r_hat": stats.loc[name, "r_hat"], "ess_bulk": stats.loc[name, "ess_bulk"],
+                          "ess_tail": stats.loc[name, "ess_tail"]}
+        return pd.DataFrame(rows).T
+
+    # -- files ----------------------------------------------------------------------------------
+    def save(self, path, force=False):
+        """Write the InferenceData to netCDF atomically; an existing file needs ``force=True``."""
+        path = os.fspath(path)
+        if os.path.exists(path) and not force:
+            raise FileExistsError(f"{path} exists; pass force=True (--force) to overwrite it")
+        directory = os.path.dirname(os.path.abspath(path))
+        handle, partial = tempfile.mkstemp(dir=directory, suffix=".nc.part")
+        os.close(handle)
+        try:
+            self.idata.to_netcdf(partial)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Read a posterior written by `save`."""
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: no such fit file")
+        try:
+            idata = az.from_netcdf(path)
+            idata.load()
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: not a bayes_scaling fit file ({err})") from None
+        if "posterior" not in idata.groups() or "law" not in idata.posterior.attrs:
+            raise ValueError(f"{path}: not a bayes_scaling fit file (no posterior with a law)")
+        return cls(idata)
+
+    @property
+    def attrs(self):
+        """Fit metadata: law, likelihood, priors, sampler, source, dropped rows."""
+        raw = dict(self.idata.posterior.attrs)
+        for key in ("priors", "sampler", "dropped"):
+            if key in raw:
+                raw[key] = json.loads(raw[key])
+        return raw

@@ -1,0 +1,224 @@
+"""Default priors per law, and parsing of ``"alpha=Beta(2,5)"``-style overrides.
+
+Priors are stated on the published parameterization (A, B, α, β, E, plus the noise scale σ and,
+for the Student-t likelihood, its degrees of freedom ν) and honoured exactly by the model. A prior
+may also be a plain number, which fixes that parameter (``"nu=5"``, ``"E=0"``).
+
+The defaults are weakly informative and scaled to the data's design (the geometric-mean N and D)
+and to its typical loss ``s`` (the median), because the sensible size of a coefficient such as A
+depends entirely on the units of N:
+
+==========  ==============================================  ===========================================
+parameter   default                                         why
+==========  ==============================================  ===========================================
+E           HalfNormal(s)                                   irreducible loss: positive, below the
+                                                            typical loss with ~68% probability
+alpha, beta LogNormal(log 0.3, 0.5)                         exponents of language-model fits sit at
+                                                            0.1-0.8 (95% of the prior mass)
+A, B        LogNormal(log(s/2) + 0.3·mean log x, 1.5)       a priori the term at the runs' central
+                                                            size is about half the typical loss,
+                                                            within a factor e^1.5 (1 sd)
+sigma       HalfNormal(0.1)                                 noise sd of log-loss; observed scatter is
+                                                            0.005-0.05
+nu          Gamma(2, 0.1)                                   Student-t degrees of freedom (Juárez and
+                                                            Steel 2010): robust yet Normal-capable
+==========  ==============================================  ===========================================
+
+Example
+-------
+>>> p = parse_prior("alpha=Beta(2, 5)")
+>>> p["alpha"].concentration1
+2.0
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import numpy as np
+import numpyro.distributions as dist
+
+from .laws import get_law
+
+__all__ = ["default_priors", "parse_prior", "parse_priors", "read_prior_file", "check_priors",
+           "noise_param_names", "describe_prior", "PriorError"]
+
+EXPONENT_PRIOR_MEDIAN = 0.3
+
+# Distributions accepted in prior strings; positional arguments follow NumPyro's order.
+_DISTRIBUTIONS = {name: getattr(dist, name) for name in (
+    "Normal", "LogNormal", "HalfNormal", "HalfCauchy", "Cauchy", "StudentT", "Beta", "Gamma",
+    "InverseGamma", "Exponential", "Uniform", "TruncatedNormal", "LogUniform", "Laplace",
+)}
+_SPEC = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$")
+_CALL = re.compile(r"^([A-Za-z]\w*)\s*\((.*)\)$")
+
+
+class PriorError(ValueError):
+    """A prior that cannot be read or does not fit the law."""
+
+
+def noise_param_names(likelihood):
+    """Names of the likelihood's own parameters (``sigma``, plus ``nu`` for Student-t)."""
+    return ("sigma", "nu") if likelihood == "student_t" else ("sigma",)
+
+
+def default_priors(law, runs, likelihood="student_t"):
+    """Weakly informative priors for ``law`` scaled to ``runs`` (see the module docstring).
+
+    Parameters
+    ----------
+    law : Law or str
+    runs : Runs
+    likelihood : {"student_t", "normal"}
+
+    Returns
+    -------
+    dict of str to numpyro.distributions.Distribution
+
+    Examples
+    --------
+    >>> from bayes_scaling.datasets import simulate
+    >>> import jax
+    >>> priors = default_priors("chinchilla", simulate(jax.random.key(0)))
+    >>> sorted(priors)
+    ['A', 'B', 'E', 'alpha', 'beta', 'nu', 'sigma']
+    """
+    law = get_law(law)
+    scale = float(np.median(runs.loss))
+    log_mean = {name: float(np.mean(np.log(getattr(runs, name)))) for name in law.inputs}
+    priors = {}
+    for name in law.param_names:
+        if name == "E":
+            priors[name] = dist.HalfNormal(scale)
+        else:
+            priors[name] = dist.LogNormal(math.log(EXPONENT_PRIOR_MEDIAN), 0.5)
+    for term in law.power_terms:
+        loc = math.log(scale / 2) + EXPONENT_PRIOR_MEDIAN * log_mean[term.input]
+        priors[term.coef] = dist.LogNormal(loc, 1.5)
+    priors["sigma"] = dist.HalfNormal(0.1)
+    if likelihood == "student_t":
+        priors["nu"] = dist.Gamma(2.0, 0.1)
+    return priors
+
+
+def _parse_value(text, spec):
+    try:
+        return float(text)
+    except ValueError:
+        raise PriorError(f"prior {spec!r}: {text!r} is not a number") from None
+
+
+def parse_prior(spec):
+    """Parse one ``"name=Dist(a, b, key=c)"`` or ``"name=value"`` string.
+
+    Returns
+    -------
+    dict
+        ``{name: Distribution}`` or ``{name: float}`` for a fixed value.
+
+    Examples
+    --------
+    >>> parse_prior("nu=5")
+    {'nu': 5.0}
+    """
+    match = _SPEC.match(spec)
+    if not match:
+        raise PriorError(f"cannot read prior {spec!r}: write e.g. 'alpha=Beta(2,5)' or 'nu=5'")
+    name, rhs = match.groups()
+    call = _CALL.match(rhs)
+    if not call:
+        return {name: _parse_value(rhs, spec)}
+    family, arg_text = call.groups()
+    if family not in _DISTRIBUTIONS:
+        raise PriorError(f"prior {spec!r}: unknown distribution {family!r}; "
+                         f"known: {', '.join(sorted(_DISTRIBUTIONS))}")
+    args, kwargs = [], {}
+    for part in filter(None, (p.strip() for p in arg_text.split(","))):
+        if "=" in part:
+            key, value = (s.strip() for s in part.split("=", 1))
+            kwargs[key] = _parse_value(value, spec)
+        else:
+            args.append(_parse_value(part, spec))
+    try:
+        prior = _DISTRIBUTIONS[family](*args, **kwargs, validate_args=True)
+    except (TypeError, ValueError) as err:
+        raise PriorError(f"prior {spec!r}: invalid arguments for {family} ({err})") from None
+    return {name: prior}
+
+
+def parse_priors(specs):
+    """Parse several prior strings into one dict; a name given twice is an error."""
+    priors = {}
+    for spec in specs:
+        parsed = parse_prior(spec)
+        (name,) = parsed
+        if name in priors:
+            raise PriorError(f"prior for {name!r} is given twice")
+        priors.update(parsed)
+    return priors
+
+
+def read_prior_file(path):
+    """Read priors from a text file, one ``name=Dist(...)`` per line; ``#`` starts a comment."""
+    if not os.path.isfile(path):
+        raise PriorError(f"{path}: no such prior file")
+    specs = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                try:
+                    parse_prior(text)
+                except PriorError as err:
+                    raise PriorError(f"{path}, line {number}: {err}") from None
+                specs.append(text)
+    return parse_priors(specs)
+
+
+def check_priors(law, priors, likelihood):
+    """Raise `PriorError` unless ``priors`` has exactly one valid entry per parameter."""
+    law = get_law(law)
+    expected = set(law.param_names) | set(noise_param_names(likelihood))
+    unknown = sorted(set(priors) - expected)
+    if unknown:
+        raise PriorError(f"prior given for unknown parameter(s) {unknown} of law {law.name!r} "
+                         f"with {likelihood} likelihood; parameters are {sorted(expected)}")
+    missing = sorted(expected - set(priors))
+    if missing:
+        raise PriorError(f"no prior for parameter(s) {missing} of law {law.name!r}")
+    coefs = {term.coef for term in law.power_terms}
+    for name, prior in priors.items():
+        if isinstance(prior, (int, float, np.number)):
+            if name in coefs and prior <= 0:
+                raise PriorError(f"fixed {name}={prior} must be positive")
+            continue
+        if not isinstance(prior, dist.Distribution):
+            raise PriorError(f"prior for {name!r} must be a NumPyro distribution or a number, "
+                             f"got {type(prior).__name__}")
+        if name in coefs and not _positive_support(prior):
+            raise PriorError(f"prior for the coefficient {name!r} must put all its mass on "
+                             f"positive values (e.g. LogNormal), got {type(prior).__name__}")
+
+
+def _positive_support(prior):
+    support = prior.support
+    lower = getattr(support, "lower_bound", None)
+    if support is dist.constraints.positive:
+        return True
+    return lower is not None and np.all(np.asarray(lower) >= 0)
+
+
+def describe_prior(prior):
+    """A readable form of a prior, e.g. ``"LogNormal(loc=-1.204, scale=0.5)"`` or ``"fixed 5"``.
+
+    >>> describe_prior(dist.HalfNormal(0.1))
+    'HalfNormal(scale=0.1)'
+    """
+    if not isinstance(prior, dist.Distribution):
+        return f"fixed {float(prior):g}"
+    args = ", ".join(f"{name}={float(np.asarray(getattr(prior, name))):.4g}"
+                     for name in prior.arg_constraints if hasattr(prior, name))
+    return f"{type(prior).__name__}({args})"
