@@ -100,7 +100,10 @@ def parse_number(text):
     """
     if isinstance(text, (int, float, np.integer, np.floating)) and not isinstance(text, bool):
         return float(text)
-    match = _NUMBER.match(str(text).strip().replace(",", "").replace("_", ""))
+    cleaned = str(text).strip().replace(",", "").replace("_", "")
+    if cleaned.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        return float(cleaned)  # a number, but not finite: the caller says so
+    match = _NUMBER.match(cleaned)
     if not match:
         raise ValueError(f"cannot read {text!r} as a number (write e.g. 70M, 1.4B, 5.76e23)")
     return float(match.group(1)) * _SUFFIXES.get(match.group(2).upper(), 1.0)

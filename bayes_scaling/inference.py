@@ -34,6 +34,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
 from jax.sharding import Mesh, PartitionSpec
 from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import seed, trace
@@ -195,12 +196,13 @@ def _one_chain(key, x, y, priors, *, law, likelihood, config):
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_sampler(law, likelihood, config, layout, pointwise):
-    """A jitted ``run(keys, x, y, priors)`` for these static settings (cached)."""
+def _compiled_sampler(law, likelihood, config, layout, pointwise, prior_spec):
+    """A jitted ``run(keys, x, y, prior_values)`` for these static settings (cached)."""
     per_device, num_devices = layout
 
-    def run(keys, x, y, priors):
+    def run(keys, x, y, prior_values):
         _traces["count"] += 1  # runs at trace time only
+        priors = _join_priors(prior_spec, prior_values)
         chain = functools.partial(_one_chain, law=law, likelihood=likelihood, config=config)
         if per_device == "vectorized":
             chains = jax.vmap(chain, in_axes=(0, None, None, None))
@@ -224,6 +226,48 @@ def _compiled_sampler(law, likelihood, config, layout, pointwise):
     return jax.jit(run)
 
 
+def _split_priors(priors, dtype):
+    """Priors as (static spec, dict of arrays) in a canonical order, for the jitted sampler.
+
+    Passing NumPyro distributions themselves as jit arguments would work, but their pytree
+    field order comes from a ``set`` (numpyro ``gather_pytree_data_fields``) and so changes with
+    Python's hash seed: every process would lower a different program and JAX's persistent
+    compilation cache would never hit. A distribution that cannot be rebuilt from its
+    ``arg_constraints`` is kept whole in the static part (a new object then means a new trace).
+    """
+    static, dynamic = [], {}
+    for name in sorted(priors):
+        prior = priors[name]
+        if not isinstance(prior, dist.Distribution):
+            static.append((name, None, ()))
+            dynamic[name] = jnp.asarray(prior, dtype)
+            continue
+        args = {k: getattr(prior, k) for k in sorted(prior.arg_constraints) if k in vars(prior)}
+        try:
+            rebuilt = type(prior)(**args)
+        except (TypeError, ValueError):
+            rebuilt = None
+        if rebuilt is None or rebuilt.batch_shape != prior.batch_shape:
+            static.append((name, prior, ()))
+            continue
+        static.append((name, type(prior), tuple(args)))
+        dynamic[name] = {k: jnp.asarray(v, dtype) for k, v in args.items()}
+    return tuple(static), dynamic
+
+
+def _join_priors(static, dynamic):
+    """Inverse of `_split_priors` (runs inside the jitted sampler)."""
+    priors = {}
+    for name, kind, _ in static:
+        if kind is None:
+            priors[name] = dynamic[name]
+        elif isinstance(kind, dist.Distribution):
+            priors[name] = kind
+        else:
+            priors[name] = kind(**dynamic[name])
+    return priors
+
+
 def _latent_sites(model, x, y):
     sites = trace(seed(model, 0)).get_trace(x, y)
     return {name for name, site in sites.items()
@@ -241,12 +285,13 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
     check_priors(law, priors, likelihood)
     x = model_inputs(runs, law, dtype=dtype)
     y = jnp.log(jnp.asarray(runs.loss, dtype=x[law.inputs[0]].dtype))
-    priors = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=y.dtype), priors)
+    prior_spec, prior_values = _split_priors(priors, y.dtype)
     pointwise = config.num_chains * config.num_samples * len(runs) <= MAX_POINTWISE_LOGLIK
-    sampler = _compiled_sampler(law, likelihood, config, chain_layout(config), pointwise)
+    sampler = _compiled_sampler(law, likelihood, config, chain_layout(config), pointwise,
+                                prior_spec)
     keys = jax.random.split(key, config.num_chains)
     if not config.progress_bar:
-        return jax.block_until_ready(sampler(keys, x, y, priors))
+        return jax.block_until_ready(sampler(keys, x, y, prior_values))
     from tqdm.auto import tqdm
 
     total = config.num_warmup + config.num_samples
@@ -254,7 +299,7 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
               leave=False) as bar:
         _Progress.bar = bar
         try:
-            return jax.block_until_ready(sampler(keys, x, y, priors))
+            return jax.block_until_ready(sampler(keys, x, y, prior_values))
         finally:
             _Progress.bar = None
 

@@ -1,0 +1,38 @@
+"""Shared test set-up: two CPU devices, the shared datasets folder, and fits made once per session."""
+
+import os
+
+# Two host devices, as on a 2-core machine, so the sharded chain path is exercised (before jax).
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_force_host_platform_device_count=2").strip()
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+import bayes_scaling as bs  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATASETS = os.path.join(os.path.dirname(REPO), "shared", "datasets")
+# One sampler configuration for the session's simulated fits, so it compiles once.
+TEST_CONFIG = bs.SamplerConfig(num_chains=4, num_warmup=500, num_samples=500)
+
+
+@pytest.fixture(scope="session")
+def datasets_dir():
+    """../shared/datasets beside the checkout: required in CI, skipped elsewhere when missing."""
+    if os.path.isdir(SHARED_DATASETS):
+        return SHARED_DATASETS
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI needs the shared datasets at {SHARED_DATASETS}")
+    pytest.skip(f"shared datasets not found at {SHARED_DATASETS}")
+
+
+@pytest.fixture(scope="session")
+def sim_runs():
+    return bs.simulate(jax.random.key(0), num_runs=245)
+
+
+@pytest.fixture(scope="session")
+def sim_post(sim_runs):
+    return bs.fit(sim_runs, key=jax.random.key(1), config=TEST_CONFIG)

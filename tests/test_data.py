@@ -1,0 +1,129 @@
+"""Runs loading: parsing, column detection, derived sizes, and every bad-input case."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_scaling.data import RunsError, load_points, load_runs, parse_number
+
+
+def write(tmp_path, text, name="runs.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("70M", 70e6), ("1.4B", 1.4e9), ("1.4T", 1.4e12), ("5.76e23", 5.76e23), ("2k", 2e3),
+    ("1,000", 1000.0), (" 3.5 ", 3.5), ("1G", 1e9), ("2P", 2e15), (7, 7.0), (".5", 0.5)])
+def test_parse_number(text, value):
+    assert parse_number(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["abc", "1.4X", "", "1.2.3", "M"])
+def test_parse_number_rejects(text):
+    with pytest.raises(ValueError, match="cannot read"):
+        parse_number(text)
+
+
+def test_epoch_column_names_and_derived_tokens(tmp_path):
+    path = write(tmp_path, "x,Model Size,Training FLOP,loss\n1,1e8,6e18,3.0\n2,1e9,6e20,2.5\n")
+    runs = load_runs(path)
+    np.testing.assert_allclose(runs.D, [1e10, 1e11])
+    np.testing.assert_allclose(runs.C, [6e18, 6e20])
+    assert runs.lines.tolist() == [2, 3] and runs.source == path
+
+
+def test_suffixed_numbers_and_explicit_mapping(tmp_path):
+    path = write(tmp_path, "size_m,tok,val\n70M,1.4B,3.1\n1.4B,28B,2.4\n")
+    runs = load_runs(path, params="size_m", tokens="tok", loss="val")
+    np.testing.assert_allclose(runs.N, [70e6, 1.4e9])
+    np.testing.assert_allclose(runs.C, 6 * runs.N * runs.D)
+
+
+def test_flops_per_param_token(tmp_path):
+    path = write(tmp_path, "N,C,loss\n1e8,8e18,3\n2e8,8e19,2.9\n")
+    runs = load_runs(path, flops_per_param_token=8)
+    np.testing.assert_allclose(runs.D, [1e10, 5e10])
+
+
+def test_dataframe_input_and_group():
+    frame = pd.DataFrame({"params": [1e8, 2e8], "tokens": [1e9, 2e9], "loss": [3, 2.9],
+                          "family": ["a", "b"]})
+    runs = load_runs(frame)
+    assert runs.group.tolist() == ["a", "b"] and runs.source == "DataFrame"
+
+
+def test_where_filter_reports_dropped_lines(tmp_path):
+    path = write(tmp_path, "N,D,loss\n1e8,1e9,3.5\n2e8,2e9,2.9\n3e8,3e9,2.8\n")
+    runs = load_runs(path, where="loss < 3.4")
+    assert len(runs) == 2
+    assert runs.dropped == ("dropped 1 of 3 runs not matching 'loss < 3.4' (lines 2)",)
+
+
+def test_where_compound_and_suffix(tmp_path):
+    path = write(tmp_path, "N,D,loss\n1e8,1e9,3.5\n2e9,2e10,2.9\n3e8,3e9,2.8\n")
+    assert load_runs(path, where="N >= 200M and loss<3").N.tolist() == [2e9, 3e8]
+
+
+@pytest.mark.parametrize("content, match", [
+    ("N,D\n1e8,1e9\n", "no loss column"),
+    ("N,loss\n1e8,3\n", "need two of"),
+    ("N,D,loss\n1e8,1e9,abc\n", r"line 2, column 'loss' \(loss\): cannot read 'abc'"),
+    ("N,D,loss\n1e8,1e9,3\n1e8,-1e9,3\n", r"line 3, column 'D' \(D\): '-1e9' must be positive"),
+    ("N,D,loss\n0,1e9,3\n", r"line 2, column 'N' \(N\): '0' must be positive"),
+    ("N,D,loss\n1e8,1e9,nan\n", r"line 2, column 'loss' \(loss\): 'nan' is not finite"),
+    ("N,D,loss\n1e8,1e9,inf\n", "is not finite"),
+    ("N,D,loss\n1e8,,3\n", r"line 2, column 'D' \(D\): value is missing"),
+    ("N,D,loss\n1e8,1e9,3\n2e8,2e9,2.9\n1e8,1e9,3\n", "line 4: duplicate of line 2"),
+    ("N,D,C,loss\n1e8,1e9,6e17,3\n1e8,2e9,9e20,2.9\n", "line 3: FLOPs 9e\\+20"),
+    ("N,D,val_loss,train_loss\n1e8,1e9,3,2.9\n", "several columns could be loss"),
+    ("N,D,loss\n", "no rows"),
+])
+def test_bad_input_names_file_line_and_column(tmp_path, content, match):
+    path = write(tmp_path, content)
+    with pytest.raises(RunsError, match=match) as info:
+        load_runs(path)
+    assert path in str(info.value)
+
+
+def test_missing_file_and_unreadable(tmp_path):
+    with pytest.raises(RunsError, match="no such file"):
+        load_runs(tmp_path / "nope.csv")
+    path = tmp_path / "bin.csv"
+    path.write_bytes(b"\xff\xfe\x00\x01binary")
+    with pytest.raises(RunsError, match="not a readable CSV"):
+        load_runs(path)
+
+
+def test_explicit_column_must_exist(tmp_path):
+    path = write(tmp_path, "N,D,loss\n1e8,1e9,3\n")
+    with pytest.raises(RunsError, match="column 'Loss' given for loss is not in the data"):
+        load_runs(path, loss="Loss")
+
+
+@pytest.mark.parametrize("where, match", [
+    ("loss <", "cannot read the filter"), ("size < 3", "unknown column 'size'"),
+    ("loss > 100", "keeps none"), ("loss < abc", "cannot read 'abc'")])
+def test_bad_where(tmp_path, where, match):
+    path = write(tmp_path, "N,D,loss\n1e8,1e9,3\n")
+    with pytest.raises((RunsError, ValueError), match=match):
+        load_runs(path, where=where)
+
+
+def test_too_few_runs(tmp_path):
+    path = write(tmp_path, "N,D,loss\n1e8,1e9,3\n")
+    with pytest.raises(RunsError, match="1 runs are too few; this fit needs at least 7"):
+        load_runs(path, min_runs=7)
+
+
+def test_bad_flops_per_param_token(tmp_path):
+    path = write(tmp_path, "N,D,loss\n1e8,1e9,3\n")
+    with pytest.raises(RunsError, match="must be positive"):
+        load_runs(path, flops_per_param_token=0)
+
+
+def test_load_points(tmp_path):
+    path = write(tmp_path, "params,flops\n70B,5.88e23\n")
+    N, D, C = load_points(path)
+    np.testing.assert_allclose(D, [1.4e12])
