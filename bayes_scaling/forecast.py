@@ -45,6 +45,11 @@ def resolve_points(N=None, D=None, C=None, flops_per_param_token=6.0):
         if bad.size:
             raise ValueError(f"{name} must be positive and finite, got {bad[0]!r}")
     k = flops_per_param_token
+    try:
+        np.broadcast_shapes(*(given[name].shape for name in present))
+    except ValueError:
+        raise ValueError("the point lists have different lengths: "
+                         + ", ".join(f"{n}: {given[n].size}" for n in present)) from None
     if len(present) == 3:
         N, D, C = np.broadcast_arrays(given["N"], given["D"], given["C"])
         if np.any(np.abs(np.log(C / (k * N * D))) > np.log(1.5)):

@@ -54,6 +54,7 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -105,7 +106,30 @@ def machine_info():
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "x64": bool(jax.config.jax_enable_x64),
         "persistent_compile_cache": jax.config.jax_compilation_cache_dir,
+        **git_state(),
     }
+
+
+def git_state():
+    """Commit and locally modified package files, since the engine may be mid-edit."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
+                                  timeout=10, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    modified = git("status", "--porcelain", "--", "bayes_scaling")
+    return {"git_commit": git("rev-parse", "--short", "HEAD"),
+            "git_modified": None if modified is None else [
+                line.strip() for line in modified.splitlines()]}
+
+
+def load_average():
+    """1-minute load average: other processes on the machine skew every timing here."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 # -- diagnostics shared by all methods ------------------------------------------------------------
@@ -300,7 +324,12 @@ def report(record):
         "",
         f"Machine: {info['platform']}, {info['processor']}, cpu_count={info['cpu_count']}, "
         f"Python {info['python']}, jax {info['jax']}, numpyro {info['numpyro']}, "
-        f"arviz {info['arviz']}, bayes_scaling {info['bayes_scaling']}.",
+        f"arviz {info['arviz']}, bayes_scaling {info['bayes_scaling']} (git "
+        f"{info['git_commit']}, modified: {', '.join(info['git_modified'] or []) or 'none'}).",
+        "1-min load average before/after each method: " + ", ".join(
+            f"{r['method']} {r['load_before']:.2f}/{r['load_after']:.2f}" for r in results)
+        + f" (the machine has {info['usable_cpus']} usable core(s); load above that means "
+          f"other processes shared the CPU).",
     ]
     warned = [f"* {r['method']}: {m}" for r in results for m in r.get("gate_warnings", [])]
     if warned:
@@ -343,9 +372,11 @@ def main(argv=None):
                ("ours (vectorized)", lambda: bench_ours(runs, settings, "vectorized"))]
     results = []
     for name, bench in benches:
-        log(f"running {name} ...")
+        load_before = load_average()
+        log(f"running {name} (load average {load_before:.2f}) ...")
         start = time.perf_counter()
-        results.append({"method": name, **bench()})
+        results.append({"method": name, **bench(), "load_before": load_before,
+                        "load_after": load_average()})
         log(f"  done in {time.perf_counter() - start:.1f} s")
     record = {
         "machine": machine_info(),

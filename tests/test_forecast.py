@@ -1,0 +1,57 @@
+"""Posterior predictive forecasts: intervals, points, extrapolation, no retracing."""
+
+import jax
+import numpy as np
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.forecast import predictive_draws, resolve_points
+
+
+def test_intervals_are_nested_and_observed_is_wider(sim_post):
+    table = bs.forecast(sim_post, N=[7e10, 1e9], D=[1.4e12, 2e10], key=jax.random.key(0))
+    assert len(table) == 4
+    for _, row in table.iterrows():
+        assert row.lo_95 <= row.lo_90 <= row.lo_50 <= row["median"] <= row.hi_50 <= row.hi_90 \
+            <= row.hi_95
+    width = table.assign(w=table.hi_90 - table.lo_90).pivot(index="point", columns="quantity",
+                                                            values="w")
+    assert (width["observed"] > width["expected"]).all()
+
+
+def test_forecast_matches_law_at_posterior_draws(sim_post):
+    """The expected-loss median equals the median over draws of the law, computed by hand."""
+    d = sim_post.draws(["E", "A", "alpha", "B", "beta"])
+    by_hand = d["E"] + d["A"] * 7e10 ** -d["alpha"] + d["B"] * 1.4e12 ** -d["beta"]
+    table = bs.forecast(sim_post, N=7e10, D=1.4e12, key=jax.random.key(0), probs=(0.9,))
+    expected = table[table.quantity == "expected"].iloc[0]
+    assert expected["median"] == pytest.approx(np.median(by_hand), rel=1e-5)
+    assert expected["lo_90"] == pytest.approx(np.quantile(by_hand, 0.05), rel=1e-5)
+
+
+def test_points_from_any_two_and_extrapolation(sim_post):
+    table = bs.forecast(sim_post, N=7e10, C=5.88e23, key=jax.random.key(0))
+    assert table["D"].iloc[0] == pytest.approx(1.4e12)
+    fitted = sim_post.runs_table
+    assert table["C_vs_max"].iloc[0] == pytest.approx(5.88e23 / fitted["C"].max())
+    assert table["N_vs_max"].iloc[0] > 1  # 70B is beyond the largest simulated model
+
+
+def test_repeated_forecasts_do_not_retrace(sim_post):
+    bs.forecast(sim_post, N=[1e9, 2e9], D=[2e10, 4e10], key=jax.random.key(0))
+    size = predictive_draws._cache_size()
+    bs.forecast(sim_post, N=[3e9, 5e9], D=[6e10, 1e11], key=jax.random.key(1))
+    assert predictive_draws._cache_size() == size
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"N": 1e9}, "give two of"), ({"N": -1, "D": 1e9}, "must be positive"),
+    ({"N": 1e9, "D": 1e10, "C": 1e15}, "disagree"), ({"N": [1e9, 2e9], "D": [1, 2, 3]}, "different lengths: N: 2, D: 3")])
+def test_bad_points(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_points(**kwargs)
+
+
+def test_bad_probs(sim_post):
+    with pytest.raises(ValueError, match="interval probabilities must lie in"):
+        bs.forecast(sim_post, N=1e9, D=1e10, key=jax.random.key(0), probs=(0.5, 1.5))

@@ -1,0 +1,126 @@
+"""NUTS fits: parameter recovery, no recompilation, chain layouts, precision, settings."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.datasets import EPOCH_CHINCHILLA
+from bayes_scaling.inference import SamplerConfig, chain_layout, trace_count
+
+from conftest import TEST_CONFIG
+
+TRUTH = {**EPOCH_CHINCHILLA, "sigma": 0.01, "nu": 5.0}
+
+
+def central_interval(post, name, prob=0.9):
+    draws = post.draws([name])[name]
+    return np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2])
+
+
+def test_recovery_truth_inside_90_percent_intervals(sim_post):
+    """Every true parameter lies in its 90% interval (simulate key 0, fit key 1)."""
+    assert sim_post.check().ok, sim_post.check().message()
+    for name, value in TRUTH.items():
+        lo, hi = central_interval(sim_post, name)
+        assert lo <= value <= hi, f"{name}={value} outside 90% interval [{lo:.4g}, {hi:.4g}]"
+
+
+@pytest.mark.slow
+def test_low_noise_medians_within_two_percent():
+    """With noise 100x smaller than realistic, posterior medians are within 2% of the truth."""
+    runs = bs.simulate(jax.random.key(10), sigma=1e-4, nu=np.inf)
+    post = bs.fit(runs, key=jax.random.key(11), likelihood="normal", config=TEST_CONFIG)
+    assert post.check().ok, post.check().message()
+    medians = {k: np.median(v) for k, v in post.draws(list(EPOCH_CHINCHILLA)).items()}
+    for name, value in EPOCH_CHINCHILLA.items():
+        assert medians[name] == pytest.approx(value, rel=0.02), name
+
+
+def test_refit_same_shape_does_not_recompile(sim_post):
+    """Other data of the same shape, hence other default-prior values too: no new trace."""
+    before = trace_count()
+    other = bs.simulate(jax.random.key(99), params={**EPOCH_CHINCHILLA, "E": 2.0})
+    post = bs.fit(other, key=jax.random.key(2), config=TEST_CONFIG)
+    assert trace_count() == before
+    assert post.idata.posterior["E"].shape == (4, 500)
+
+
+def assert_same_posterior(a, b, effective=1000):
+    """Posterior means agree within 4 standard errors of their difference (≥ `effective` ESS)."""
+    for name in ("E", "alpha", "beta", "sigma"):
+        x, y = a.draws([name])[name], b.draws([name])[name]
+        se = np.sqrt(x.var() / effective + y.var() / effective)
+        assert abs(x.mean() - y.mean()) < 4 * se, name
+
+
+def test_same_key_same_draws(sim_runs, sim_post):
+    post = bs.fit(sim_runs, key=jax.random.key(1), config=TEST_CONFIG)
+    np.testing.assert_array_equal(post.draws(["E"])["E"], sim_post.draws(["E"])["E"])
+
+
+def test_chains_on_two_devices_match_one_device(sim_runs, sim_post):
+    """Splitting chains over the 2 host devices changes only the compiled program's layout.
+
+    NUTS is chaotic, so a different program gives different draws of the same posterior.
+    """
+    assert len(jax.local_devices()) == 2 and chain_layout(TEST_CONFIG) == ("sequential", 2)
+    one_device = SamplerConfig(num_chains=4, num_warmup=500, num_samples=500,
+                               chain_method="sequential")
+    assert chain_layout(one_device) == ("sequential", 1)
+    post = bs.fit(sim_runs, key=jax.random.key(6), config=one_device)
+    assert post.check().ok
+    assert_same_posterior(post, sim_post)
+
+
+@pytest.mark.slow
+def test_vectorized_chains_agree_in_distribution(sim_runs, sim_post):
+    """The accelerator layout (vmapped chains) gives the same posterior within Monte Carlo error."""
+    config = SamplerConfig(num_chains=4, num_warmup=500, num_samples=500,
+                           chain_method="vectorized")
+    post = bs.fit(sim_runs, key=jax.random.key(5), config=config)
+    assert post.check().ok
+    assert_same_posterior(post, sim_post)
+
+
+def test_parallel_needs_devices():
+    with pytest.raises(ValueError, match="chain_method='parallel' needs several local devices"):
+        chain_layout(SamplerConfig(num_chains=3, chain_method="parallel"))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"num_chains": 0}, "num_chains must be a positive integer"),
+    ({"num_samples": 2.5}, "num_samples must be a positive integer"),
+    ({"target_accept": 1.0}, "target_accept must be in"),
+    ({"chain_method": "pmap"}, "chain_method must be one of")])
+def test_bad_sampler_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SamplerConfig(**kwargs)
+
+
+def test_too_few_runs_for_the_law(sim_runs):
+    small = bs.Runs(N=sim_runs.N[:5], D=sim_runs.D[:5], C=sim_runs.C[:5], loss=sim_runs.loss[:5])
+    with pytest.raises(ValueError, match="5 runs are too few to fit 7 parameters"):
+        bs.fit(small, key=jax.random.key(0))
+
+
+@pytest.mark.slow
+def test_float64_fit_in_subprocess(tmp_path):
+    """x64 must be switched on before JAX computes anything, hence a fresh process."""
+    script = (
+        "import jax, numpy as np, bayes_scaling as bs\n"
+        "runs = bs.simulate(jax.random.key(0))\n"
+        "post = bs.fit(runs, key=jax.random.key(1), config=bs.SamplerConfig("
+        "num_chains=2, num_warmup=400, num_samples=400, chain_method='sequential'))\n"
+        "assert post.idata.posterior.attrs['dtype'] == 'float64', post.idata.posterior.attrs\n"
+        "lo, hi = np.quantile(post.draws(['alpha'])['alpha'], [0.05, 0.95])\n"
+        "assert lo < 0.3478 < hi and post.check().divergences == 0\n"
+        "print('ok')\n")
+    env = {**os.environ, "JAX_ENABLE_X64": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
