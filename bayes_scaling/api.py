@@ -7,8 +7,11 @@ Example
 >>> import jax
 >>> from bayes_scaling import ScalingLawFit, simulate
 >>> runs = simulate(jax.random.key(0))
->>> model = ScalingLawFit(num_samples=500).fit(runs, key=jax.random.key(1))  # doctest: +SKIP
->>> model.forecast(N=70e9, D=1.4e12, key=jax.random.key(2))  # doctest: +SKIP
+>>> model = ScalingLawFit(num_warmup=500, num_samples=500).fit(runs, key=jax.random.key(1))
+>>> model.diagnostics_.ok
+True
+>>> len(model.forecast(N=70e9, D=1.4e12, key=jax.random.key(2)))
+2
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class ScalingLawFit:
     """
 
     def __init__(self, law="chinchilla", priors=None, likelihood="student_t", num_chains=4,
-                 num_warmup=1000, num_samples=1000, target_accept=0.8):
+                 num_warmup=1000, num_samples=1000, target_accept=0.9):
         self.law = law
         self.priors = priors
         self.likelihood = likelihood

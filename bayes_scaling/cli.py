@@ -8,6 +8,7 @@ column; a fit that fails the diagnostics gate is announced on stderr wherever it
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -292,7 +293,7 @@ def _add_fit_flags(parser):
     group.add_argument("--chains", type=int, default=4)
     group.add_argument("--warmup", type=int, default=1000)
     group.add_argument("--samples", type=int, default=1000, help="draws per chain")
-    group.add_argument("--target-accept", type=float, default=0.8)
+    group.add_argument("--target-accept", type=float, default=0.9)
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--x64", action="store_true", help="compute in float64")
     group.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -301,8 +302,11 @@ def _add_fit_flags(parser):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="bayes-scaling",
-        description="Bayesian scaling-law fits and forecasts with honest uncertainty.")
+        description="Bayesian scaling-law fits and forecasts with honest uncertainty.",
+        allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # No abbreviations: a typo such as --sample must fail, not silently mean --samples.
+    sub.add_parser = functools.partial(sub.add_parser, allow_abbrev=False)
 
     demo = sub.add_parser("demo", help="simulate a Chinchilla-like sweep, fit it, forecast 70B/1.4T")
     demo.add_argument("--out", help="output directory (default: a new bayes_scaling_demo[-N])")

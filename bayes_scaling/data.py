@@ -11,7 +11,7 @@ Example
 >>> import pandas as pd
 >>> runs = load_runs(pd.DataFrame({"params": ["70M", "1.4B"], "tokens": ["1.4B", "28B"],
 ...                                "loss": [3.1, 2.4]}))
->>> runs.N.tolist(), runs.C[0]
+>>> runs.N.tolist(), float(runs.C[0])
 ([70000000.0, 1400000000.0], 5.88e+17)
 """
 

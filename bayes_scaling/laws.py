@@ -13,7 +13,7 @@ Example
 >>> p = dict(E=1.817, A=482.01, alpha=0.3478, B=2085.43, beta=0.3659)
 >>> x = {"N": jnp.log(jnp.array([70e9])), "D": jnp.log(jnp.array([1.4e12]))}
 >>> round(float(jnp.exp(law.log_loss(p, x))[0]), 3)
-1.937
+1.973
 """
 
 from __future__ import annotations

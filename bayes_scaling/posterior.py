@@ -11,8 +11,11 @@ it, and every user of the posterior says so.
 
 Example
 -------
->>> post = Posterior.load("fit.nc")  # doctest: +SKIP
->>> post.check().ok  # doctest: +SKIP
+>>> import os, tempfile, jax, bayes_scaling as bs
+>>> post = bs.fit(bs.simulate(jax.random.key(0)), key=jax.random.key(1),
+...               config=bs.SamplerConfig(num_warmup=500, num_samples=500))
+>>> path = post.save(os.path.join(tempfile.mkdtemp(), "fit.nc"))
+>>> Posterior.load(path).check().ok
 True
 """
 

@@ -54,6 +54,7 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -127,9 +128,30 @@ def git_state():
                 line.strip() for line in modified.splitlines()]}
 
 
-def load_average():
-    """1-minute load average: other processes on the machine skew every timing here."""
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+def cpu_seconds():
+    """(busy CPU seconds of the whole machine, CPU seconds of this process), or None off Linux.
+
+    Their difference over a benchmark is the CPU that other processes took meanwhile: the
+    machine may be shared, and on a 2-core box that easily doubles a timing.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # up to steal, no guest time
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return busy, usage.ru_utime + usage.ru_stime
+
+
+def contention(before, after, wall_s):
+    """CPU use during a benchmark: this process's and other processes' CPU seconds."""
+    if before is None or after is None:
+        return {}
+    ours = after[1] - before[1]
+    others = max(after[0] - before[0] - ours, 0.0)
+    return {"wall_s": wall_s, "cpu_s_self": ours, "cpu_s_other_processes": others}
 
 
 # -- diagnostics shared by all methods ------------------------------------------------------------
@@ -326,10 +348,11 @@ def report(record):
         f"Python {info['python']}, jax {info['jax']}, numpyro {info['numpyro']}, "
         f"arviz {info['arviz']}, bayes_scaling {info['bayes_scaling']} (git "
         f"{info['git_commit']}, modified: {', '.join(info['git_modified'] or []) or 'none'}).",
-        "1-min load average before/after each method: " + ", ".join(
-            f"{r['method']} {r['load_before']:.2f}/{r['load_after']:.2f}" for r in results)
-        + f" (the machine has {info['usable_cpus']} usable core(s); load above that means "
-          f"other processes shared the CPU).",
+        "CPU seconds during each method (this process / other processes; wall): " + ", ".join(
+            f"{r['method']} {r['cpu']['cpu_s_self']:.0f} / {r['cpu']['cpu_s_other_processes']:.0f}"
+            f" ({r['cpu']['wall_s']:.0f} s)" for r in results if r["cpu"])
+        + f". The machine has {info['usable_cpus']} usable core(s); CPU taken by other processes "
+          f"inflates the timings.",
     ]
     warned = [f"* {r['method']}: {m}" for r in results for m in r.get("gate_warnings", [])]
     if warned:
@@ -366,20 +389,22 @@ def main(argv=None):
     args = parse_args(argv)
     settings = sampler_settings(args.quick)
     runs = simulate(jax.random.key(DATA_KEY), num_runs=NUM_RUNS)
-    log(f"{len(jax.local_devices())} host devices; settings (chains, warmup, draws) = {settings}")
+    machine = machine_info()  # before the runs: the package may be edited while they go
+    log(f"{machine['host_devices']} host devices; settings (chains, warmup, draws) = {settings}")
     benches = [("ours (auto)", lambda: bench_ours(runs, settings, "auto")),
                ("naive NumPyro", lambda: bench_naive(runs, settings)),
                ("ours (vectorized)", lambda: bench_ours(runs, settings, "vectorized"))]
     results = []
     for name, bench in benches:
-        load_before = load_average()
-        log(f"running {name} (load average {load_before:.2f}) ...")
-        start = time.perf_counter()
-        results.append({"method": name, **bench(), "load_before": load_before,
-                        "load_after": load_average()})
-        log(f"  done in {time.perf_counter() - start:.1f} s")
+        log(f"running {name} ...")
+        cpu_before, start = cpu_seconds(), time.perf_counter()
+        result = bench()
+        wall_s = time.perf_counter() - start
+        result["cpu"] = contention(cpu_before, cpu_seconds(), wall_s)
+        results.append({"method": name, **result})
+        log(f"  done in {wall_s:.1f} s; {result['cpu']}")
     record = {
-        "machine": machine_info(),
+        "machine": machine,
         "settings": dict(zip(("num_chains", "num_warmup", "num_samples"), settings),
                          num_runs=NUM_RUNS, data=f"simulate(jax.random.key({DATA_KEY}))"),
         "results": results,

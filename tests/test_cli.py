@@ -1,0 +1,123 @@
+"""End-to-end: the real ``bayes-scaling`` console script in a subprocess."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+SMALL = ["--warmup", "400", "--samples", "400"]
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory):
+    """One compile cache for the module's processes: the first compiles, the rest reuse it."""
+    cache = tmp_path_factory.mktemp("jax_cache")
+    return {**os.environ, "BAYES_SCALING_CACHE": str(cache), "XLA_FLAGS": ""}
+
+
+def run(args, env, cwd, ok=True):
+    exe = shutil.which("bayes-scaling")
+    assert exe, "the bayes-scaling console script is not installed"
+    out = subprocess.run([exe, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                         timeout=600)
+    if ok:
+        assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def epoch_fit(datasets_dir, cli_env, tmp_path_factory):
+    """Fit Epoch's 240 points from the raw file, with its own column names."""
+    cwd = tmp_path_factory.mktemp("fit")
+    csv = os.path.join(datasets_dir, "chinchilla", "svg_extracted_data.csv")
+    out = run(["fit", csv, "-o", "fit.nc", "--where", "loss < 3.4469", *SMALL], cli_env, cwd)
+    return cwd, out
+
+
+def test_fit_prints_summary_and_reports_dropped_rows(epoch_fit):
+    cwd, out = epoch_fit
+    assert (cwd / "fit.nc").exists()
+    for name in ("alpha", "beta", "sigma", "nu", "ess_bulk", "r_hat", " a ", " b "):
+        assert name in out.stdout
+    assert "divergences: 0" in out.stdout and "diagnostics OK" in out.stdout
+    assert "dropped 5 of 245 runs not matching 'loss < 3.4469'" in out.stderr
+    assert "cpu device(s)" in out.stderr and "wrote fit.nc" in out.stderr
+
+
+def test_summary_json_and_csv(epoch_fit, cli_env):
+    cwd, _ = epoch_fit
+    payload = json.loads(run(["summary", "fit.nc", "--json"], cli_env, cwd).stdout)
+    assert payload["diagnostics"]["ok"] and payload["num_runs"] == 240
+    rows = {row["param"]: row for row in payload["table"]}
+    assert 0.317 <= rows["alpha"]["median"] <= 0.373
+    table = pd.read_csv(pd.io.common.StringIO(run(["summary", "fit.nc", "--csv"], cli_env,
+                                                   cwd).stdout))
+    assert list(table["param"]) == ["E", "A", "alpha", "B", "beta", "sigma", "nu", "a", "b"]
+
+
+def test_forecast_points_flags_and_file(epoch_fit, cli_env):
+    cwd, _ = epoch_fit
+    out = run(["forecast", "fit.nc", "--params", "70B", "--tokens", "1.4T", "--json"], cli_env, cwd)
+    rows = json.loads(out.stdout)["table"]
+    assert len(rows) == 2 and rows[0]["C"] == pytest.approx(5.88e23)
+    assert rows[0]["C_vs_max"] > 10  # far beyond the largest Chinchilla sweep run
+    assert all(r["lo_95"] < r["median"] < r["hi_95"] for r in rows)
+    text = run(["forecast", "fit.nc", "--params", "7B,70B", "--flops", "1e22,5.88e23",
+                "--probs", "0.8"], cli_env, cwd).stdout
+    assert "lo_80" in text and "hi_80" in text and "max C" in text
+    (cwd / "points.csv").write_text("params,tokens\n1B,20B\n10B,200B\n")
+    csv = run(["forecast", "fit.nc", "--points", "points.csv", "--csv"], cli_env, cwd).stdout
+    assert len(pd.read_csv(pd.io.common.StringIO(csv))) == 4
+
+
+def test_output_is_never_overwritten(epoch_fit, cli_env, datasets_dir):
+    cwd, _ = epoch_fit
+    before = (cwd / "fit.nc").stat().st_mtime
+    csv = os.path.join(datasets_dir, "chinchilla", "svg_extracted_data.csv")
+    out = run(["fit", csv, "-o", "fit.nc"], cli_env, cwd, ok=False)
+    assert out.returncode == 2 and "fit.nc exists; pass --force" in out.stderr
+    assert (cwd / "fit.nc").stat().st_mtime == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "missing.csv"], "missing.csv: no such file"),
+    (["fit", "bad.csv"], "bad.csv, line 3, column 'loss' (loss): cannot read 'oops'"),
+    (["fit", "good.csv", "--loss", "Loss"], "column 'Loss' given for loss is not in the data"),
+    (["fit", "good.csv", "--prior", "alpha=Betta(2,5)"], "unknown distribution 'Betta'"),
+    (["fit", "good.csv", "--prior", "gamma=Normal(0,1)"], "unknown parameter(s) ['gamma']"),
+    (["fit", "good.csv", "--where", "los < 3"], "unknown column 'los'"),
+    (["fit"], "give a runs CSV file or --dataset NAME"),
+    (["forecast", "missing.nc", "--params", "7B", "--tokens", "1T"], "no such fit file"),
+    (["forecast", "good.csv", "--params", "7B", "--tokens", "1T"], "not a bayes_scaling fit file"),
+])
+def test_bad_input_exits_2_with_a_clear_message(tmp_path, cli_env, args, message):
+    (tmp_path / "bad.csv").write_text("N,D,loss\n1e8,1e9,3\n2e8,2e9,oops\n")
+    rows = "".join(f"{n}e8,{n}e9,{3 - n / 10}\n" for n in range(1, 10))
+    (tmp_path / "good.csv").write_text("N,D,loss\n" + rows)
+    out = run(args, cli_env, tmp_path, ok=False)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_typo_in_a_flag(tmp_path, cli_env):
+    out = run(["fit", "runs.csv", "--sample", "10"], cli_env, tmp_path, ok=False)
+    assert out.returncode == 2 and "unrecognized arguments: --sample" in out.stderr
+
+
+def test_forecast_needs_two_of_n_d_c(epoch_fit, cli_env):
+    cwd, _ = epoch_fit
+    out = run(["forecast", "fit.nc", "--params", "70B"], cli_env, cwd, ok=False)
+    assert out.returncode == 2 and "give two of N (params), D (tokens) and C (flops)" in out.stderr
+
+
+@pytest.mark.slow
+def test_demo_is_the_main_job(tmp_path, cli_env):
+    out = run(["demo", "--out", "demo"], cli_env, tmp_path)
+    assert "Forecast for a 70B-parameter, 1.4T-token run" in out.stdout
+    assert "diagnostics OK" in out.stdout
+    assert sorted(os.listdir(tmp_path / "demo")) == ["fit.nc", "forecast.csv", "runs.csv"]
+    again = run(["demo", "--out", "demo"], cli_env, tmp_path, ok=False)
+    assert again.returncode == 2 and "exists; pass --force" in again.stderr
