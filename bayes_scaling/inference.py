@@ -18,7 +18,7 @@ Example
 >>> import jax
 >>> from bayes_scaling.datasets import simulate
 >>> from bayes_scaling.priors import default_priors
->>> runs = simulate(jax.random.key(0), num_runs=40)
+>>> runs = simulate(jax.random.key(0))
 >>> config = SamplerConfig(num_chains=4, num_warmup=500, num_samples=500)
 >>> post = run_nuts("chinchilla", default_priors("chinchilla", runs), runs,
 ...                 key=jax.random.key(1), config=config)
@@ -131,14 +131,22 @@ def chain_layout(config):
 
 
 class _Progress:
-    """Progress of the running fit, fed by a host callback from inside the compiled sampler."""
+    """Progress of the running fit, fed by a host callback from inside the compiled sampler.
+
+    Each chain reports its own iteration; the bar shows the sum over chains, whether the
+    chains run one after another, vectorised or on several devices.
+    """
 
     bar = None
+    done = {}
 
     @classmethod
-    def update(cls, iteration):
-        if cls.bar is not None:
-            cls.bar.update(int(iteration) + 1 - cls.bar.n)
+    def update(cls, chain, iteration):
+        if cls.bar is None:
+            return
+        for c, i in zip(np.atleast_1d(chain), np.atleast_1d(iteration)):
+            cls.done[int(c)] = int(i) + 1
+        cls.bar.update(sum(cls.done.values()) - cls.bar.n)
 
 
 def _initial_position(key, model, x, y, num_prior_draws=16):
@@ -166,7 +174,7 @@ def _initial_position(key, model, x, y, num_prior_draws=16):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), jittered, median)
 
 
-def _one_chain(key, x, y, priors, *, law, likelihood, config):
+def _one_chain(key, chain, x, y, priors, *, law, likelihood, config):
     """Warm up and sample one chain; return unconstrained draws and per-draw statistics."""
     model = _make_model(law, priors, likelihood)
     k_init, k_run = jax.random.split(key)
@@ -186,8 +194,8 @@ def _one_chain(key, x, y, priors, *, law, likelihood, config):
     def step(state, i):
         state = sample_kernel(state)
         if config.progress_bar:
-            jax.lax.cond(i % every == every - 1,
-                         lambda: jax.debug.callback(_Progress.update, i), lambda: None)
+            jax.lax.cond((i % every == every - 1) | (i == total - 1),
+                         lambda: jax.debug.callback(_Progress.update, chain, i), lambda: None)
         stats = {"diverging": state.diverging, "n_steps": state.num_steps,
                  "acceptance_rate": state.accept_prob, "energy": state.energy,
                  "lp": -state.potential_energy, "step_size": state.adapt_state.step_size}
@@ -213,17 +221,16 @@ def _compiled_sampler(law, likelihood, config, layout, pointwise, prior_spec):
         priors = _join_priors(prior_spec, prior_values)
         chain = functools.partial(_one_chain, law=law, likelihood=likelihood, config=config)
         if per_device == "vectorized":
-            chains = jax.vmap(chain, in_axes=(0, None, None, None))
+            chains = jax.vmap(chain, in_axes=(0, 0, None, None, None))
         else:
-            def chains(keys, x, y, priors):
-                return jax.lax.map(lambda key: chain(key, x, y, priors), keys)
+            def chains(keys, ids, x, y, priors):
+                return jax.lax.map(lambda a: chain(a[0], a[1], x, y, priors), (keys, ids))
         if num_devices > 1:
             mesh = Mesh(np.asarray(jax.local_devices()[:num_devices]), ("chain",))
-            chains = jax.shard_map(chains, mesh=mesh, out_specs=PartitionSpec("chain"),
-                                   in_specs=(PartitionSpec("chain"), PartitionSpec(),
-                                             PartitionSpec(), PartitionSpec()),
-                                   check_vma=False)
-        samples, stats = chains(keys, x, y, priors)
+            split, whole = PartitionSpec("chain"), PartitionSpec()
+            chains = jax.shard_map(chains, mesh=mesh, out_specs=split,
+                                   in_specs=(split, split, whole, whole, whole), check_vma=False)
+        samples, stats = chains(keys, jnp.arange(config.num_chains), x, y, priors)
         loglik = None
         if pointwise:
             model = _make_model(law, priors, likelihood)
@@ -302,10 +309,10 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
         return jax.block_until_ready(sampler(keys, x, y, prior_values))
     from tqdm.auto import tqdm
 
-    total = config.num_warmup + config.num_samples
+    total = config.num_chains * (config.num_warmup + config.num_samples)
     with tqdm(total=total, desc=f"NUTS {config.num_chains} chains", unit="it",
               leave=False) as bar:
-        _Progress.bar = bar
+        _Progress.bar, _Progress.done = bar, {}
         try:
             return jax.block_until_ready(sampler(keys, x, y, prior_values))
         finally:

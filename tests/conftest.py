@@ -1,16 +1,14 @@
-"""Shared test set-up: two CPU devices, the shared datasets folder, and fits made once per session."""
+"""Shared fixtures: the shared datasets folder, and fits made once per session.
+
+The two CPU devices are set up by the repository's root conftest.py (for doctests too).
+"""
 
 import os
 
-# Two host devices, as on a 2-core machine, so the sharded chain path is exercised (before jax).
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               " --xla_force_host_platform_device_count=2").strip()
+import jax
+import pytest
 
-import jax  # noqa: E402
-import pytest  # noqa: E402
-
-import bayes_scaling as bs  # noqa: E402
+import bayes_scaling as bs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATASETS = os.path.join(os.path.dirname(REPO), "shared", "datasets")

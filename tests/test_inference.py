@@ -124,3 +124,15 @@ def test_float64_fit_in_subprocess(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
+@pytest.mark.filterwarnings("ignore::bayes_scaling.ConvergenceWarning")  # short run on purpose
+def test_progress_bar_counts_every_chain(sim_runs, capsys):
+    """The bar (host callbacks from chains run one by one on 2 devices) reaches the total."""
+    import re
+
+    config = SamplerConfig(num_chains=4, num_warmup=150, num_samples=101, progress_bar=True)
+    bs.fit(sim_runs, key=jax.random.key(0), config=config)
+    err = capsys.readouterr().err
+    counts = [int(n) for n in re.findall(r"(\d+)/1004", err)]
+    assert "NUTS 4 chains" in err and max(counts) == 4 * 251

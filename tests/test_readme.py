@@ -10,7 +10,8 @@ from conftest import REPO
 
 @pytest.mark.slow
 def test_readme_python_blocks_run(datasets_dir, tmp_path, monkeypatch):
-    text = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert blocks, "README has no Python example"
     monkeypatch.chdir(REPO)
