@@ -51,29 +51,23 @@ class Dataset(NamedTuple):
     citation: str = ""
 
 
+_CHINCHILLA = Dataset(
+    name="chinchilla",
+    filename="svg_extracted_data.csv",
+    url="https://raw.githubusercontent.com/epoch-research/analyzing-chinchilla/"
+        "92258837425e1b5f2851d624287f0120583a3d0e/data/svg_extracted_data.csv",
+    sha256="193478df4e90f040016431996c45682659306840ecdadf83cfb9cd5ca0aa1b30",
+    columns={"params": "Model Size", "flops": "Training FLOP", "loss": "loss"},
+    citation="Hoffmann et al. 2022 Fig. 4, digitised by Besiroglu et al. 2024 (Epoch AI); "
+             "no license: do not redistribute",
+)
+
 DATASETS = {d.name: d for d in (
-    Dataset(
-        name="chinchilla",
-        filename="svg_extracted_data.csv",
-        url="https://raw.githubusercontent.com/epoch-research/analyzing-chinchilla/"
-            "92258837425e1b5f2851d624287f0120583a3d0e/data/svg_extracted_data.csv",
-        sha256="193478df4e90f040016431996c45682659306840ecdadf83cfb9cd5ca0aa1b30",
-        columns={"params": "Model Size", "flops": "Training FLOP", "loss": "loss"},
-        citation="Hoffmann et al. 2022 Fig. 4, digitised by Besiroglu et al. 2024 (Epoch AI); "
-                 "no license: do not redistribute",
-    ),
+    _CHINCHILLA,
     # Epoch's 240-point subset: drop the 5 highest losses, as their notebook does with
     # ``loss < sorted(loss)[-5]``; the fifth highest is 3.446995, hence the threshold.
-    Dataset(
-        name="chinchilla-epoch240",
-        filename="svg_extracted_data.csv",
-        url="https://raw.githubusercontent.com/epoch-research/analyzing-chinchilla/"
-            "92258837425e1b5f2851d624287f0120583a3d0e/data/svg_extracted_data.csv",
-        sha256="193478df4e90f040016431996c45682659306840ecdadf83cfb9cd5ca0aa1b30",
-        columns={"params": "Model Size", "flops": "Training FLOP", "loss": "loss"},
-        where="loss < 3.4469",
-        citation="as chinchilla, minus Epoch's 5 outliers",
-    ),
+    _CHINCHILLA._replace(name="chinchilla-epoch240", where="loss < 3.4469",
+                         citation="as chinchilla, minus Epoch's 5 outliers"),
 )}
 
 
