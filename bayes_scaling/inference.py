@@ -113,21 +113,19 @@ def chain_layout(config):
     many local devices as divide ``num_chains`` (all of them with "parallel").
     """
     available = len(jax.local_devices())
-    method = config.chain_method
-    if method == "auto":
-        method = "sequential" if jax.default_backend() == "cpu" else "vectorized"
-    if method == "parallel":
-        usable = max(d for d in range(1, available + 1) if config.num_chains % d == 0)
+    usable = max(d for d in range(1, available + 1) if config.num_chains % d == 0)
+    per_device = "sequential" if jax.default_backend() == "cpu" else "vectorized"
+    if config.chain_method == "auto":
+        return per_device, usable
+    if config.chain_method == "parallel":
         if usable == 1:
             raise ValueError(
                 f"chain_method='parallel' needs several local devices dividing "
                 f"{config.num_chains} chains; found {available} {jax.default_backend()} "
                 f"device(s). On CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N "
                 f"before importing jax, or use 'sequential' or 'vectorized'")
-        per_device = "sequential" if jax.default_backend() == "cpu" else "vectorized"
         return per_device, usable
-    usable = max(d for d in range(1, available + 1) if config.num_chains % d == 0)
-    return method, (usable if config.chain_method == "auto" else 1)
+    return config.chain_method, 1
 
 
 class _Progress:
@@ -175,7 +173,8 @@ def _initial_position(key, model, x, y, num_prior_draws=16):
 
 
 def _one_chain(key, chain, x, y, priors, *, law, likelihood, config):
-    """Warm up and sample one chain; return unconstrained draws and per-draw statistics."""
+    """Warm up and sample one chain; return its draws (constrained, with deterministic sites)
+    and per-draw statistics, post-warmup only."""
     model = _make_model(law, priors, likelihood)
     k_init, k_run = jax.random.split(key)
     init_kernel, sample_kernel = hmc(
