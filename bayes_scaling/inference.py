@@ -172,10 +172,10 @@ def _initial_position(key, model, x, y, num_prior_draws=16):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), jittered, median)
 
 
-def _one_chain(key, chain, x, y, priors, *, law, likelihood, config):
+def _one_chain(key, chain, x, y, prior_values, *, law, likelihood, config, prior_spec):
     """Warm up and sample one chain; return its draws (constrained, with deterministic sites)
     and per-draw statistics, post-warmup only."""
-    model = _make_model(law, priors, likelihood)
+    model = _make_model(law, _join_priors(prior_spec, prior_values), likelihood)
     k_init, k_run = jax.random.split(key)
     init_kernel, sample_kernel = hmc(
         potential_fn=lambda z: potential_energy(model, (x, y), {}, z), algo="NUTS")
@@ -217,8 +217,10 @@ def _compiled_sampler(law, likelihood, config, layout, pointwise, prior_spec):
 
     def run(keys, x, y, prior_values):
         _traces["count"] += 1  # runs at trace time only
-        priors = _join_priors(prior_spec, prior_values)
-        chain = functools.partial(_one_chain, law=law, likelihood=likelihood, config=config)
+        # Distributions are rebuilt inside each chain: only the canonical dict of prior values
+        # crosses the shard_map / lax.map boundaries (see `_split_priors`).
+        chain = functools.partial(_one_chain, law=law, likelihood=likelihood, config=config,
+                                  prior_spec=prior_spec)
         if per_device == "vectorized":
             chains = jax.vmap(chain, in_axes=(0, 0, None, None, None))
         else:
@@ -229,10 +231,10 @@ def _compiled_sampler(law, likelihood, config, layout, pointwise, prior_spec):
             split, whole = PartitionSpec("chain"), PartitionSpec()
             chains = jax.shard_map(chains, mesh=mesh, out_specs=split,
                                    in_specs=(split, split, whole, whole, whole), check_vma=False)
-        samples, stats = chains(keys, jnp.arange(config.num_chains), x, y, priors)
+        samples, stats = chains(keys, jnp.arange(config.num_chains), x, y, prior_values)
         loglik = None
         if pointwise:
-            model = _make_model(law, priors, likelihood)
+            model = _make_model(law, _join_priors(prior_spec, prior_values), likelihood)
             latent = {k: v for k, v in samples.items() if k in _latent_sites(model, x, y)}
             loglik = log_likelihood(model, latent, x, y, batch_ndims=2)["log_loss"]
         return samples, stats, loglik

@@ -135,3 +135,30 @@ def test_progress_bar_counts_every_chain(sim_runs, capsys):
     bs.fit(sim_runs, key=jax.random.key(0), config=config)
     assert re.search(r"NUTS 4 chains: .*/1004", capsys.readouterr().err)
     assert _Progress.done == {0: 251, 1: 251, 2: 251, 3: 251}  # every chain reported its end
+
+
+@pytest.mark.slow
+def test_compiled_program_is_the_same_in_every_process():
+    """The lowered sampler must not depend on Python's hash seed, or JAX's persistent
+    compilation cache never hits across processes (NumPyro orders distribution fields by set)."""
+    script = (
+        "import hashlib, jax, jax.numpy as jnp, bayes_scaling as bs\n"
+        "from bayes_scaling import inference as inf\n"
+        "runs = bs.simulate(jax.random.key(0))\n"
+        "spec, values = inf._split_priors(bs.default_priors('chinchilla', runs), jnp.float32)\n"
+        "config = inf.SamplerConfig()\n"
+        "run = inf._compiled_sampler(bs.LAWS['chinchilla'], 'student_t', config,\n"
+        "                            inf.chain_layout(config), True, spec)\n"
+        "x, y = bs.model_inputs(runs), jnp.log(jnp.asarray(runs.loss, jnp.float32))\n"
+        "text = run.lower(jax.random.split(jax.random.key(1), 4), x, y, values).as_text(\n"
+        "    debug_info=False)\n"
+        "print(hashlib.sha256(text.encode()).hexdigest())\n")
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed,
+               "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
