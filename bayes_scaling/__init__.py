@@ -7,23 +7,38 @@ Fit a law to runs with NUTS, then forecast with honest uncertainty::
     post = bs.fit(runs, key=jax.random.key(0))
     print(post.summary())
     print(bs.forecast(post, N=70e9, D=1.4e12, key=jax.random.key(1)))
+
+The public names below are imported on first use (PEP 562), so that ``bayes-scaling --help`` and
+argument errors answer at once instead of after importing JAX.
 """
 
-from .api import ScalingLawFit, fit
-from .data import Runs, RunsError, load_runs, parse_number
-from .datasets import load_dataset, simulate
-from .forecast import forecast
-from .inference import SamplerConfig, run_nuts
-from .laws import LAWS, Law, PowerTerm
-from .models import build_model, model_inputs
-from .posterior import ConvergenceWarning, Posterior
-from .priors import PriorError, default_priors, parse_priors
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ConvergenceWarning", "LAWS", "Law", "Posterior", "PowerTerm", "PriorError", "Runs",
-    "RunsError", "SamplerConfig", "ScalingLawFit", "build_model", "default_priors", "fit",
-    "forecast", "load_dataset", "load_runs", "model_inputs", "parse_number", "parse_priors",
-    "run_nuts", "simulate",
-]
+# public name -> module that defines it
+_EXPORTS = {
+    "ScalingLawFit": "api", "fit": "api",
+    "Runs": "data", "RunsError": "data", "load_runs": "data", "parse_number": "data",
+    "load_dataset": "datasets", "simulate": "datasets",
+    "forecast": "forecast",
+    "SamplerConfig": "inference", "run_nuts": "inference",
+    "LAWS": "laws", "Law": "laws", "PowerTerm": "laws",
+    "build_model": "models", "model_inputs": "models",
+    "ConvergenceWarning": "posterior", "Posterior": "posterior",
+    "PriorError": "priors", "default_priors": "priors", "parse_priors": "priors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'bayes_scaling' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

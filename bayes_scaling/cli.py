@@ -15,6 +15,7 @@ import sys
 import warnings
 
 EXIT_INPUT_ERROR = 2
+FAR_EXTRAPOLATION = 10.0  # points beyond this multiple of the largest fitted N, D or C get a note
 DEMO_POINT = {"N": 70e9, "D": 1.4e12}
 
 
@@ -70,26 +71,27 @@ def _announce_gate(diagnostics):
              f"are.\n{bar}")
 
 
-def _summary_frame(post):
-    table = post.summary(prob=0.9).reset_index().rename(columns={"index": "param"})
-    return table
-
-
 def _print_summary(post, args, header=""):
     diagnostics = post.check()
-    frame = _summary_frame(post)
+    frame = post.summary(prob=0.9).reset_index().rename(columns={"index": "param"})
     stats = post.idata.sample_stats
-    extra = {"law": post.law.name, "likelihood": post.likelihood, "source": post.attrs["source"],
-             "num_runs": int(post.runs_table.shape[0]),
-             "diagnostics": _diagnostics_dict(diagnostics),
+    attrs = post.attrs
+    extra = {"law": post.law.name, "likelihood": post.likelihood, "source": attrs["source"],
+             "num_runs": int(post.runs_table.shape[0]), "priors": attrs["priors"],
+             "sampler": attrs["sampler"], "diagnostics": _diagnostics_dict(diagnostics),
              "mean_leapfrog_steps": float(stats["n_steps"].mean())}
     if getattr(args, "json", False) or getattr(args, "csv", False):
         _emit_table(frame, args, extra=extra)
     else:
         if header:
             print(header)
+        sampler = attrs["sampler"]
         print(f"law {post.law.name} ({post.law.reference}); {post.likelihood} likelihood on "
               f"log-loss; {extra['num_runs']} runs from {extra['source']}")
+        print("priors: " + "; ".join(f"{k} ~ {v}" if not v.startswith("fixed") else f"{k} {v}"
+                                     for k, v in attrs["priors"].items()))
+        print(f"sampler: NUTS, {sampler['num_chains']} chains x ({sampler['num_warmup']} warmup + "
+              f"{sampler['num_samples']} draws), target acceptance {sampler['target_accept']}")
         _emit_table(frame, args)
         print(f"divergences: {diagnostics.divergences}   min E-BFMI: {diagnostics.min_bfmi:.2f}   "
               f"max R-hat: {diagnostics.max_r_hat:.4f}   min ESS bulk/tail: "
@@ -120,13 +122,7 @@ def _priors_from_args(args):
     from .priors import parse_priors, read_prior_file
 
     priors = read_prior_file(args.prior_file) if args.prior_file else {}
-    overrides = parse_priors(args.prior or [])
-    clash = sorted(set(priors) & set(overrides))
-    if clash:
-        from .priors import PriorError
-
-        raise PriorError(f"prior for {clash} given both in {args.prior_file} and by --prior")
-    return {**priors, **overrides}
+    return {**priors, **parse_priors(args.prior or [])}  # --prior overrides the file
 
 
 def _fit_and_report(runs, args, out_path, header):
@@ -140,6 +136,9 @@ def _fit_and_report(runs, args, out_path, header):
     _err(f"fitting {args.law} to {len(runs)} runs: {config.num_chains} chains x "
          f"({config.num_warmup} warmup + {config.num_samples} draws), {per_device} on {devices} "
          f"{jax.default_backend()} device(s), {'float64' if args.x64 else 'float32'}")
+    if runs.columns:
+        _err("columns: " + ", ".join(f"{k} <- {v!r}" for k, v in runs.columns.items())
+             + "".join(f", {k} derived" for k in ("N", "D", "C") if k not in runs.columns))
     for note in runs.dropped:
         _err(note)
     with warnings.catch_warnings():
@@ -175,9 +174,9 @@ def cmd_fit(args):
     return 0
 
 
-def _check_writable(path, force):
+def _check_writable(path, force, other="-o another path"):
     if os.path.exists(path) and not force:
-        raise FileExistsError(f"{path} exists; pass --force to overwrite it or -o another path")
+        raise FileExistsError(f"{path} exists; pass --force to overwrite it or {other}")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
@@ -204,7 +203,7 @@ def cmd_demo(args):
     os.makedirs(out_dir, exist_ok=True)
     paths = {name: os.path.join(out_dir, name) for name in ("runs.csv", "fit.nc", "forecast.csv")}
     for path in paths.values():
-        _check_writable(path, args.force)
+        _check_writable(path, args.force, other="--out another folder")
     key_sim, key_forecast = jax.random.split(jax.random.key(args.seed + 1))
     runs = simulate(key_sim, num_runs=245)
     runs.to_frame().to_csv(paths["runs.csv"], index=False)
@@ -264,6 +263,12 @@ def cmd_forecast(args):
     _emit_table(table if (args.json or args.csv) else table[columns], args,
                 extra={"fit": args.fit, "diagnostics": _diagnostics_dict(diagnostics)})
     _announce_gate(diagnostics)
+    far = table[table[["N_vs_max", "D_vs_max", "C_vs_max"]].max(axis=1) > FAR_EXTRAPOLATION]
+    for point in sorted(set(far["point"])):
+        row = far[far["point"] == point].iloc[0]
+        _err(f"note: point {point} lies {row['C_vs_max']:.3g}x beyond the largest fitted compute "
+             f"({row['N_vs_max']:.3g}x N, {row['D_vs_max']:.3g}x D); its intervals assume the law "
+             f"still holds there, which the data cannot check")
     return 0
 
 
@@ -275,10 +280,10 @@ def cmd_summary(args):
 
 
 # -- argument parsing -------------------------------------------------------------------------
-def _add_output_flags(parser, csv=True):
-    parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
-    if csv:
-        parser.add_argument("--csv", action="store_true", help="the table as CSV on stdout")
+def _add_output_flags(parser):
+    formats = parser.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    formats.add_argument("--csv", action="store_true", help="the table as CSV on stdout")
 
 
 def _add_fit_flags(parser):
@@ -366,6 +371,9 @@ def main(argv=None):
     except (RunsError, PriorError, ValueError, FileExistsError, FileNotFoundError) as err:
         _err(f"bayes-scaling {args.command}: error: {err}")
         return EXIT_INPUT_ERROR
+    except BrokenPipeError:  # e.g. piped into `head`: not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ class Runs:
         The k of the cost model.
     dropped : tuple of str
         Human-readable notes on rows removed on request (``where=``); empty when none were.
+    columns : dict
+        Which source column gave N, D, C, loss and group (derived ones are absent).
     """
 
     N: np.ndarray
@@ -78,6 +80,7 @@ class Runs:
     source: str = "DataFrame"
     flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN
     dropped: tuple = ()
+    columns: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self):
         return len(self.loss)
@@ -113,8 +116,9 @@ def _normalise(name):
     return re.sub(r"[\s_\-.]", "", str(name)).lower()
 
 
-def _detect_columns(frame, explicit, source, need_loss=True):
+def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None):
     """Map canonical names (N, D, C, loss, group) to the frame's columns."""
+    how_to_map = how_to_map or "map them with --params/--tokens/--flops (params=, tokens=, flops=)"
     mapping = {}
     for canonical, column in explicit.items():
         if column is None:
@@ -133,13 +137,14 @@ def _detect_columns(frame, explicit, source, need_loss=True):
         if found:
             mapping[canonical] = found[0]
     if need_loss and "loss" not in mapping:
-        raise RunsError(f"{source}: no loss column found among {list(frame.columns)}; "
-                        f"name it with --loss COLUMN (recognised: {COLUMN_ALIASES['loss']})")
+        raise RunsError(f"{source}: no loss column found among {list(frame.columns)}; name it "
+                        f"with --loss COLUMN (loss=); recognised names: loss, final_loss, "
+                        f"val_loss, eval_loss, test_loss, train_loss")
     have = [k for k in ("N", "D", "C") if k in mapping]
     if len(have) < 2:
         raise RunsError(f"{source}: need two of parameters (N), tokens (D) and FLOPs (C) to know "
                         f"each run's size, found only {have or 'none'} among {list(frame.columns)}; "
-                        f"map them with --params/--tokens/--flops")
+                        f"{how_to_map}")
     return mapping
 
 
@@ -241,7 +246,8 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     if len(lines) < min_runs:
         raise RunsError(f"{source}: {len(lines)} runs are too few; this fit needs at least {min_runs}")
     return Runs(N=columns["N"], D=columns["D"], C=columns["C"], loss=columns["loss"], group=groups,
-                lines=lines, source=source, flops_per_param_token=k, dropped=dropped)
+                lines=lines, source=source, flops_per_param_token=k, dropped=dropped,
+                columns=dict(mapping))
 
 
 def _read_table(data):
@@ -255,10 +261,14 @@ def _read_table(data):
             raise RunsError(f"{source}: no such file")
         try:
             # Read everything as text: numbers like "70M" are ours to parse, with line numbers.
-            frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True,
+                                skip_blank_lines=False)
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
             raise RunsError(f"{source}: not a readable CSV file ({err})") from None
         lines = np.arange(2, len(frame) + 2)  # line 1 is the header
+        # Blank lines hold no run; skip them but keep every other row's true line number.
+        blank = (frame.fillna("").astype(str).apply(lambda col: col.str.strip()) == "").all(axis=1)
+        frame, lines = frame[~blank.to_numpy()], lines[~blank.to_numpy()]
     if len(frame) == 0:
         raise RunsError(f"{source}: no rows in the data")
     return frame, source, lines
@@ -289,7 +299,8 @@ def load_points(data, *, params=None, tokens=None, flops=None,
     frame, source, lines = _read_table(data)
     k = _check_k(flops_per_param_token)
     mapping = _detect_columns(frame, {"N": params, "D": tokens, "C": flops}, source,
-                              need_loss=False)
+                              need_loss=False, how_to_map="name two columns params, tokens or "
+                              "flops (or N, D, C)")
     columns = {name: _parse_column(frame, col, name, lines, source)
                for name, col in mapping.items() if name in ("N", "D", "C")}
     _complete_sizes(columns, mapping, k, lines, source)
@@ -313,7 +324,8 @@ def _complete_sizes(columns, mapping, k, lines, source):
                 f"{source}, line {lines[i]}: FLOPs {columns['C'][i]:.3g} (column {mapping['C']!r}) "
                 f"disagree with {k:g}·N·D = {k * columns['N'][i] * columns['D'][i]:.3g}; "
                 f"{len(bad)} rows disagree by more than 1.5x. Give only two of N, D, C, or set "
-                f"the flops per parameter and token")
+                f"the flops per parameter and token (--flops-per-param-token, "
+                f"flops_per_param_token=)")
 
 
 def _check_duplicates(columns, groups, lines, source):

@@ -107,8 +107,9 @@ def dataset_path(name, data_dir=None, download=False):
             return path
     if not download:
         raise FileNotFoundError(
-            f"dataset {name!r} ({spec.filename}) not found in {candidates}; set {DATA_ENV} to a "
-            f"directory holding {_folder(name)}/{spec.filename}, or pass download=True")
+            f"dataset {name!r} ({spec.filename}) not found in {candidates}; set {DATA_ENV} or "
+            f"pass a data directory (--data-dir, data_dir=) holding "
+            f"{_folder(name)}/{spec.filename}, or allow the download (--download, download=True)")
     return _download(spec, os.path.join(_cache_dir(), _folder(name), spec.filename))
 
 

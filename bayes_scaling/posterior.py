@@ -90,6 +90,7 @@ class Posterior:
             "sampler": json.dumps(dataclasses.asdict(config)),
             "flops_per_param_token": runs.flops_per_param_token,
             "dropped": json.dumps(list(runs.dropped)),
+            "columns": json.dumps(runs.columns),
             "dtype": str(np.asarray(samples[names[0]]).dtype),
         }
         constant = {"N": runs.N, "D": runs.D, "C": runs.C, "loss": runs.loss}
@@ -188,6 +189,9 @@ class Posterior:
         os.close(handle)
         try:
             self.idata.to_netcdf(partial)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(partial, 0o666 & ~umask)  # mkstemp's 0600, made an ordinary file's mode
             os.replace(partial, path)
         finally:
             if os.path.exists(partial):
@@ -213,7 +217,7 @@ class Posterior:
     def attrs(self):
         """Fit metadata: law, likelihood, priors, sampler, source, dropped rows."""
         raw = dict(self.idata.posterior.attrs)
-        for key in ("priors", "sampler", "dropped"):
+        for key in ("priors", "sampler", "dropped", "columns"):
             if key in raw:
                 raw[key] = json.loads(raw[key])
         return raw

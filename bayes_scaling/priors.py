@@ -136,6 +136,8 @@ def parse_prior(spec):
     if not match:
         raise PriorError(f"cannot read prior {spec!r}: write e.g. 'alpha=Beta(2,5)' or 'nu=5'")
     name, rhs = match.groups()
+    if rhs.count("(") != rhs.count(")"):
+        raise PriorError(f"prior {spec!r}: unbalanced parentheses")
     call = _CALL.match(rhs)
     if not call:
         return {name: _parse_value(rhs, spec)}
@@ -171,7 +173,7 @@ def parse_priors(specs):
 
 def read_prior_file(path):
     """Read priors from a text file, one ``name=Dist(...)`` per line; ``#`` starts a comment."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise PriorError(f"{path}: no such prior file")
     specs = []
     with open(path, encoding="utf-8") as handle:
@@ -197,18 +199,20 @@ def check_priors(law, priors, likelihood):
     missing = sorted(expected - set(priors))
     if missing:
         raise PriorError(f"no prior for parameter(s) {missing} of law {law.name!r}")
-    coefs = {term.coef for term in law.power_terms}
+    positive = {term.coef for term in law.power_terms} | {"sigma", "nu"}
     for name, prior in priors.items():
         if isinstance(prior, (int, float, np.number)):
-            if name in coefs and prior <= 0:
+            if name in positive and not prior > 0:
                 raise PriorError(f"fixed {name}={prior} must be positive")
+            if name == "E" and not prior >= 0:
+                raise PriorError(f"fixed E={prior} must be zero or positive")
             continue
         if not isinstance(prior, dist.Distribution):
             raise PriorError(f"prior for {name!r} must be a NumPyro distribution or a number, "
                              f"got {type(prior).__name__}")
-        if name in coefs and not _positive_support(prior):
-            raise PriorError(f"prior for the coefficient {name!r} must put all its mass on "
-                             f"positive values (e.g. LogNormal), got {type(prior).__name__}")
+        if (name in positive or name == "E") and not _positive_support(prior):
+            raise PriorError(f"prior for {name!r} must put all its mass on positive values "
+                             f"(e.g. LogNormal, HalfNormal, Gamma), got {type(prior).__name__}")
 
 
 def _positive_support(prior):

@@ -210,6 +210,8 @@ def bench_ours(runs, settings, chain_method):
         "traces_first_call": traces_after_first - traces_before,
         "traces_second_call": retraced,
         "layout": f"{per_device} per device x {num_devices} device(s)",
+        "target_accept": config.target_accept,
+        "mass_matrix": "dense",
         "gate_warnings": warned,
         "compile_note": "first call − second call (second call reuses the compiled sampler)",
     })
@@ -283,6 +285,8 @@ def bench_naive(runs, settings):
         "tiny_runs_s": tiny_s,
         "time_to_first_result_s": total_s,
         "layout": f"pmap, 1 chain per device x {num_chains} device(s)",
+        "target_accept": getattr(mcmc.sampler, "_target_accept_prob", "NumPyro default"),
+        "mass_matrix": "diagonal",
         "compile_note": "ESTIMATE: wall time of a separate mcmc.run with num_warmup=1, "
                         "num_samples=1 on a fresh MCMC object (the second of two such runs); "
                         "sampling = full run − estimate",
@@ -339,6 +343,9 @@ def report(record):
         f"posterior and the diagnostics gate.",
         f"* Naive: {naive['compile_note']}.",
         "* ESS and R-hat over A, B, alpha, beta, E (naive log-space draws exponentiated first).",
+        "* Each method's own defaults: target_accept " + ", ".join(
+            f"{r['method']} {r['target_accept']}" for r in results) + "; mass matrix " + ", ".join(
+            f"{r['method']} {r['mass_matrix']}" for r in results) + ".",
         "",
         "Posterior medians (sanity check: the models share priors and likelihood):",
         "",

@@ -44,6 +44,8 @@ def test_fit_prints_summary_and_reports_dropped_rows(epoch_fit):
         assert name in out.stdout
     assert "divergences: 0" in out.stdout and "diagnostics OK" in out.stdout
     assert "dropped 5 of 245 runs not matching 'loss < 3.4469'" in out.stderr
+    assert "columns: N <- 'Model Size', C <- 'Training FLOP', loss <- 'loss', D derived" in out.stderr
+    assert "priors: E ~ HalfNormal(" in out.stdout and "sampler: NUTS, 4 chains" in out.stdout
     assert "cpu device(s)" in out.stderr and "wrote fit.nc" in out.stderr
 
 
@@ -51,6 +53,8 @@ def test_summary_json_and_csv(epoch_fit, cli_env):
     cwd, _ = epoch_fit
     payload = json.loads(run(["summary", "fit.nc", "--json"], cli_env, cwd).stdout)
     assert payload["diagnostics"]["ok"] and payload["num_runs"] == 240
+    assert payload["priors"]["sigma"] == "HalfNormal(scale=0.1)"
+    assert payload["sampler"]["num_samples"] == 400
     rows = {row["param"]: row for row in payload["table"]}
     assert 0.317 <= rows["alpha"]["median"] <= 0.373
     table = pd.read_csv(pd.io.common.StringIO(run(["summary", "fit.nc", "--csv"], cli_env,
@@ -64,6 +68,7 @@ def test_forecast_points_flags_and_file(epoch_fit, cli_env):
     rows = json.loads(out.stdout)["table"]
     assert len(rows) == 2 and rows[0]["C"] == pytest.approx(5.88e23)
     assert rows[0]["C_vs_max"] > 10  # far beyond the largest Chinchilla sweep run
+    assert "note: point 0 lies" in out.stderr and "assume the law still holds" in out.stderr
     assert all(r["lo_95"] < r["median"] < r["hi_95"] for r in rows)
     text = run(["forecast", "fit.nc", "--params", "7B,70B", "--flops", "1e22,5.88e23",
                 "--probs", "0.8"], cli_env, cwd).stdout
@@ -100,6 +105,11 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, cli_env, args, message
     out = run(args, cli_env, tmp_path, ok=False)
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_json_and_csv_are_exclusive(tmp_path, cli_env):
+    out = run(["summary", "fit.nc", "--json", "--csv"], cli_env, tmp_path, ok=False)
+    assert out.returncode == 2 and "not allowed with argument" in out.stderr
 
 
 def test_typo_in_a_flag(tmp_path, cli_env):

@@ -127,3 +127,23 @@ def test_load_points(tmp_path):
     path = write(tmp_path, "params,flops\n70B,5.88e23\n")
     N, D, C = load_points(path)
     np.testing.assert_allclose(D, [1.4e12])
+
+
+def test_blank_lines_keep_true_line_numbers(tmp_path):
+    path = write(tmp_path, "N,D,loss\n1e8,1e9,3\n\n2e8,2e9,2.9\n  ,  ,  \n3e8,-3e9,2.8\n")
+    with pytest.raises(RunsError, match=r"line 6, column 'D'"):
+        load_runs(path)
+    path = write(tmp_path, "N,D,loss\n1e8,1e9,3.5\n\n2e8,2e9,2.9\n3e8,3e9,3.6\n", "b.csv")
+    runs = load_runs(path, where="loss < 3")
+    assert runs.lines.tolist() == [4] and "(lines 2, 5)" in runs.dropped[0]
+
+
+def test_column_mapping_is_recorded(tmp_path):
+    path = write(tmp_path, "Model Size,Training FLOP,loss\n1e8,6e18,3.0\n")
+    assert load_runs(path).columns == {"N": "Model Size", "C": "Training FLOP", "loss": "loss"}
+
+
+def test_points_error_says_how_to_name_columns(tmp_path):
+    path = write(tmp_path, "params\n70B\n")
+    with pytest.raises(RunsError, match="name two columns params, tokens or flops"):
+        load_points(path)

@@ -64,6 +64,9 @@ def test_save_never_overwrites_unless_forced(sim_post, tmp_path):
     sim_post.save(path, force=True)
     assert Posterior.load(path).law.name == "chinchilla"
     assert os.listdir(tmp_path) == ["fit.nc"]  # no partial files left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
 
 
 def test_load_errors(tmp_path):

@@ -41,6 +41,23 @@ def test_duplicate_and_file(tmp_path):
         read_prior_file(path)
 
 
+@pytest.mark.parametrize("name, prior, match", [
+    ("sigma", -1.0, "fixed sigma=-1.0 must be positive"),
+    ("nu", 0.0, "fixed nu=0.0 must be positive"),
+    ("E", -0.5, "fixed E=-0.5 must be zero or positive"),
+    ("sigma", dist.Normal(0, 1), "prior for 'sigma' must put all its mass on positive values"),
+    ("E", dist.Normal(2, 1), "prior for 'E' must put all its mass on positive values")])
+def test_priors_outside_a_parameters_support(sim_runs, name, prior, match):
+    priors = {**bs.default_priors("chinchilla", sim_runs), name: prior}
+    with pytest.raises(PriorError, match=match):
+        check_priors("chinchilla", priors, "student_t")
+
+
+def test_unbalanced_parentheses():
+    with pytest.raises(PriorError, match="unbalanced parentheses"):
+        parse_prior("alpha=Beta(2,5")
+
+
 def test_check_priors(sim_runs):
     priors = bs.default_priors("chinchilla", sim_runs)
     check_priors("chinchilla", priors, "student_t")
