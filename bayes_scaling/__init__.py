@@ -13,6 +13,8 @@ argument errors answer at once instead of after importing JAX.
 """
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -42,3 +44,16 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps ``bayes_scaling.forecast`` the function: importing the submodule of the same name
+    would otherwise rebind the package attribute to the module."""
+
+    def __setattr__(self, name, value):
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -147,3 +147,4 @@ def test_points_error_says_how_to_name_columns(tmp_path):
     path = write(tmp_path, "params\n70B\n")
     with pytest.raises(RunsError, match="name two columns params, tokens or flops"):
         load_points(path)
+

@@ -65,7 +65,7 @@ def test_check_priors(sim_runs):
         check_priors("chinchilla", {**priors, "gamma": dist.Normal()}, "student_t")
     with pytest.raises(PriorError, match=r"no prior for parameter\(s\) \['nu'\]"):
         check_priors("chinchilla", {k: v for k, v in priors.items() if k != "nu"}, "student_t")
-    with pytest.raises(PriorError, match="coefficient 'A' must put all its mass on positive"):
+    with pytest.raises(PriorError, match="prior for 'A' must put all its mass on positive"):
         check_priors("chinchilla", {**priors, "A": dist.Normal(0, 1)}, "student_t")
     with pytest.raises(PriorError, match="unknown parameter"):
         check_priors("chinchilla", priors, "normal")  # nu has no place in a Normal likelihood
