@@ -28,6 +28,8 @@ How times are measured
 Quality metrics: min bulk ESS (``arviz.ess``) over A, B, α, β, E (the naive draws of log A etc. are
 exponentiated first, so ESS is computed on the same quantities), ESS per second of sampling,
 mean leapfrog steps per post-warmup iteration, divergences, and max R-hat over the same five.
+The last column is the CPU time other processes took while a method ran (``/proc/stat`` minus this
+process): on a shared machine, a row with much of it has inflated times.
 
 Run
 ---
@@ -299,9 +301,10 @@ COLUMNS = [
     ("method", "{}"), ("layout", "{}"), ("compile (s)", "{:.1f}"), ("sampling (s)", "{:.1f}"),
     ("time to first result (s)", "{:.1f}"), ("min bulk ESS", "{:.0f}"), ("ESS/s", "{:.1f}"),
     ("mean leapfrog/iter", "{:.1f}"), ("divergences", "{}"), ("max R-hat", "{:.4f}"),
+    ("other processes' CPU (core-s)", "{:.0f}"),
 ]
 KEYS = ["method", "layout", "compile_s", "sampling_s", "time_to_first_result_s", "min_ess_bulk",
-        "ess_per_s", "mean_leapfrog_steps", "divergences", "max_r_hat"]
+        "ess_per_s", "mean_leapfrog_steps", "divergences", "max_r_hat", "other_cpu_s"]
 
 
 def markdown_table(headers, rows):
@@ -408,6 +411,7 @@ def main(argv=None):
         result = bench()
         wall_s = time.perf_counter() - start
         result["cpu"] = contention(cpu_before, cpu_seconds(), wall_s)
+        result["other_cpu_s"] = result["cpu"].get("cpu_s_other_processes", float("nan"))
         results.append({"method": name, **result})
         log(f"  done in {wall_s:.1f} s; {result['cpu']}")
     record = {
