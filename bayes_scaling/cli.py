@@ -46,15 +46,17 @@ def _err(message):
 def _emit_table(frame, args, title=None, extra=None):
     """Print a DataFrame as text, CSV (--csv) or JSON (--json, with ``extra`` keys)."""
     if getattr(args, "json", False):
-        payload = dict(extra or {})
-        payload["table"] = json.loads(frame.to_json(orient="records"))
-        print(json.dumps(payload, indent=2))
+        print(json.dumps({**(extra or {}), "table": _records(frame)}, indent=2))
     elif getattr(args, "csv", False):
         print(frame.to_csv(index=False), end="")
     else:
         if title:
             print(title)
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def _records(frame):
+    return json.loads(frame.to_json(orient="records"))
 
 
 def _diagnostics_dict(diagnostics):
@@ -71,15 +73,21 @@ def _announce_gate(diagnostics):
              f"are.\n{bar}")
 
 
-def _print_summary(post, args, header=""):
-    diagnostics = post.check()
+def _summary_payload(post, diagnostics):
+    """The parameter table and the fit's facts, for text and JSON output alike."""
     frame = post.summary(prob=0.9).reset_index().rename(columns={"index": "param"})
-    stats = post.idata.sample_stats
     attrs = post.attrs
     extra = {"law": post.law.name, "likelihood": post.likelihood, "source": attrs["source"],
              "num_runs": int(post.runs_table.shape[0]), "priors": attrs["priors"],
              "sampler": attrs["sampler"], "diagnostics": _diagnostics_dict(diagnostics),
-             "mean_leapfrog_steps": float(stats["n_steps"].mean())}
+             "mean_leapfrog_steps": float(post.idata.sample_stats["n_steps"].mean())}
+    return frame, extra
+
+
+def _print_summary(post, args, header=""):
+    diagnostics = post.check()
+    frame, extra = _summary_payload(post, diagnostics)
+    attrs = post.attrs
     if getattr(args, "json", False) or getattr(args, "csv", False):
         _emit_table(frame, args, extra=extra)
     else:
@@ -125,7 +133,7 @@ def _priors_from_args(args):
     return {**priors, **parse_priors(args.prior or [])}  # --prior overrides the file
 
 
-def _fit_and_report(runs, args, out_path, header):
+def _fit_and_report(runs, args, out_path, header, show_summary=True):
     import jax
 
     from .api import fit
@@ -146,7 +154,8 @@ def _fit_and_report(runs, args, out_path, header):
         post = fit(runs, key=jax.random.key(args.seed), law=args.law,
                    priors=_priors_from_args(args), likelihood=args.likelihood, config=config)
     post.save(out_path, force=args.force)
-    _print_summary(post, args, header)
+    if show_summary:
+        _print_summary(post, args, header)
     _err(f"wrote {out_path}")
     return post
 
@@ -210,14 +219,24 @@ def cmd_demo(args):
     truth = ", ".join(f"{k}={v}" for k, v in EPOCH_CHINCHILLA.items())
     _err(f"simulated 245 Chinchilla-like runs from Epoch AI's fit ({truth}), Student-t noise "
          f"sigma=0.01 on log-loss")
-    post = _fit_and_report(runs, args, paths["fit.nc"], header="Posterior (truth: " + truth + ")")
+    post = _fit_and_report(runs, args, paths["fit.nc"], header="Posterior (truth: " + truth + ")",
+                           show_summary=not args.json)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = _forecast_frame(forecast(post, **DEMO_POINT, key=key_forecast))
     table.to_csv(paths["forecast.csv"], index=False)
-    if not args.json:
+    if args.json:  # one JSON document: the summary and the forecast
+        diagnostics = post.check()
+        frame, extra = _summary_payload(post, diagnostics)
+        payload = {"truth": EPOCH_CHINCHILLA, "summary": {**extra, "table": _records(frame)},
+                   "forecast": _records(table[_FORECAST_COLUMNS]),
+                   "files": sorted(paths.values())}
+        print(json.dumps(payload, indent=2))
+        _announce_gate(diagnostics)
+    else:
         print()
-    _emit_table(table[_FORECAST_COLUMNS], args, title="Forecast for a 70B-parameter, 1.4T-token run")
+        _emit_table(table[_FORECAST_COLUMNS], args,
+                    title="Forecast for a 70B-parameter, 1.4T-token run")
     _err(f"wrote {paths['runs.csv']}, {paths['forecast.csv']}")
     return 0
 
@@ -280,10 +299,11 @@ def cmd_summary(args):
 
 
 # -- argument parsing -------------------------------------------------------------------------
-def _add_output_flags(parser):
+def _add_output_flags(parser, csv=True):
     formats = parser.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
-    formats.add_argument("--csv", action="store_true", help="the table as CSV on stdout")
+    if csv:
+        formats.add_argument("--csv", action="store_true", help="the table as CSV on stdout")
 
 
 def _add_fit_flags(parser):
@@ -316,7 +336,7 @@ def build_parser():
     demo = sub.add_parser("demo", help="simulate a Chinchilla-like sweep, fit it, forecast 70B/1.4T")
     demo.add_argument("--out", help="output directory (default: a new bayes_scaling_demo[-N])")
     _add_fit_flags(demo)
-    _add_output_flags(demo)
+    _add_output_flags(demo, csv=False)  # two tables: as files in --out, or one --json document
     demo.set_defaults(func=cmd_demo)
 
     fit = sub.add_parser("fit", help="fit a law to a runs CSV and save the posterior (.nc)")

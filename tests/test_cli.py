@@ -128,6 +128,13 @@ def test_demo_is_the_main_job(tmp_path, cli_env):
     out = run(["demo", "--out", "demo"], cli_env, tmp_path)
     assert "Forecast for a 70B-parameter, 1.4T-token run" in out.stdout
     assert "diagnostics OK" in out.stdout
+    payload = json.loads(run(["demo", "--out", "demo_json", "--json", "--warmup", "400",
+                              "--samples", "400"], cli_env, tmp_path).stdout)
+    assert payload["summary"]["diagnostics"]["ok"] and len(payload["forecast"]) == 2
+    truth = 1.817 + 482.01 * 70e9 ** -0.3478 + 2085.43 * 1.4e12 ** -0.3659
+    expected = payload["forecast"][0]
+    assert expected["quantity"] == "expected" and expected["lo_95"] < truth < expected["hi_95"]
     assert sorted(os.listdir(tmp_path / "demo")) == ["fit.nc", "forecast.csv", "runs.csv"]
+    assert sorted(os.listdir(tmp_path)) == ["demo", "demo_json"]
     again = run(["demo", "--out", "demo"], cli_env, tmp_path, ok=False)
     assert again.returncode == 2 and "exists; pass --force" in again.stderr
