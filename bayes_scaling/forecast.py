@@ -19,14 +19,12 @@ Example
 from __future__ import annotations
 
 import functools
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .posterior import ConvergenceWarning
 from .priors import noise_param_names
 
 __all__ = ["forecast", "resolve_points", "DEFAULT_PROBS", "predictive_draws"]
@@ -124,10 +122,7 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS):
     probs = tuple(float(p) for p in probs)
     if not probs or not all(0 < p < 1 for p in probs):
         raise ValueError(f"interval probabilities must lie in (0, 1), got {probs}")
-    diagnostics = post.check()
-    if not diagnostics.ok:
-        warnings.warn(f"forecasting from a fit that failed the gate: {diagnostics.message()}",
-                      ConvergenceWarning, stacklevel=2)
+    post.warn_if_unconverged("forecasting", stacklevel=3)
     N, D, C = resolve_points(N, D, C, post.flops_per_param_token)
     law = post.law
     names = list(law.param_names) + list(noise_param_names(post.likelihood))

@@ -157,11 +157,16 @@ class Posterior:
         return Diagnostics(not problems, tuple(problems), max_rhat, min_bulk, min_tail,
                            divergences, bfmi)
 
-    def warn_if_unconverged(self, stacklevel=3):
-        """Emit a `ConvergenceWarning` when the gate fails; returns the `Diagnostics`."""
+    def warn_if_unconverged(self, use=None, stacklevel=3):
+        """Emit a `ConvergenceWarning` when the gate fails; returns the `Diagnostics`.
+
+        ``use`` names what the posterior is being used for, e.g. "forecasting".
+        """
         diagnostics = self.check()
         if not diagnostics.ok:
-            warnings.warn(diagnostics.message(), ConvergenceWarning, stacklevel=stacklevel)
+            prefix = f"{use} from a fit that failed the gate: " if use else ""
+            warnings.warn(prefix + diagnostics.message(), ConvergenceWarning,
+                          stacklevel=stacklevel)
         return diagnostics
 
     def summary(self, prob=0.9):

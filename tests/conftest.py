@@ -34,3 +34,11 @@ def sim_runs():
 @pytest.fixture(scope="session")
 def sim_post(sim_runs):
     return bs.fit(sim_runs, key=jax.random.key(1), config=TEST_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def epoch_post(datasets_dir):
+    """The default fit of Epoch AI's 240-point subset of Hoffmann et al.'s runs."""
+    runs = bs.load_dataset("chinchilla-epoch240", data_dir=datasets_dir)
+    assert len(runs) == 240
+    return bs.fit(runs, key=jax.random.key(0))

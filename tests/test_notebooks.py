@@ -13,8 +13,9 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(REPO, "notebooks", "*.py")))
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
-def test_notebook_runs(path, monkeypatch, tmp_path):
+def test_notebook_runs(path, monkeypatch, tmp_path, datasets_dir):
     monkeypatch.setenv("BAYES_SCALING_QUICK", "1")
+    monkeypatch.setenv("BAYES_SCALING_DATA", datasets_dir)  # notebooks load real data from here
     monkeypatch.chdir(tmp_path)
     namespace = runpy.run_path(path)
     if "truth" in namespace:  # quickstart: the true value lies in the forecast's 90% interval

@@ -1,21 +1,11 @@
 """Replication on real data: Epoch AI's 240-point subset of Hoffmann et al.'s runs."""
 
-import jax
 import numpy as np
 import pytest
-
-import bayes_scaling as bs
 
 # Besiroglu et al. 2024 (Epoch AI), 95% bootstrap intervals; see the dataset's PROVENANCE.md.
 EPOCH_95 = {"alpha": (0.317, 0.373), "beta": (0.331, 0.415), "E": (1.769, 1.871)}
 EPOCH_A = 0.513
-
-
-@pytest.fixture(scope="module")
-def epoch_post(datasets_dir):
-    runs = bs.load_dataset("chinchilla-epoch240", data_dir=datasets_dir)
-    assert len(runs) == 240
-    return bs.fit(runs, key=jax.random.key(0))
 
 
 @pytest.mark.slow

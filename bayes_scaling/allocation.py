@@ -1,0 +1,251 @@
+"""Compute-optimal allocation with credible intervals: N*, D*, L* for a budget, and its inverse.
+
+For L(N, D) = E + A·N^-α + B·D^-β and cost C = k·N·D, minimising L along N·D = C/k gives
+(Hoffmann et al. 2022, eq. 4; DESIGN.md "Forecasts")
+
+    N* = G·(C/k)^a,   D* = (C/k)^b / G,   G = (αA / (βB))^(1/(α+β)),   a = β/(α+β),  b = α/(α+β).
+
+At the optimum the two terms are balanced, α·A·N*^-α = β·B·D*^-β = λ, so L* = E + λ(1/α + 1/β).
+That gives the inverse in closed form: a target loss T > E needs λ = (T − E)·αβ/(α+β),
+N* = (αA/λ)^(1/α), D* = (βB/λ)^(1/β), C = k·N*·D*; a target T ≤ E is unreachable.
+
+Everything is computed per posterior draw, vectorised over draws × budgets (one jitted function
+each), so N*, D*, D*/N*, L* and the compute for a target all get credible intervals.
+
+Example
+-------
+>>> import jax.numpy as jnp
+>>> p = {"E": 1.817, "A": 482.01, "alpha": 0.3478, "B": 2085.43, "beta": 0.3659}
+>>> out = optimal_allocation(p, jnp.array([5.76e23]))
+>>> round(float(out["tokens_per_param"][0]), 1)
+18.3
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from .forecast import _interval_columns, resolve_points
+from .laws import get_law
+
+__all__ = ["optimal_allocation", "compute_for_loss", "optimal", "compute_for_target", "plan",
+           "ALLOCATION_LAWS", "log_spaced_budgets"]
+
+# Laws whose compute-optimal allocation has this closed form.
+ALLOCATION_LAWS = ("chinchilla",)
+_PARAMS = ("E", "A", "alpha", "B", "beta")
+
+
+def _log_terms(p, k):
+    """log G and the exponents a, b of the closed form, broadcastable against budgets."""
+    total = p["alpha"] + p["beta"]
+    log_g = (jnp.log(p["alpha"] * p["A"]) - jnp.log(p["beta"] * p["B"])) / total
+    return log_g, p["beta"] / total, p["alpha"] / total
+
+
+def optimal_allocation(params, flops, flops_per_param_token=6.0):
+    """N*, D*, D*/N* and L* at budgets ``flops`` (pure; broadcasts params against flops).
+
+    Parameters
+    ----------
+    params : dict
+        E, A, alpha, B, beta (scalars or arrays, e.g. posterior draws of shape (S, 1)).
+    flops : array
+        Budgets C (e.g. shape (1, B)).
+
+    Returns
+    -------
+    dict of arrays: ``N``, ``D``, ``tokens_per_param``, ``loss``.
+    """
+    log_g, a, b = _log_terms(params, flops_per_param_token)
+    log_nd = jnp.log(flops) - jnp.log(flops_per_param_token)  # log(N·D) = log(C/k)
+    log_n = log_g + a * log_nd
+    log_d = b * log_nd - log_g
+    loss = (params["E"] + params["A"] * jnp.exp(-params["alpha"] * log_n)
+            + params["B"] * jnp.exp(-params["beta"] * log_d))
+    return {"N": jnp.exp(log_n), "D": jnp.exp(log_d), "tokens_per_param": jnp.exp(log_d - log_n),
+            "loss": loss}
+
+
+def compute_for_loss(params, target, flops_per_param_token=6.0):
+    """Compute C (and N*, D*) needed to reach ``target`` loss at the optimum (pure).
+
+    Returns
+    -------
+    dict of arrays: ``C``, ``N``, ``D`` (NaN where unreachable) and ``reachable`` (target > E).
+    """
+    alpha, beta = params["alpha"], params["beta"]
+    excess = target - params["E"]
+    reachable = excess > 0
+    lam = jnp.where(reachable, excess, 1.0) * alpha * beta / (alpha + beta)
+    log_n = (jnp.log(alpha * params["A"]) - jnp.log(lam)) / alpha
+    log_d = (jnp.log(beta * params["B"]) - jnp.log(lam)) / beta
+    nan = jnp.nan
+    return {"C": jnp.where(reachable, flops_per_param_token * jnp.exp(log_n + log_d), nan),
+            "N": jnp.where(reachable, jnp.exp(log_n), nan),
+            "D": jnp.where(reachable, jnp.exp(log_d), nan), "reachable": reachable}
+
+
+@jax.jit
+def _optimal_draws(params, flops, k):
+    return optimal_allocation({n: v[:, None] for n, v in params.items()}, flops[None, :], k)
+
+
+@jax.jit
+def _target_draws(params, targets, k):
+    return compute_for_loss({n: v[:, None] for n, v in params.items()}, targets[None, :], k)
+
+
+def _draws(post):
+    law = get_law(post.law)
+    if law.name not in ALLOCATION_LAWS:
+        raise ValueError(f"compute-optimal allocation has a closed form only for the laws "
+                         f"{', '.join(ALLOCATION_LAWS)}; this fit uses {law.name!r}")
+    post.warn_if_unconverged("planning", stacklevel=4)
+    return {n: jnp.asarray(v) for n, v in post.draws(list(_PARAMS)).items()}
+
+
+def _positive(values, what):
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    bad = values[~(np.isfinite(values) & (values > 0))]
+    if values.size == 0 or bad.size:
+        raise ValueError(f"{what} must be positive and finite, got {bad[0] if bad.size else 'none'}")
+    return values
+
+
+def _flops_per_param_token(post, k):
+    """The given k of C = k·N·D (validated), or the fit's own when None."""
+    k = post.flops_per_param_token if k is None else k
+    return float(_positive(k, "flops per parameter and token")[0])
+
+
+def log_spaced_budgets(spec):
+    """Parse ``"1e21:1e25:9"`` (start:stop:count, log-spaced) into an array of budgets.
+
+    >>> log_spaced_budgets("1e21:1e23:3").tolist()
+    [1e+21, 1e+22, 1e+23]
+    """
+    from .data import parse_number
+
+    parts = spec.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"cannot read budget range {spec!r}: write start:stop:count, e.g. "
+                         f"1e21:1e25:9")
+    start, stop = (parse_number(p) for p in parts[:2])
+    try:
+        count = int(parts[2])
+    except ValueError:
+        raise ValueError(f"budget range {spec!r}: count {parts[2]!r} is not a whole number") from None
+    if count < 1 or start <= 0 or stop <= 0:
+        raise ValueError(f"budget range {spec!r}: needs positive start and stop and count >= 1")
+    return np.geomspace(start, stop, count)
+
+
+def optimal(post, flops, *, flops_per_param_token=None, probs=(0.5, 0.9, 0.95)):
+    """Compute-optimal N*, D*, D*/N* and L* per budget, each with median and intervals.
+
+    Parameters
+    ----------
+    post : Posterior
+        A fit of a law with a closed-form allocation (see `ALLOCATION_LAWS`).
+    flops : float or array
+        Budgets C in FLOPs.
+    flops_per_param_token : float, optional
+        k in C = k·N·D; by default the fit's own.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (budget, quantity) with quantity in N, D, tokens_per_param, loss.
+    """
+    k = _flops_per_param_token(post, flops_per_param_token)
+    flops = _positive(flops, "budgets (FLOPs)")
+    out = _optimal_draws(_draws(post), jnp.asarray(flops), k)
+    frames = []
+    for quantity in ("N", "D", "tokens_per_param", "loss"):
+        cols = _interval_columns(np.asarray(out[quantity], np.float64), probs)
+        frames.append(pd.DataFrame({"budget": np.arange(len(flops)), "C": flops,
+                                    "quantity": quantity, **cols}))
+    return pd.concat(frames).sort_values(["budget"], kind="stable").reset_index(drop=True)
+
+
+def compute_for_target(post, target_loss, *, flops_per_param_token=None,
+                       probs=(0.5, 0.9, 0.95)):
+    """Compute (and N*, D*) needed to reach each target loss at the optimum.
+
+    Unreachable draws (target ≤ E) are counted in ``p_reachable`` and ``unreachable_draws``,
+    never dropped silently nor turned into infinities: the intervals are over reachable draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (target, quantity) with quantity in C, N, D.
+    """
+    k = _flops_per_param_token(post, flops_per_param_token)
+    targets = _positive(target_loss, "target losses")
+    out = _target_draws(_draws(post), jnp.asarray(targets), k)
+    reachable = np.asarray(out["reachable"])
+    frames = []
+    for j, target in enumerate(targets):
+        ok = reachable[:, j]
+        for quantity in ("C", "N", "D"):
+            values = np.asarray(out[quantity][:, j], np.float64)[ok]
+            cols = (_interval_columns(values[:, None], probs) if ok.any()
+                    else {c: [np.nan] for c in _interval_columns(np.ones((1, 1)), probs)})
+            frames.append(pd.DataFrame({
+                "target": j, "target_loss": target, "quantity": quantity,
+                "p_reachable": ok.mean(), "unreachable_draws": int((~ok).sum()),
+                **{c: np.ravel(v) for c, v in cols.items()}}))
+    return pd.concat(frames).reset_index(drop=True)
+
+
+def plan(post, N=None, D=None, C=None, *, within=0.1, probs=(0.5, 0.9, 0.95)):
+    """Judge a planned run against the compute-optimal allocation of the same compute.
+
+    Per posterior draw: the planned run's expected loss; the optimal allocation for its compute
+    and that loss L*; the compute the optimal allocation needs to match the planned loss, and
+    so the share of the planned compute that is wasted (1 − C_match / C).
+
+    Parameters
+    ----------
+    within : float
+        Report P(wasted share ≤ within), the probability that the plan is within this
+        fraction of optimal in compute terms (default 10%).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        A table (quantity in planned_loss, optimal_loss, optimal_N, optimal_D,
+        optimal_tokens_per_param, compute_to_match, wasted_share) with intervals, and
+        ``{"N", "D", "C", "p_within", "within"}`` for the plan.
+    """
+    if not 0 <= within < 1:
+        raise ValueError(f"within must be a fraction in [0, 1), got {within}")
+    k = post.flops_per_param_token
+    Ns, Ds, Cs = resolve_points(N, D, C, k)
+    if len(Ns) != 1:
+        raise ValueError("plan judges one run at a time; give single values")
+    params = _draws(post)
+    law = get_law(post.law)
+    log_x = {"N": jnp.log(jnp.asarray(Ns)), "D": jnp.log(jnp.asarray(Ds))}
+    planned = np.asarray(jnp.exp(law.log_loss({n: v[:, None] for n, v in params.items()},
+                                              {n: v[None, :] for n, v in log_x.items()}))[:, 0])
+    best = _optimal_draws(params, jnp.asarray(Cs), k)
+    match = compute_for_loss(params, jnp.asarray(planned), k)["C"]  # planned > E always
+    wasted = 1.0 - np.asarray(match, np.float64) / Cs[0]
+    values = {"planned_loss": planned, "optimal_loss": best["loss"][:, 0],
+              "optimal_N": best["N"][:, 0], "optimal_D": best["D"][:, 0],
+              "optimal_tokens_per_param": best["tokens_per_param"][:, 0],
+              "compute_to_match": match, "wasted_share": wasted}
+    rows = []
+    for quantity, v in values.items():
+        cols = _interval_columns(np.asarray(v, np.float64)[:, None], probs)
+        rows.append({"quantity": quantity, **{c: float(np.ravel(x)[0]) for c, x in cols.items()}})
+    facts = {"N": float(Ns[0]), "D": float(Ds[0]), "C": float(Cs[0]), "within": within,
+             "p_within": float(np.mean(wasted <= within))}
+    return pd.DataFrame(rows), facts
