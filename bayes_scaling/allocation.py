@@ -77,7 +77,9 @@ def compute_for_loss(params, target, flops_per_param_token=6.0):
 
     Returns
     -------
-    dict of arrays: ``C``, ``N``, ``D`` (NaN where unreachable) and ``reachable`` (target > E).
+    dict of arrays: ``C``, ``N``, ``D`` (NaN where unreachable), their logs ``log_C``, ``log_N``,
+    ``log_D`` (near E the compute needed overflows float32, its log does not) and
+    ``reachable`` (target > E).
     """
     alpha, beta = params["alpha"], params["beta"]
     excess = target - params["E"]
@@ -85,10 +87,11 @@ def compute_for_loss(params, target, flops_per_param_token=6.0):
     lam = jnp.where(reachable, excess, 1.0) * alpha * beta / (alpha + beta)
     log_n = (jnp.log(alpha * params["A"]) - jnp.log(lam)) / alpha
     log_d = (jnp.log(beta * params["B"]) - jnp.log(lam)) / beta
-    nan = jnp.nan
-    return {"C": jnp.where(reachable, flops_per_param_token * jnp.exp(log_n + log_d), nan),
-            "N": jnp.where(reachable, jnp.exp(log_n), nan),
-            "D": jnp.where(reachable, jnp.exp(log_d), nan), "reachable": reachable}
+    logs = {"log_C": jnp.log(flops_per_param_token) + log_n + log_d, "log_N": log_n,
+            "log_D": log_d}
+    logs = {name: jnp.where(reachable, value, jnp.nan) for name, value in logs.items()}
+    return {**{name[4:]: jnp.exp(value) for name, value in logs.items()}, **logs,
+            "reachable": reachable}
 
 
 @jax.jit
@@ -194,7 +197,7 @@ def compute_for_target(post, target_loss, *, flops_per_param_token=None,
     for j, target in enumerate(targets):
         ok = reachable[:, j]
         for quantity in ("C", "N", "D"):
-            values = np.asarray(out[quantity][:, j], np.float64)[ok]
+            values = np.exp(np.asarray(out[f"log_{quantity}"][:, j], np.float64)[ok])
             cols = (_interval_columns(values[:, None], probs) if ok.any()
                     else {c: [np.nan] for c in _interval_columns(np.ones((1, 1)), probs)})
             frames.append(pd.DataFrame({
@@ -236,8 +239,9 @@ def plan(post, N=None, D=None, C=None, *, within=0.1, probs=(0.5, 0.9, 0.95)):
     planned = np.asarray(jnp.exp(law.log_loss({n: v[:, None] for n, v in params.items()},
                                               {n: v[None, :] for n, v in log_x.items()}))[:, 0])
     best = _optimal_draws(params, jnp.asarray(Cs), k)
-    match = compute_for_loss(params, jnp.asarray(planned), k)["C"]  # planned > E always
-    wasted = 1.0 - np.asarray(match, np.float64) / Cs[0]
+    log_match = compute_for_loss(params, jnp.asarray(planned), k)["log_C"]  # planned > E
+    match = np.exp(np.asarray(log_match, np.float64))
+    wasted = 1.0 - match / Cs[0]
     values = {"planned_loss": planned, "optimal_loss": best["loss"][:, 0],
               "optimal_N": best["N"][:, 0], "optimal_D": best["D"][:, 0],
               "optimal_tokens_per_param": best["tokens_per_param"][:, 0],

@@ -291,6 +291,76 @@ def cmd_forecast(args):
     return 0
 
 
+def _budgets(text):
+    from .allocation import log_spaced_budgets
+
+    return log_spaced_budgets(text) if ":" in text else _parse_list(text, "flops")
+
+
+def _exponents_frame(post):
+    table = post.summary(prob=0.9).loc[["a", "b"]]
+    return table.reset_index().rename(columns={"index": "exponent"})[
+        ["exponent", "median", "q0.05", "q0.95"]]
+
+
+def cmd_optimal(args):
+    from .allocation import compute_for_target, optimal
+    from .posterior import Posterior
+
+    if (args.flops is None) == (args.target_loss is None):
+        raise ValueError("give --flops BUDGETS or --target-loss LOSSES (one of them)")
+    post = Posterior.load(args.fit)
+    probs = _parse_list(args.probs, "probs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if args.flops is not None:
+            table = optimal(post, _budgets(args.flops), probs=probs,
+                            flops_per_param_token=args.flops_per_param_token)
+            title = "Compute-optimal allocation per budget (N*, D*, D*/N*, L*)"
+        else:
+            table = compute_for_target(post, _parse_list(args.target_loss, "target-loss"),
+                                       probs=probs, flops_per_param_token=args.flops_per_param_token)
+            title = "Compute needed to reach each target loss at the optimum"
+    diagnostics = post.check()
+    exponents = _exponents_frame(post)
+    _emit_table(table, args, title=title,
+                extra={"fit": args.fit, "exponents": _records(exponents),
+                       "diagnostics": _diagnostics_dict(diagnostics)})
+    if not (args.json or args.csv):
+        _emit_table(exponents, args, title="\nAllocation exponents N* ∝ C^a, D* ∝ C^b (90% interval)")
+        if args.target_loss is not None:
+            for _, row in table.drop_duplicates("target").iterrows():
+                if row["p_reachable"] < 1:
+                    _err(f"note: target {row['target_loss']:g} is unreachable (at or below the "
+                         f"irreducible loss E) in {row['unreachable_draws']} draws "
+                         f"({1 - row['p_reachable']:.1%}); intervals are over the other draws")
+    _announce_gate(diagnostics)
+    return 0
+
+
+def cmd_plan(args):
+    from .allocation import plan
+    from .posterior import Posterior
+
+    post = Posterior.load(args.fit)
+    N, D, C = (_parse_list(args.params, "params"), _parse_list(args.tokens, "tokens"),
+               _parse_list(args.flops, "flops"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table, facts = plan(post, N=N, D=D, C=C, within=args.within,
+                            probs=_parse_list(args.probs, "probs"))
+    diagnostics = post.check()
+    _emit_table(table, args, title=f"Planned run: N={facts['N']:.3g}, D={facts['D']:.3g}, "
+                                   f"C={facts['C']:.3g} FLOP",
+                extra={"fit": args.fit, "plan": facts, "diagnostics": _diagnostics_dict(diagnostics)})
+    if not (args.json or args.csv):
+        print(f"P(planned run within {facts['within']:.0%} of optimal, i.e. the optimal allocation "
+              f"would need at least {1 - facts['within']:.0%} of its compute to match its loss): "
+              f"{facts['p_within']:.3f}")
+    _announce_gate(diagnostics)
+    return 0
+
+
 def cmd_summary(args):
     from .posterior import Posterior
 
@@ -371,6 +441,31 @@ def build_parser():
     fc.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
     _add_output_flags(fc)
     fc.set_defaults(func=cmd_forecast)
+
+    opt = sub.add_parser("optimal", help="compute-optimal N*, D*, L* for budgets, or the "
+                                         "compute needed for a target loss")
+    opt.add_argument("fit", help="fit file (.nc)")
+    opt.add_argument("--flops", help="budgets: 5.76e23, a list 1e21,1e23, or a log range "
+                                     "1e21:1e25:9 (start:stop:count)")
+    opt.add_argument("--target-loss", help="target loss(es), e.g. 1.95 or 2.0,1.95")
+    opt.add_argument("--flops-per-param-token", type=float,
+                     help="k in C = k*N*D (default: the fit's, usually 6)")
+    opt.add_argument("--probs", default="0.5,0.9,0.95", help="central interval probabilities")
+    opt.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    _add_output_flags(opt)
+    opt.set_defaults(func=cmd_optimal)
+
+    pl = sub.add_parser("plan", help="judge a planned run against the compute-optimal one")
+    pl.add_argument("fit", help="fit file (.nc)")
+    pl.add_argument("--params", help="parameters N, e.g. 70B")
+    pl.add_argument("--tokens", help="tokens D, e.g. 1.4T")
+    pl.add_argument("--flops", help="FLOPs C (with one of the others)")
+    pl.add_argument("--within", type=float, default=0.1,
+                    help="report P(wasted compute share <= WITHIN) (default 0.1)")
+    pl.add_argument("--probs", default="0.5,0.9,0.95", help="central interval probabilities")
+    pl.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    _add_output_flags(pl)
+    pl.set_defaults(func=cmd_plan)
 
     summary = sub.add_parser("summary", help="reprint a fit's parameter table and diagnostics")
     summary.add_argument("fit", help="fit file (.nc)")

@@ -86,11 +86,12 @@ def predictive_draws(params, log_x, key, *, law, likelihood):
 
 def _interval_columns(values, probs):
     """Median, mean and central intervals along axis 0 of ``values`` (draws, points)."""
-    columns = {"median": np.median(values, axis=0), "mean": values.mean(axis=0)}
-    for p in probs:
-        lo, hi = np.quantile(values, [(1 - p) / 2, (1 + p) / 2], axis=0)
+    levels = [0.5] + [q for p in probs for q in ((1 - p) / 2, (1 + p) / 2)]
+    quantiles = np.quantile(values, levels, axis=0)  # one sort for every level
+    columns = {"median": quantiles[0], "mean": values.mean(axis=0)}
+    for i, p in enumerate(probs):
         label = f"{100 * p:g}"
-        columns[f"lo_{label}"], columns[f"hi_{label}"] = lo, hi
+        columns[f"lo_{label}"], columns[f"hi_{label}"] = quantiles[1 + 2 * i], quantiles[2 + 2 * i]
     return columns
 
 

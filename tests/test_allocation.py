@@ -93,6 +93,8 @@ def test_compute_for_target_counts_unreachable_draws(sim_post):
     assert 0.4 < half < 0.6 and by[1]["unreachable_draws"].iloc[0] == round((1 - half) * len(e))
     assert np.isfinite(by[1]["median"]).all()  # intervals over the reachable draws, no inf
     assert (by[2]["p_reachable"] == 0).all() and by[2]["median"].isna().all()
+    near = compute_for_target(sim_post, float(np.quantile(e, 0.9)) + 1e-3)
+    assert np.isfinite(near[["median", "mean", "hi_95"]].to_numpy()).all()  # no float32 overflow
 
 
 def test_plan_judges_a_run(sim_post):

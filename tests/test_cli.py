@@ -138,3 +138,20 @@ def test_demo_is_the_main_job(tmp_path, cli_env):
     assert sorted(os.listdir(tmp_path)) == ["demo", "demo_json"]
     again = run(["demo", "--out", "demo"], cli_env, tmp_path, ok=False)
     assert again.returncode == 2 and "exists; pass --force" in again.stderr
+
+
+def test_optimal_budgets_targets_and_plan(epoch_fit, cli_env):
+    cwd, _ = epoch_fit
+    payload = json.loads(run(["optimal", "fit.nc", "--flops", "1e21:1e25:5", "--json"], cli_env,
+                             cwd).stdout)
+    assert len(payload["table"]) == 5 * 4 and {r["exponent"] for r in payload["exponents"]} == {"a", "b"}
+    ratio = [r for r in payload["table"] if r["quantity"] == "tokens_per_param"]
+    assert all(10 < r["median"] < 40 for r in ratio)
+    out = run(["optimal", "fit.nc", "--target-loss", "2.0,1.5"], cli_env, cwd)
+    assert "p_reachable" in out.stdout and "note: target 1.5 is unreachable" in out.stderr
+    out = run(["plan", "fit.nc", "--params", "70B", "--tokens", "1.4T"], cli_env, cwd)
+    assert "wasted_share" in out.stdout and "P(planned run within 10% of optimal" in out.stdout
+    bad = run(["optimal", "fit.nc", "--flops", "-1e21"], cli_env, cwd, ok=False)
+    assert bad.returncode == 2 and "budgets (FLOPs) must be positive" in bad.stderr
+    bad = run(["optimal", "fit.nc"], cli_env, cwd, ok=False)
+    assert bad.returncode == 2 and "give --flops BUDGETS or --target-loss LOSSES" in bad.stderr
