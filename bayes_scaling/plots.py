@@ -37,7 +37,7 @@ OKABE_ITO = {
 PALETTE = tuple(OKABE_ITO[name] for name in ("blue", "vermillion", "bluish_green", "orange",
                                              "reddish_purple", "sky_blue", "black", "yellow"))
 DATA_SHADE = "#BBBBBB"  # the fitted runs' compute range
-BAND_ALPHA = 0.2  # per band; nested bands stack, so narrower intervals come out darker
+BAND_ALPHAS = (0.18, 0.32, 0.45)  # widest band first; nested bands stack darker inwards
 
 # quantity -> (y label, y scale) of the frontier
 FRONTIER = {
@@ -83,9 +83,10 @@ def _draw_band(ax, x, median, bands, color, label=None, label_bands=False):
     (1, 'median')
     >>> plt.close(fig)
     """
-    for prob in sorted(bands, reverse=True):
+    for i, prob in enumerate(sorted(bands, reverse=True)):
         lower, upper = bands[prob]
-        ax.fill_between(x, lower, upper, color=color, alpha=BAND_ALPHA, linewidth=0,
+        alpha = BAND_ALPHAS[min(i, len(BAND_ALPHAS) - 1)]
+        ax.fill_between(x, lower, upper, color=color, alpha=alpha, linewidth=0,
                         label=f"{prob:.0%} credible interval" if label_bands else None)
     (line,) = ax.plot(x, median, color=color, label=label)
     return line
@@ -96,7 +97,8 @@ def _shade_fitted_compute(ax, post, flops):
     fitted = post.runs_table["C"]
     lo, hi = max(fitted.min(), flops.min()), min(fitted.max(), flops.max())
     if lo < hi:
-        ax.axvspan(lo, hi, color=DATA_SHADE, alpha=0.3, linewidth=0, label="fitted runs' compute")
+        ax.axvspan(lo, hi, color=DATA_SHADE, alpha=0.3, linewidth=0,
+                   label="fitted runs' compute range")
 
 
 def plot_frontier(post, flops, quantity="N", ax=None, probs=(0.5, 0.9)):
@@ -215,7 +217,7 @@ def plot_isoflop(post, flops, ax=None, num=60, prob=0.9, *, span=30.0):
                    label=f"{c:.3g} FLOP")
         xerr = [[star["median"] - star[lo]], [star[hi] - star["median"]]]
         ax.errorbar(star["median"], median[-1], xerr=xerr, fmt="o", color=color,
-                    markeredgecolor="white", capsize=0, zorder=3)
+                    markeredgecolor="white", elinewidth=2.5, capsize=5, capthick=2, zorder=3)
     ax.set(xscale="log", xlabel=f"parameters N (tokens D = C / ({post.flops_per_param_token:g}·N))",
            ylabel="expected loss")
     ax.set_title(f"lines: posterior median, bands: {prob:.0%} credible interval; "

@@ -151,7 +151,7 @@ def test_optimal_budgets_targets_and_plan(epoch_fit, cli_env):
     assert "p_reachable" in out.stdout and "note: target 1.5 is unreachable" in out.stderr
     out = run(["plan", "fit.nc", "--params", "70B", "--tokens", "1.4T"], cli_env, cwd)
     assert "wasted_share" in out.stdout and "P(planned run within 10% of optimal" in out.stdout
-    bad = run(["optimal", "fit.nc", "--flops", "-1e21"], cli_env, cwd, ok=False)
+    bad = run(["optimal", "fit.nc", "--flops=1e21,-5"], cli_env, cwd, ok=False)
     assert bad.returncode == 2 and "budgets (FLOPs) must be positive" in bad.stderr
     bad = run(["optimal", "fit.nc"], cli_env, cwd, ok=False)
     assert bad.returncode == 2 and "give --flops BUDGETS or --target-loss LOSSES" in bad.stderr

@@ -1,0 +1,139 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Planning a compute-optimal run with Chinchilla's data
+#
+# Fit the Chinchilla law to Hoffmann et al.'s runs, then answer the planning questions with
+# credible intervals: how to split a budget between parameters and tokens, how much compute a
+# target loss needs, and how far Chinchilla itself was from optimal.
+#
+# The runs are read from the folder named by ``BAYES_SCALING_DATA``: set it to
+# ``../shared/datasets`` (beside a checkout). The test suite runs this notebook with fewer draws
+# (``BAYES_SCALING_QUICK=1``). Set ``BAYES_SCALING_FIGURES`` to a folder to save the figures.
+
+# %%
+import os
+
+import jax
+import matplotlib.pyplot as plt
+import pandas as pd
+
+import bayes_scaling as bs
+from bayes_scaling.allocation import (compute_for_target, log_spaced_budgets, optimal,
+                                      optimal_allocation, plan)
+from bayes_scaling.plots import plot_frontier, plot_isoflop
+
+quick = os.environ.get("BAYES_SCALING_QUICK") == "1"
+config = bs.SamplerConfig(num_warmup=500, num_samples=500) if quick else bs.SamplerConfig()
+figures = os.environ.get("BAYES_SCALING_FIGURES")  # a folder, or None: draw only
+CHINCHILLA_FLOPS = 5.76e23  # Chinchilla's training budget (Hoffmann et al. 2022)
+
+# %% [markdown]
+# Epoch AI's 240-run transcription of Hoffmann et al.'s data, fitted with the default priors and
+# a Student-t likelihood (robust to the few odd runs).
+
+# %%
+runs = bs.load_dataset("chinchilla-epoch240")
+post = bs.fit(runs, key=jax.random.key(0), config=config)
+print(post.check().message())
+post.summary().loc[["a", "b"]]
+
+# %% [markdown]
+# N* grows as C^a and D* as C^b (a + b = 1): a ≈ b ≈ 0.5 means parameters and tokens should
+# be scaled up together.
+#
+# ## Allocating Chinchilla's budget
+
+# %%
+table = optimal(post, CHINCHILLA_FLOPS).set_index("quantity")
+table[["median", "lo_90", "hi_90"]]
+
+# %% [markdown]
+# D*/N*, the tokens per parameter, against the ~20 rule of thumb and the point estimates of
+# Hoffmann et al. (their fit, ≈ 59) and of Epoch AI's refit of the same data (≈ 18).
+
+# %%
+published = {
+    "Hoffmann et al. (2022)": dict(E=1.6934, A=406.40, alpha=0.33917084, B=410.72,
+                                   beta=0.2849083),
+    "Epoch AI (2024)": dict(E=1.817, A=482.01, alpha=0.3478, B=2085.43, beta=0.3659),
+}
+ratios = {name: float(optimal_allocation(p, CHINCHILLA_FLOPS)["tokens_per_param"])
+          for name, p in published.items()}
+ratios["rule of thumb"] = 20.0
+ours = table.loc["tokens_per_param"]
+pd.DataFrame({"tokens per parameter": ratios,
+              "inside our 90% interval": {k: ours.lo_90 <= v <= ours.hi_90
+                                          for k, v in ratios.items()}})
+
+# %% [markdown]
+# ## Compute for a target loss
+#
+# The compute the optimal allocation needs to reach a loss of 1.9. A target at or below a
+# draw's irreducible loss E is out of reach; ``p_reachable`` is the share of draws that reach it.
+
+# %%
+target = compute_for_target(post, 1.9)
+target[["quantity", "p_reachable", "median", "lo_90", "hi_90"]]
+
+# %% [markdown]
+# ## Judging a plan: Chinchilla itself (70B parameters, 1.4T tokens)
+#
+# The wasted share is the part of the compute that the optimal allocation would not have needed
+# to reach the same loss.
+
+# %%
+judged, facts = plan(post, N=70e9, D=1.4e12)
+wasted = judged.set_index("quantity").loc["wasted_share"]
+print(f"wasted share: median {wasted['median']:.1%}, "
+      f"90% interval [{wasted.lo_90:.1%}, {wasted.hi_90:.1%}]; "
+      f"P(within {facts['within']:.0%} of optimal) = {facts['p_within']:.2f}")
+judged[["quantity", "median", "lo_90", "hi_90"]]
+
+# %% [markdown]
+# ## The frontier
+#
+# N*(C) and D*(C) with 50% and 90% bands. The grey span is the compute range of the fitted runs:
+# everything right of it is extrapolation, and the bands widen accordingly.
+
+# %%
+budgets = log_spaced_budgets("1e19:1e26:30")
+frontier, (ax_n, ax_d) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+plot_frontier(post, budgets, "N", ax=ax_n)
+plot_frontier(post, budgets, "D", ax=ax_d)
+for ax, value in ((ax_n, 70e9), (ax_d, 1.4e12)):
+    ax.plot(facts["C"], value, "k*", markersize=10, label="Chinchilla (70B, 1.4T)")
+    ax.legend(loc="upper left", fontsize="small")
+
+# %% [markdown]
+# IsoFLOP profiles (Hoffmann et al.'s approach 2, read off the fitted law): at a fixed budget the
+# expected loss is U-shaped in N; the dot marks the median N* with its 90% interval. Inside the
+# data the bands are thin; at Chinchilla's budget and beyond they widen.
+
+# %%
+isoflop = plot_isoflop(post, [1e19, 1e21, CHINCHILLA_FLOPS, 1e26]).figure
+
+# %%
+if figures:
+    os.makedirs(figures, exist_ok=True)
+    frontier.savefig(os.path.join(figures, "frontier.png"), dpi=120)
+    isoflop.savefig(os.path.join(figures, "isoflop.png"), dpi=120)
+
+# %% [markdown]
+# Sanity check: Epoch AI's point estimate (≈ 18.3 tokens per parameter) should lie inside the
+# 90% interval of D*/N*.
+
+# %%
+epoch = ratios["Epoch AI (2024)"]
+print(f"Epoch AI's {epoch:.1f} tokens/parameter inside our 90% interval "
+      f"[{ours.lo_90:.1f}, {ours.hi_90:.1f}]: {ours.lo_90 <= epoch <= ours.hi_90}")
