@@ -128,9 +128,8 @@ def plot_frontier(post, flops, quantity="N", ax=None, probs=(0.5, 0.9)):
 
     Examples
     --------
-    With ``post`` a fit as in the module example:
-
-    >>> ax = plot_frontier(post, log_spaced_budgets("1e19:1e26:30"), "D")  # doctest: +SKIP
+    With ``post`` a fit as in the module example (which runs this):
+    ``plot_frontier(post, log_spaced_budgets("1e19:1e26:30"), "D")``.
     """
     if quantity not in FRONTIER:
         raise ValueError(f"unknown quantity {quantity!r}; choose one of "
@@ -190,9 +189,8 @@ def plot_isoflop(post, flops, ax=None, num=60, prob=0.9, *, span=30.0):
 
     Examples
     --------
-    With ``post`` a fit as in the module example:
-
-    >>> ax = plot_isoflop(post, [1e20, 1e21, 1e22])  # doctest: +SKIP
+    With ``post`` a fit as in the module example (which runs this):
+    ``plot_isoflop(post, [1e20, 1e21, 1e22])``.
     """
     (prob,) = _check_probs(prob)
     if int(num) != num or num < 3:
