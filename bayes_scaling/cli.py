@@ -394,6 +394,19 @@ def _add_fit_flags(parser):
     group.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
+def _fit_file_command(sub, name, help_text, func, probs=True):
+    """A subcommand that reads a fit file: the positional FIT, --json/--csv, and --probs."""
+    parser = sub.add_parser(name, help=help_text)
+    parser.add_argument("fit", help="fit file (.nc) from 'bayes-scaling fit'")
+    if probs:
+        parser.add_argument("--probs", default="0.5,0.9,0.95",
+                            help="central interval probabilities")
+    parser.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    _add_output_flags(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="bayes-scaling",
@@ -430,48 +443,32 @@ def build_parser():
     _add_output_flags(fit)
     fit.set_defaults(func=cmd_fit)
 
-    fc = sub.add_parser("forecast", help="predictive loss at new (N, D) points with intervals")
-    fc.add_argument("fit", help="fit file (.nc) from 'bayes-scaling fit'")
+    fc = _fit_file_command(sub, "forecast", "predictive loss at new (N, D) points with intervals",
+                           cmd_forecast)
     fc.add_argument("--params", help="parameters, e.g. 70B or 7B,70B")
     fc.add_argument("--tokens", help="tokens, e.g. 1.4T")
     fc.add_argument("--flops", help="FLOPs, e.g. 5.76e23")
     fc.add_argument("--points", help="CSV of points (two of params/tokens/flops columns)")
-    fc.add_argument("--probs", default="0.5,0.9,0.95", help="central interval probabilities")
     fc.add_argument("--seed", type=int, default=0)
-    fc.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
-    _add_output_flags(fc)
-    fc.set_defaults(func=cmd_forecast)
 
-    opt = sub.add_parser("optimal", help="compute-optimal N*, D*, L* for budgets, or the "
-                                         "compute needed for a target loss")
-    opt.add_argument("fit", help="fit file (.nc)")
+    opt = _fit_file_command(sub, "optimal", "compute-optimal N*, D*, L* for budgets, or the "
+                                            "compute needed for a target loss", cmd_optimal)
     opt.add_argument("--flops", help="budgets: 5.76e23, a list 1e21,1e23, or a log range "
                                      "1e21:1e25:9 (start:stop:count)")
     opt.add_argument("--target-loss", help="target loss(es), e.g. 1.95 or 2.0,1.95")
     opt.add_argument("--flops-per-param-token", type=float,
                      help="k in C = k*N*D (default: the fit's, usually 6)")
-    opt.add_argument("--probs", default="0.5,0.9,0.95", help="central interval probabilities")
-    opt.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
-    _add_output_flags(opt)
-    opt.set_defaults(func=cmd_optimal)
 
-    pl = sub.add_parser("plan", help="judge a planned run against the compute-optimal one")
-    pl.add_argument("fit", help="fit file (.nc)")
+    pl = _fit_file_command(sub, "plan", "judge a planned run against the compute-optimal one",
+                           cmd_plan)
     pl.add_argument("--params", help="parameters N, e.g. 70B")
     pl.add_argument("--tokens", help="tokens D, e.g. 1.4T")
     pl.add_argument("--flops", help="FLOPs C (with one of the others)")
     pl.add_argument("--within", type=float, default=0.1,
                     help="report P(wasted compute share <= WITHIN) (default 0.1)")
-    pl.add_argument("--probs", default="0.5,0.9,0.95", help="central interval probabilities")
-    pl.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
-    _add_output_flags(pl)
-    pl.set_defaults(func=cmd_plan)
 
-    summary = sub.add_parser("summary", help="reprint a fit's parameter table and diagnostics")
-    summary.add_argument("fit", help="fit file (.nc)")
-    summary.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
-    _add_output_flags(summary)
-    summary.set_defaults(func=cmd_summary)
+    _fit_file_command(sub, "summary", "reprint a fit's parameter table and diagnostics",
+                      cmd_summary, probs=False)
     return parser
 
 
