@@ -128,11 +128,10 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS):
     law = post.law
     names = list(law.param_names) + list(noise_param_names(post.likelihood))
     params = {name: jnp.asarray(v) for name, v in post.draws(names).items()}
-    inputs = {"N": N, "D": D, "C": C}
-    log_x = {name: jnp.log(jnp.asarray(inputs[name])) for name in law.inputs}
+    base = {"N": N, "D": D, "C": C}
+    log_x = {name: jnp.log(jnp.asarray(base[name])) for name in law.inputs}
     expected, observed = predictive_draws(params, log_x, key, law=law, likelihood=post.likelihood)
     fitted = post.runs_table
-    base = {"N": N, "D": D, "C": C}
     scale = {f"{k}_vs_max": v / fitted[k].max() for k, v in base.items()}
     frames = []
     for quantity, values in (("expected", expected), ("observed", observed)):
