@@ -22,7 +22,7 @@ from .data import Runs, load_runs
 from .forecast import DEFAULT_PROBS, forecast
 from .inference import SamplerConfig, run_nuts
 from .laws import get_law
-from .priors import default_priors, noise_param_names
+from .priors import all_param_names, default_priors
 
 __all__ = ["fit", "ScalingLawFit"]
 
@@ -47,8 +47,8 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
     Posterior
     """
     law = get_law(law)
-    num_params = len(law.param_names) + len(noise_param_names(likelihood))
-    runs = data if isinstance(data, Runs) else load_runs(data, min_runs=num_params, **load_options)
+    num_params = len(all_param_names(law, likelihood))
+    runs = data if isinstance(data, Runs) else load_runs(data, **load_options)
     if len(runs) < num_params:
         raise ValueError(f"{runs.source}: {len(runs)} runs are too few to fit {num_params} "
                          f"parameters of {law.name!r} with a {likelihood} likelihood")

@@ -149,10 +149,8 @@ def _fit_and_report(runs, args, out_path, header, show_summary=True):
              + "".join(f", {k} derived" for k in ("N", "D", "C") if k not in runs.columns))
     for note in runs.dropped:
         _err(note)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the CLI announces the gate itself, loudly
-        post = fit(runs, key=jax.random.key(args.seed), law=args.law,
-                   priors=_priors_from_args(args), likelihood=args.likelihood, config=config)
+    post = fit(runs, key=jax.random.key(args.seed), law=args.law,
+               priors=_priors_from_args(args), likelihood=args.likelihood, config=config)
     post.save(out_path, force=args.force)
     if show_summary:
         _print_summary(post, args, header)
@@ -221,9 +219,7 @@ def cmd_demo(args):
          f"sigma=0.01 on log-loss")
     post = _fit_and_report(runs, args, paths["fit.nc"], header="Posterior (truth: " + truth + ")",
                            show_summary=not args.json)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table = _forecast_frame(forecast(post, **DEMO_POINT, key=key_forecast))
+    table = _forecast_frame(forecast(post, **DEMO_POINT, key=key_forecast))
     table.to_csv(paths["forecast.csv"], index=False)
     if args.json:  # one JSON document: the summary and the forecast
         diagnostics = post.check()
@@ -272,9 +268,7 @@ def cmd_forecast(args):
         N, D, C = (_parse_list(args.params, "params"), _parse_list(args.tokens, "tokens"),
                    _parse_list(args.flops, "flops"))
     probs = _parse_list(args.probs, "probs")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs)
+    table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs)
     table = _forecast_frame(table)
     columns = ["point", "quantity", "N", "D", "C", "median"] + [
         c for c in table.columns if c.startswith(("lo_", "hi_"))] + ["extrapolation"]
@@ -311,16 +305,14 @@ def cmd_optimal(args):
         raise ValueError("give --flops BUDGETS or --target-loss LOSSES (one of them)")
     post = Posterior.load(args.fit)
     probs = _parse_list(args.probs, "probs")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if args.flops is not None:
-            table = optimal(post, _budgets(args.flops), probs=probs,
-                            flops_per_param_token=args.flops_per_param_token)
-            title = "Compute-optimal allocation per budget (N*, D*, D*/N*, L*)"
-        else:
-            table = compute_for_target(post, _parse_list(args.target_loss, "target-loss"),
-                                       probs=probs, flops_per_param_token=args.flops_per_param_token)
-            title = "Compute needed to reach each target loss at the optimum"
+    if args.flops is not None:
+        table = optimal(post, _budgets(args.flops), probs=probs,
+                        flops_per_param_token=args.flops_per_param_token)
+        title = "Compute-optimal allocation per budget (N*, D*, D*/N*, L*)"
+    else:
+        table = compute_for_target(post, _parse_list(args.target_loss, "target-loss"),
+                                   probs=probs, flops_per_param_token=args.flops_per_param_token)
+        title = "Compute needed to reach each target loss at the optimum"
     diagnostics = post.check()
     exponents = _exponents_frame(post)
     _emit_table(table, args, title=title,
@@ -345,10 +337,8 @@ def cmd_plan(args):
     post = Posterior.load(args.fit)
     N, D, C = (_parse_list(args.params, "params"), _parse_list(args.tokens, "tokens"),
                _parse_list(args.flops, "flops"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table, facts = plan(post, N=N, D=D, C=C, within=args.within,
-                            probs=_parse_list(args.probs, "probs"))
+    table, facts = plan(post, N=N, D=D, C=C, within=args.within,
+                        probs=_parse_list(args.probs, "probs"))
     diagnostics = post.check()
     _emit_table(table, args, title=f"Planned run: N={facts['N']:.3g}, D={facts['D']:.3g}, "
                                    f"C={facts['C']:.3g} FLOP",
@@ -478,6 +468,11 @@ def main(argv=None):
     from .data import RunsError
     from .priors import PriorError
 
+    # Every command announces a failed diagnostics gate itself (loudly, on stderr), so the
+    # library's ConvergenceWarning would only repeat it; other warnings still show.
+    from .posterior import ConvergenceWarning
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
     try:
         return args.func(args)
     except (RunsError, PriorError, ValueError, FileExistsError, FileNotFoundError) as err:

@@ -190,7 +190,7 @@ def _apply_where(columns, lines, where, source):
 
 
 def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=None,
-              flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, where=None, min_runs=1):
+              flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, where=None):
     """Read and validate runs from a CSV path or a pandas DataFrame.
 
     Parameters
@@ -206,8 +206,6 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     where : str, optional
         Keep only runs matching e.g. ``"loss < 3.447"`` or ``"N >= 1e8 and C < 1e22"``. The rows
         removed are listed in ``Runs.dropped``.
-    min_runs : int
-        Fewer runs than this (after filtering) is an error, e.g. the law's number of parameters.
 
     Returns
     -------
@@ -217,8 +215,8 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     ------
     RunsError
         Missing or ambiguous columns, unparseable, missing, non-finite or non-positive values,
-        inconsistent N, D and C, duplicated runs, or too few runs; the message names the source,
-        the line and the column.
+        inconsistent N, D and C, or duplicated runs; the message names the source, the line and
+        the column. (Whether there are enough runs for a law is `fit`'s check.)
 
     Examples
     --------
@@ -243,8 +241,6 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
         dropped = (note,) if note else ()
     groups = frame[mapping["group"]].astype(str).to_numpy() if "group" in mapping else None
     _check_duplicates(columns, groups, lines, source)
-    if len(lines) < min_runs:
-        raise RunsError(f"{source}: {len(lines)} runs are too few; this fit needs at least {min_runs}")
     return Runs(N=columns["N"], D=columns["D"], C=columns["C"], loss=columns["loss"], group=groups,
                 lines=lines, source=source, flops_per_param_token=k, dropped=dropped,
                 columns=dict(mapping))

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .priors import noise_param_names
+from .priors import all_param_names
 
 __all__ = ["forecast", "resolve_points", "DEFAULT_PROBS", "predictive_draws"]
 
@@ -126,7 +126,7 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS):
     post.warn_if_unconverged("forecasting", stacklevel=3)
     N, D, C = resolve_points(N, D, C, post.flops_per_param_token)
     law = post.law
-    names = list(law.param_names) + list(noise_param_names(post.likelihood))
+    names = all_param_names(law, post.likelihood)
     params = {name: jnp.asarray(v) for name, v in post.draws(names).items()}
     base = {"N": N, "D": D, "C": C}
     log_x = {name: jnp.log(jnp.asarray(base[name])) for name in law.inputs}

@@ -36,7 +36,7 @@ with warnings.catch_warnings():
     import arviz as az
 
 from .laws import get_law
-from .priors import describe_prior, noise_param_names
+from .priors import all_param_names, describe_prior
 
 __all__ = ["Posterior", "Diagnostics", "ConvergenceWarning", "GATE"]
 
@@ -75,11 +75,12 @@ class Posterior:
         attrs = idata.posterior.attrs
         self.law = get_law(attrs["law"])
         self.likelihood = attrs["likelihood"]
+        self._diagnostics = None  # the gate, computed once: every use of the posterior asks
 
     @classmethod
     def from_arrays(cls, *, law, likelihood, priors, runs, samples, stats, loglik, config):
         """Assemble the InferenceData from the sampler's arrays (leading axes chain, draw)."""
-        names = list(law.param_names) + list(noise_param_names(likelihood))
+        names = all_param_names(law, likelihood)
         posterior = {name: np.asarray(samples[name], np.float64) for name in names}
         if law.derived is not None:
             derived = law.derived({k: posterior[k] for k in law.param_names})
@@ -108,12 +109,12 @@ class Posterior:
     @property
     def param_names(self):
         """Sampled parameters of the law and the likelihood (fixed ones excluded)."""
-        names = list(self.law.param_names) + list(noise_param_names(self.likelihood))
+        names = all_param_names(self.law, self.likelihood)
         return [n for n in names if float(self.idata.posterior[n].std()) > 0]
 
     @property
     def derived_names(self):
-        known = set(self.law.param_names) | set(noise_param_names(self.likelihood))
+        known = set(all_param_names(self.law, self.likelihood))
         return [n for n in self.idata.posterior.data_vars if n not in known]
 
     def draws(self, names=None):
@@ -134,6 +135,11 @@ class Posterior:
     # -- diagnostics ----------------------------------------------------------------------------
     def check(self):
         """Apply the diagnostics gate; returns `Diagnostics` (``.ok`` is False on failure)."""
+        if self._diagnostics is None:
+            self._diagnostics = self._gate()
+        return self._diagnostics
+
+    def _gate(self):
         names = self.param_names
         rhat = az.rhat(self.idata, var_names=names)
         ess_bulk = az.ess(self.idata, var_names=names, method="bulk")

@@ -48,7 +48,7 @@ import numpyro.distributions as dist
 from .laws import get_law
 
 __all__ = ["default_priors", "parse_prior", "parse_priors", "read_prior_file", "check_priors",
-           "noise_param_names", "describe_prior", "PriorError"]
+           "noise_param_names", "all_param_names", "describe_prior", "PriorError"]
 
 EXPONENT_PRIOR_MEDIAN = 0.35
 EXPONENT_PRIOR_SD = 0.4  # of log exponent
@@ -71,6 +71,11 @@ class PriorError(ValueError):
 def noise_param_names(likelihood):
     """Names of the likelihood's own parameters (``sigma``, plus ``nu`` for Student-t)."""
     return ("sigma", "nu") if likelihood == "student_t" else ("sigma",)
+
+
+def all_param_names(law, likelihood):
+    """Every parameter a fit has: the law's, then the likelihood's."""
+    return tuple(get_law(law).param_names) + noise_param_names(likelihood)
 
 
 def default_priors(law, runs, likelihood="student_t"):
@@ -191,7 +196,7 @@ def read_prior_file(path):
 def check_priors(law, priors, likelihood):
     """Raise `PriorError` unless ``priors`` has exactly one valid entry per parameter."""
     law = get_law(law)
-    expected = set(law.param_names) | set(noise_param_names(likelihood))
+    expected = set(all_param_names(law, likelihood))
     unknown = sorted(set(priors) - expected)
     if unknown:
         raise PriorError(f"prior given for unknown parameter(s) {unknown} of law {law.name!r} "

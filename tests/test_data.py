@@ -111,10 +111,14 @@ def test_bad_where(tmp_path, where, match):
         load_runs(path, where=where)
 
 
-def test_too_few_runs(tmp_path):
+def test_too_few_runs_for_the_law(tmp_path):
+    import jax
+
+    import bayes_scaling as bs
+
     path = write(tmp_path, "N,D,loss\n1e8,1e9,3\n")
-    with pytest.raises(RunsError, match="1 runs are too few; this fit needs at least 7"):
-        load_runs(path, min_runs=7)
+    with pytest.raises(ValueError, match="runs.csv: 1 runs are too few to fit 7 parameters"):
+        bs.fit(path, key=jax.random.key(0))
 
 
 def test_bad_flops_per_param_token(tmp_path):

@@ -23,6 +23,7 @@ def test_summary_table(sim_post):
 
 def test_gate_passes_and_metadata(sim_post):
     diagnostics = sim_post.check()
+    assert sim_post.check() is diagnostics  # computed once per posterior
     assert diagnostics.ok and diagnostics.divergences == 0 and diagnostics.max_r_hat <= 1.01
     attrs = sim_post.attrs
     assert attrs["law"] == "chinchilla" and attrs["likelihood"] == "student_t"
