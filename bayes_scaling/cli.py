@@ -427,8 +427,9 @@ def build_parser():
     columns.add_argument("--loss", help="column of final losses")
     columns.add_argument("--flops-per-param-token", type=float, default=6.0,
                          help="k in C = k*N*D (default 6)")
-    columns.add_argument("--where", help="keep only matching runs, e.g. 'loss < 3.447'; the "
-                                         "dropped lines are reported")
+    columns.add_argument("--where", help="keep only matching runs, e.g. 'loss < 3.447' or "
+                                         "'config_id == rw|base' (any column); the dropped "
+                                         "lines are reported")
     _add_fit_flags(fit)
     _add_output_flags(fit)
     fit.set_defaults(func=cmd_fit)

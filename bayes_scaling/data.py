@@ -133,7 +133,7 @@ def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None):
         found = [c for c in frame.columns if _normalise(c) in aliases and c not in mapping.values()]
         if len(found) > 1:
             raise RunsError(f"{source}: several columns could be {canonical}: {found}; "
-                            f"say which one to use (e.g. --{_FLAG[canonical]} {found[0]!r})")
+                            f"say which one to use with --{_FLAG[canonical]} COLUMN")
         if found:
             mapping[canonical] = found[0]
     if need_loss and "loss" not in mapping:
@@ -169,18 +169,32 @@ def _parse_column(frame, column, canonical, lines, source):
     return values
 
 
-def _apply_where(columns, lines, where, source):
-    """Keep rows matching every ``name OP value`` condition of ``where`` (joined by 'and')."""
+def _apply_where(columns, frame, lines, where, source):
+    """Keep rows matching every ``name OP value`` condition of ``where`` (joined by 'and').
+
+    ``name`` is N, D, C, loss, or any column of the data: compared as text with == and !=
+    (e.g. ``config_id == rw|base``), as numbers otherwise.
+    """
     keep = np.ones(len(lines), dtype=bool)
     for condition in re.split(r"\s+and\s+|\s*&\s*|\s*,\s*", where.strip()):
         match = _CONDITION.match(condition)
         if not match:
             raise RunsError(f"cannot read the filter {condition!r}: write e.g. 'loss < 3.447' or "
-                            f"'N >= 1e8 and D < 1T' (columns N, D, C, loss)")
+                            f"'N >= 1e8 and D < 1T' or 'family == gpt2'")
         name, op, value = match.groups()
-        if name not in ("N", "D", "C", "loss"):
-            raise RunsError(f"filter {condition!r}: unknown column {name!r}; use N, D, C or loss")
-        keep &= _OPERATORS[op](columns[name], parse_number(value))
+        if name in columns:
+            keep &= _OPERATORS[op](columns[name], parse_number(value))
+        elif name in frame.columns:
+            cells = frame[name].astype(str).str.strip().to_numpy()
+            if op in ("==", "!="):
+                keep &= _OPERATORS[op](cells, value)
+            else:
+                numbers = np.array([_number_or_error(c, name, line, source)
+                                    for c, line in zip(cells, lines)])
+                keep &= _OPERATORS[op](numbers, parse_number(value))
+        else:
+            raise RunsError(f"filter {condition!r}: unknown column {name!r}; use N, D, C, loss "
+                            f"or a column of the data: {list(frame.columns)}")
     if not keep.any():
         raise RunsError(f"{source}: the filter {where!r} keeps none of the {len(lines)} runs")
     dropped = lines[~keep]
@@ -235,7 +249,7 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     _complete_sizes(columns, mapping, k, lines, source)
     dropped = ()
     if where:
-        keep, note = _apply_where(columns, lines, where, source)
+        keep, note = _apply_where(columns, frame, lines, where, source)
         columns = {name: values[keep] for name, values in columns.items()}
         frame, lines = frame[keep], lines[keep]
         dropped = (note,) if note else ()
@@ -301,6 +315,13 @@ def load_points(data, *, params=None, tokens=None, flops=None,
                for name, col in mapping.items() if name in ("N", "D", "C")}
     _complete_sizes(columns, mapping, k, lines, source)
     return columns["N"], columns["D"], columns["C"]
+
+
+def _number_or_error(cell, name, line, source):
+    try:
+        return parse_number(cell)
+    except ValueError as err:
+        raise RunsError(f"{source}, line {line}, column {name!r}: {err} (needed by the filter)") from None
 
 
 def _complete_sizes(columns, mapping, k, lines, source):

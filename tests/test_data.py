@@ -103,7 +103,7 @@ def test_explicit_column_must_exist(tmp_path):
 
 
 @pytest.mark.parametrize("where, match", [
-    ("loss <", "cannot read the filter"), ("size < 3", "unknown column 'size'"),
+    ("loss <", "cannot read the filter"), ("size < 3", "unknown column 'size'; use N, D, C, loss"),
     ("loss > 100", "keeps none"), ("loss < abc", "cannot read 'abc'")])
 def test_bad_where(tmp_path, where, match):
     path = write(tmp_path, "N,D,loss\n1e8,1e9,3\n")
@@ -152,3 +152,13 @@ def test_points_error_says_how_to_name_columns(tmp_path):
     with pytest.raises(RunsError, match="name two columns params, tokens or flops"):
         load_points(path)
 
+
+
+def test_where_on_the_files_own_columns(tmp_path):
+    path = write(tmp_path, "N,D,loss,family,lr\n1e8,1e9,3.5,gpt,1e-3\n2e8,2e9,2.9,llama,3e-4\n"
+                           "3e8,3e9,2.8,gpt,3e-4\n")
+    assert load_runs(path, where="family == gpt").lines.tolist() == [2, 4]
+    assert load_runs(path, where="family != gpt and lr < 1e-3").lines.tolist() == [3]
+    bad = write(tmp_path, "N,D,loss,lr\n1e8,1e9,3.5,fast\n", "bad.csv")
+    with pytest.raises(RunsError, match=r"line 2, column 'lr': cannot read 'fast'"):
+        load_runs(bad, where="lr < 1")
