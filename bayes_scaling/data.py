@@ -199,7 +199,7 @@ def _apply_where(columns, frame, lines, where, source):
         raise RunsError(f"{source}: the filter {where!r} keeps none of the {len(lines)} runs")
     dropped = lines[~keep]
     note = (f"dropped {len(dropped)} of {len(lines)} runs not matching {where!r} "
-            f"(lines {', '.join(map(str, dropped))})") if len(dropped) else ""
+            f"(lines {_line_ranges(dropped)})") if len(dropped) else ""
     return keep, note
 
 
@@ -315,6 +315,20 @@ def load_points(data, *, params=None, tokens=None, flops=None,
                for name, col in mapping.items() if name in ("N", "D", "C")}
     _complete_sizes(columns, mapping, k, lines, source)
     return columns["N"], columns["D"], columns["C"]
+
+
+def _line_ranges(lines):
+    """``[2, 3, 4, 7]`` -> ``"2-4, 7"`` (labels that are not integers are listed as they are)."""
+    try:
+        numbers = [int(line) for line in lines]
+    except ValueError:
+        return ", ".join(map(str, lines))
+    parts, start = [], numbers[0]
+    for previous, current in zip(numbers, numbers[1:] + [None]):
+        if current is None or current != previous + 1:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+            start = current
+    return ", ".join(parts)
 
 
 def _number_or_error(cell, name, line, source):

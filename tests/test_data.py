@@ -59,6 +59,10 @@ def test_where_filter_reports_dropped_lines(tmp_path):
     runs = load_runs(path, where="loss < 3.4")
     assert len(runs) == 2
     assert runs.dropped == ("dropped 1 of 3 runs not matching 'loss < 3.4' (lines 2)",)
+    many = write(tmp_path, "N,D,loss\n" + "".join(f"{n}e8,{n}e9,{3 if n % 5 else 2}\n"
+                                                   for n in range(1, 12)), "many.csv")
+    note = load_runs(many, where="loss < 2.5").dropped[0]
+    assert note.endswith("(lines 2-5, 7-10, 12)")
 
 
 def test_where_compound_and_suffix(tmp_path):
