@@ -1,6 +1,7 @@
 """The ``bayes-scaling`` command line; the only module that prints.
 
-Subcommands: ``demo``, ``fit``, ``forecast``, ``summary``. Every command takes ``--json``; tabular
+Subcommands: ``demo``, ``fit``, ``forecast``, ``optimal``, ``plan``, ``summary``, ``backtest``
+and ``sbc``. Every command takes ``--json``; tabular
 ones also ``--csv``. Input errors exit with status 2 and a message naming the file, line and
 column; a fit that fails the diagnostics gate is announced on stderr wherever it is used.
 """
@@ -144,11 +145,7 @@ def _fit_and_report(runs, args, out_path, header, show_summary=True):
     _err(f"fitting {args.law} to {len(runs)} runs: {config.num_chains} chains x "
          f"({config.num_warmup} warmup + {config.num_samples} draws), {per_device} on {devices} "
          f"{jax.default_backend()} device(s), {'float64' if args.x64 else 'float32'}")
-    if runs.columns:
-        _err("columns: " + ", ".join(f"{k} <- {v!r}" for k, v in runs.columns.items())
-             + "".join(f", {k} derived" for k in ("N", "D", "C") if k not in runs.columns))
-    for note in runs.dropped:
-        _err(note)
+    _describe_runs(runs)
     post = fit(runs, key=jax.random.key(args.seed), law=args.law,
                priors=_priors_from_args(args), likelihood=args.likelihood, config=config)
     post.save(out_path, force=args.force)
@@ -158,9 +155,10 @@ def _fit_and_report(runs, args, out_path, header, show_summary=True):
     return post
 
 
-def cmd_fit(args):
-    from .datasets import load_dataset
+def _runs_from_args(args):
+    """The runs named on the command line (a CSV or --dataset) and a short name for them."""
     from .data import load_runs
+    from .datasets import load_dataset
 
     if (args.runs is None) == (args.dataset is None):
         raise ValueError("give a runs CSV file or --dataset NAME (one of them)")
@@ -171,11 +169,21 @@ def cmd_fit(args):
     if args.dataset:
         runs = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
                             **options)
-        default_out = f"{args.dataset}_fit.nc"
-    else:
-        runs = load_runs(args.runs, **options)
-        default_out = os.path.splitext(os.path.basename(args.runs))[0] + "_fit.nc"
-    out = args.output or default_out
+        return runs, args.dataset
+    return load_runs(args.runs, **options), os.path.splitext(os.path.basename(args.runs))[0]
+
+
+def _describe_runs(runs):
+    if runs.columns:
+        _err("columns: " + ", ".join(f"{k} <- {v!r}" for k, v in runs.columns.items())
+             + "".join(f", {k} derived" for k in ("N", "D", "C") if k not in runs.columns))
+    for note in runs.dropped:
+        _err(note)
+
+
+def cmd_fit(args):
+    runs, name = _runs_from_args(args)
+    out = args.output or f"{name}_fit.nc"
     _check_writable(out, args.force)
     _fit_and_report(runs, args, out, header="")
     return 0
@@ -351,6 +359,98 @@ def cmd_plan(args):
     return 0
 
 
+_BACKTEST_SHOWN = ["median", "lo_90", "hi_90", "rel_error", "in_90", "lpd", "crps"]
+_SHORT = {"bayes": "bayes", "huber-bootstrap": "huber"}
+
+
+def _side_by_side(table):
+    """Per-run backtest rows, one line per run with each method's numbers in adjacent columns."""
+    keys = ["line", "N", "D", "C", "C_vs_train", "loss"]
+    wide = None
+    for method, part in table.groupby("method", sort=False):
+        part = part[keys + _BACKTEST_SHOWN].rename(
+            columns={c: f"{_SHORT[method]}_{c}" for c in _BACKTEST_SHOWN})
+        wide = part if wide is None else wide.merge(part, on=keys)
+    return wide
+
+
+def cmd_backtest(args):
+    import jax
+
+    from .validate import backtest, rolling_backtest
+
+    runs, _ = _runs_from_args(args)
+    _describe_runs(runs)
+    compare = () if args.compare == "none" else (args.compare,)
+    options = dict(key=jax.random.key(args.seed), law=args.law, priors=_priors_from_args(args),
+                   likelihood=args.likelihood, config=_sampler_config(args), compare=compare,
+                   num_resamples=args.resamples, probs=_parse_list(args.probs, "probs"))
+    if args.rolling:
+        if args.holdout_top is not None or args.cutoff_flops is not None:
+            raise ValueError("--rolling picks its own cutoffs; drop --holdout-top/--cutoff-flops")
+        table, results = rolling_backtest(runs, **options)
+        extra = {"diagnostics": [_diagnostics_dict(r.diagnostics) for r in results]}
+        _emit_table(table, args, extra=extra, title="Rolling backtest: one row per cutoff and "
+                    "method (median_C_vs_train = how far the held-out runs lie beyond the fit)")
+        for result in results:
+            _announce_gate(result.diagnostics)
+        return 0
+    if args.holdout_top is None and args.cutoff_flops is None:
+        args.holdout_top = 0.2
+    result = backtest(runs, holdout_top=args.holdout_top, cutoff_flops=args.cutoff_flops,
+                      **options)
+    extra = {"cutoff_flops": result.cutoff_flops, "num_train": result.num_train,
+             "summary": _records(result.summary),
+             "diagnostics": _diagnostics_dict(result.diagnostics)}
+    title = (f"Backtest: fit on {result.num_train} runs with C < {result.cutoff_flops:.4g} FLOPs, "
+             f"forecast {len(runs) - result.num_train} held-out runs")
+    if args.json or args.csv:
+        _emit_table(result.runs, args, extra=extra)
+    else:
+        _emit_table(_side_by_side(result.runs), args, title=title)
+        print()
+        _emit_table(result.summary, args, title="Aggregate (lpd: log density of the observed "
+                    "log-loss; crps in nats; coverage: share inside the central interval)")
+    _announce_gate(result.diagnostics)
+    return 0
+
+
+def cmd_sbc(args):
+    import jax
+
+    from .sbc import DEFAULT_SBC_CONFIG, sbc
+
+    if args.output:
+        _check_writable(args.output, args.force, other="--plot another path")
+    result = sbc(key=jax.random.key(args.seed), law=args.law, likelihood=args.likelihood,
+                 num_replicates=args.replicates, num_runs=args.runs, max_rank=args.max_rank,
+                 config=DEFAULT_SBC_CONFIG)
+    table = result.table.assign(uniform_at_1pct=result.table["p_value"] >= 0.01)
+    facts = {"replicates": args.replicates, "runs": args.runs, "max_rank": result.max_rank,
+             "bins": result.bins, "replicates_with_divergences":
+             int((result.divergences > 0).sum()), "passed": result.passed(0.01)}
+    _emit_table(table, args, extra=facts, title=(
+        f"Simulation-based calibration: {args.replicates} data sets of {args.runs} runs drawn "
+        f"from the prior; chi-square test of rank uniformity over {result.bins} bins"))
+    if args.output:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from .plots import plot_sbc
+
+        axes = plot_sbc(result.ranks, result.max_rank, result.names)
+        axes.flat[0].figure.savefig(args.output, dpi=120, bbox_inches="tight")
+        _err(f"wrote {args.output}")
+    if facts["replicates_with_divergences"]:
+        _err(f"note: {facts['replicates_with_divergences']} of {args.replicates} replicates had "
+             f"divergent transitions")
+    if not result.passed(0.01):
+        _err("WARNING: ranks are not uniform at the 1% level for: " + ", ".join(
+            table.loc[~table["uniform_at_1pct"], "param"]))
+        return 1
+    return 0
+
+
 def cmd_summary(args):
     from .posterior import Posterior
 
@@ -384,6 +484,26 @@ def _add_fit_flags(parser):
     group.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
+def _add_runs_flags(parser):
+    """The runs to read: a CSV (positional) or --dataset, and how to map its columns."""
+    parser.add_argument("runs", nargs="?", help="CSV with one row per trained model")
+    parser.add_argument("--dataset", help="a registered public dataset instead of a CSV, e.g. "
+                                          "chinchilla-epoch240 (see --data-dir)")
+    parser.add_argument("--data-dir", help="directory holding the public datasets "
+                                           "(default: $BAYES_SCALING_DATA, then the cache)")
+    parser.add_argument("--download", action="store_true", help="download a missing dataset")
+    columns = parser.add_argument_group("columns (auto-detected when not given)")
+    columns.add_argument("--params", help="column of parameter counts N")
+    columns.add_argument("--tokens", help="column of training tokens D")
+    columns.add_argument("--flops", help="column of training FLOPs C")
+    columns.add_argument("--loss", help="column of final losses")
+    columns.add_argument("--flops-per-param-token", type=float, default=6.0,
+                         help="k in C = k*N*D (default 6)")
+    columns.add_argument("--where", help="keep only matching runs, e.g. 'loss < 3.447' or "
+                                         "'config_id == rw|base' (any column); the dropped "
+                                         "lines are reported")
+
+
 def _fit_file_command(sub, name, help_text, func, probs=True):
     """A subcommand that reads a fit file: the positional FIT, --json/--csv, and --probs."""
     parser = sub.add_parser(name, help=help_text)
@@ -413,26 +533,41 @@ def build_parser():
     demo.set_defaults(func=cmd_demo)
 
     fit = sub.add_parser("fit", help="fit a law to a runs CSV and save the posterior (.nc)")
-    fit.add_argument("runs", nargs="?", help="CSV with one row per trained model")
+    _add_runs_flags(fit)
     fit.add_argument("-o", "--output", help="fit file to write (default: <runs>_fit.nc)")
-    fit.add_argument("--dataset", help="a registered public dataset instead of a CSV, e.g. "
-                                       "chinchilla-epoch240 (see --data-dir)")
-    fit.add_argument("--data-dir", help="directory holding the public datasets "
-                                        "(default: $BAYES_SCALING_DATA, then the cache)")
-    fit.add_argument("--download", action="store_true", help="download a missing dataset")
-    columns = fit.add_argument_group("columns (auto-detected when not given)")
-    columns.add_argument("--params", help="column of parameter counts N")
-    columns.add_argument("--tokens", help="column of training tokens D")
-    columns.add_argument("--flops", help="column of training FLOPs C")
-    columns.add_argument("--loss", help="column of final losses")
-    columns.add_argument("--flops-per-param-token", type=float, default=6.0,
-                         help="k in C = k*N*D (default 6)")
-    columns.add_argument("--where", help="keep only matching runs, e.g. 'loss < 3.447' or "
-                                         "'config_id == rw|base' (any column); the dropped "
-                                         "lines are reported")
     _add_fit_flags(fit)
     _add_output_flags(fit)
     fit.set_defaults(func=cmd_fit)
+
+    bt = sub.add_parser("backtest", help="fit below a compute cutoff, forecast the larger runs, "
+                                         "score against the Huber+bootstrap baseline")
+    _add_runs_flags(bt)
+    split = bt.add_argument_group("split (default: --holdout-top 0.2)")
+    split.add_argument("--holdout-top", type=float,
+                       help="hold out this fraction of runs with the largest compute")
+    split.add_argument("--cutoff-flops", type=float, help="hold out runs with C >= this")
+    split.add_argument("--rolling", action="store_true",
+                       help="backtests holding out 10%%, 20%%, ..., 50%% of the runs")
+    bt.add_argument("--compare", default="huber-bootstrap", choices=("huber-bootstrap", "none"),
+                    help="reference method scored alongside (default huber-bootstrap)")
+    bt.add_argument("--resamples", type=int, default=4000, help="bootstrap resamples")
+    bt.add_argument("--probs", default="0.5,0.9,0.95", help="central interval probabilities")
+    _add_fit_flags(bt)
+    _add_output_flags(bt)
+    bt.set_defaults(func=cmd_backtest)
+
+    sb = sub.add_parser("sbc", help="simulation-based calibration of a law and its default priors")
+    sb.add_argument("--law", default="chinchilla", help="scaling law (default chinchilla)")
+    sb.add_argument("--likelihood", default="student_t", choices=("student_t", "normal"))
+    sb.add_argument("--replicates", type=int, default=200, help="simulated data sets (default 200)")
+    sb.add_argument("--runs", type=int, default=245, help="runs per data set (default 245)")
+    sb.add_argument("--max-rank", type=int, default=99, help="posterior draws kept per fit")
+    sb.add_argument("--plot", dest="output", help="write the rank ECDF plots to this image")
+    sb.add_argument("--seed", type=int, default=0)
+    sb.add_argument("--force", action="store_true", help="overwrite the plot file")
+    sb.add_argument("--x64", action="store_true", help="compute in float64")
+    _add_output_flags(sb)
+    sb.set_defaults(func=cmd_sbc)
 
     fc = _fit_file_command(sub, "forecast", "predictive loss at new (N, D) points with intervals",
                            cmd_forecast)

@@ -85,6 +85,17 @@ class Runs:
     def __len__(self):
         return len(self.loss)
 
+    def subset(self, keep):
+        """The runs where the boolean mask ``keep`` is True, with the same metadata."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != self.loss.shape:
+            raise ValueError(f"mask has shape {keep.shape}, expected {self.loss.shape}")
+        pick = {name: getattr(self, name)[keep] for name in ("N", "D", "C", "loss")}
+        for name in ("group", "lines"):
+            value = getattr(self, name)
+            pick[name] = None if value is None else np.asarray(value)[keep]
+        return dataclasses.replace(self, **pick)
+
     def to_frame(self):
         """The runs as a DataFrame with columns N, D, C, loss (and group)."""
         frame = pd.DataFrame({"N": self.N, "D": self.D, "C": self.C, "loss": self.loss})

@@ -23,11 +23,13 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
 import pandas as pd
 
 from .priors import all_param_names
 
-__all__ = ["forecast", "resolve_points", "DEFAULT_PROBS", "predictive_draws"]
+__all__ = ["forecast", "resolve_points", "DEFAULT_PROBS", "predictive_draws",
+           "observation_log_density", "posterior_params"]
 
 DEFAULT_PROBS = (0.5, 0.9, 0.95)
 
@@ -84,6 +86,22 @@ def predictive_draws(params, log_x, key, *, law, likelihood):
     return log_mean, log_mean + expand["sigma"] * noise
 
 
+@functools.partial(jax.jit, static_argnames=("law", "likelihood"))
+def observation_log_density(params, log_x, log_loss, *, law, likelihood):
+    """Log density of observed log-losses under each draw: shape (draws, points).
+
+    The density is of *log*-loss (the scale the likelihood lives on), as in the fit's
+    pointwise log-likelihood, so it can be compared across methods scored on the same scale.
+    """
+    expand = {name: value[:, None] for name, value in params.items()}
+    log_mean = law.log_loss(expand, {name: value[None, :] for name, value in log_x.items()})
+    if likelihood == "student_t":
+        noise = dist.StudentT(expand["nu"], log_mean, expand["sigma"])
+    else:
+        noise = dist.Normal(log_mean, expand["sigma"])
+    return noise.log_prob(log_loss[None, :])
+
+
 def _interval_columns(values, probs):
     """Median, mean and central intervals along axis 0 of ``values`` (draws, points)."""
     levels = [0.5] + [q for p in probs for q in ((1 - p) / 2, (1 + p) / 2)]
@@ -93,6 +111,12 @@ def _interval_columns(values, probs):
         label = f"{100 * p:g}"
         columns[f"lo_{label}"], columns[f"hi_{label}"] = quantiles[1 + 2 * i], quantiles[2 + 2 * i]
     return columns
+
+
+def posterior_params(post):
+    """The draws the law and the likelihood need, as 1-D JAX arrays (chains flattened)."""
+    names = all_param_names(post.law, post.likelihood)
+    return {name: jnp.asarray(v) for name, v in post.draws(names).items()}
 
 
 def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS):
@@ -126,8 +150,7 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS):
     post.warn_if_unconverged("forecasting", stacklevel=3)
     N, D, C = resolve_points(N, D, C, post.flops_per_param_token)
     law = post.law
-    names = all_param_names(law, post.likelihood)
-    params = {name: jnp.asarray(v) for name, v in post.draws(names).items()}
+    params = posterior_params(post)
     base = {"N": N, "D": D, "C": C}
     log_x = {name: jnp.log(jnp.asarray(base[name])) for name in law.inputs}
     expected, observed = predictive_draws(params, log_x, key, law=law, likelihood=post.likelihood)

@@ -45,7 +45,7 @@ from .laws import get_law
 from .models import _make_model, model_inputs
 from .priors import check_priors
 
-__all__ = ["SamplerConfig", "run_nuts", "sample_arrays", "trace_count", "chain_layout",
+__all__ = ["SamplerConfig", "run_nuts", "sample_arrays", "sample_many", "trace_count", "chain_layout",
            "MAX_POINTWISE_LOGLIK"]
 
 CHAIN_METHODS = ("auto", "vectorized", "sequential", "parallel")
@@ -213,6 +213,19 @@ def _one_chain(key, chain, x, y, prior_values, *, law, likelihood, config, prior
 @functools.lru_cache(maxsize=32)
 def _compiled_sampler(law, likelihood, config, layout, pointwise, prior_spec):
     """A jitted ``run(keys, x, y, prior_values)`` for these static settings (cached)."""
+    return jax.jit(_sampler(law, likelihood, config, layout, pointwise, prior_spec))
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_batch_sampler(law, likelihood, config, prior_spec):
+    """A jitted ``run(keys, x, ys, prior_values)`` vmapped over a leading axis of ``keys`` and
+    ``ys`` (many data sets on one design): one program for the whole batch (cached)."""
+    run = _sampler(law, likelihood, config, ("vectorized", 1), False, prior_spec)
+    return jax.jit(jax.vmap(run, in_axes=(0, None, 0, None)))
+
+
+def _sampler(law, likelihood, config, layout, pointwise, prior_spec):
+    """The (unjitted) ``run(keys, x, y, prior_values)``: all chains of one fit."""
     per_device, num_devices = layout
 
     def run(keys, x, y, prior_values):
@@ -239,7 +252,7 @@ def _compiled_sampler(law, likelihood, config, layout, pointwise, prior_spec):
             loglik = log_likelihood(model, latent, x, y, batch_ndims=2)["log_loss"]
         return samples, stats, loglik
 
-    return jax.jit(run)
+    return run
 
 
 def _split_priors(priors, dtype):
@@ -318,6 +331,48 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
             return jax.block_until_ready(sampler(keys, x, y, prior_values))
         finally:
             _Progress.bar = None
+
+
+def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
+                likelihood="student_t", dtype=None, batch=None):
+    """Fit many data sets that share one design (the runs' N, D) with one compiled sampler.
+
+    Used for simulation-based calibration and other repeated fits. On accelerators the data
+    sets are fitted together in one vmapped program; on CPU one after another through the
+    cached sampler, each spreading its chains over the cores (a vmapped batch of NUTS runs
+    waits for the longest trajectory in it, which measured slower on CPU).
+
+    Parameters
+    ----------
+    law, priors, runs, key, config, likelihood, dtype
+        As for `sample_arrays`; ``runs`` supplies the design (its losses are not used).
+    log_losses : array_like, shape (fits, runs)
+        The observed log-losses of each data set.
+    batch : bool, optional
+        Force the vmapped (True) or the looped (False) path; default: vmapped on accelerators.
+
+    Returns
+    -------
+    (dict, dict)
+        Samples and sample statistics with leading axes (fit, chain, draw).
+    """
+    law = get_law(law)
+    check_priors(law, priors, likelihood)
+    x = model_inputs(runs, law, dtype=dtype)
+    ys = jnp.asarray(log_losses, dtype=x[law.inputs[0]].dtype)
+    if ys.ndim != 2 or ys.shape[1] != len(runs):
+        raise ValueError(f"log_losses must have shape (fits, {len(runs)}), got {ys.shape}")
+    prior_spec, prior_values = _split_priors(priors, ys.dtype)
+    keys = jax.random.split(key, (ys.shape[0], config.num_chains))
+    if batch is None:
+        batch = jax.default_backend() != "cpu"
+    if batch:
+        sampler = _compiled_batch_sampler(law, likelihood, config, prior_spec)
+        samples, stats, _ = jax.block_until_ready(sampler(keys, x, ys, prior_values))
+        return samples, stats
+    sampler = _compiled_sampler(law, likelihood, config, chain_layout(config), False, prior_spec)
+    results = [jax.device_get(sampler(k, x, y, prior_values)[:2]) for k, y in zip(keys, ys)]
+    return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *results)
 
 
 def run_nuts(law, priors, runs, *, key, config=SamplerConfig(), likelihood="student_t",
