@@ -4,14 +4,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import jax  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 
 from bayes_scaling.allocation import optimal  # noqa: E402
-from bayes_scaling.plots import FRONTIER, plot_frontier, plot_isoflop  # noqa: E402
+from bayes_scaling.checks import loo_pit, pit_ecdf, rank_ecdf, replicated_losses  # noqa: E402
+from bayes_scaling.plots import (  # noqa: E402
+    FRONTIER, plot_frontier, plot_isoflop, plot_loo_pit, plot_ppc, plot_sbc)
 
 BUDGETS = np.array([1e25, 1e19, 1e22, 1e20, 1e26, 1e21])  # unsorted on purpose
 
@@ -143,3 +146,139 @@ def test_bad_input(sim_post, call, match):
     with pytest.raises(ValueError, match=match):
         call(sim_post)
     assert not plt.get_fignums()  # checked before any figure is made
+
+
+# -- model checks ------------------------------------------------------------------------------
+
+def ecdf_parts(ax):
+    """The labelled-or-not ECDF-difference line (not the zero line) and its band."""
+    (band,) = bands(ax)
+    (line,) = [line for line in ax.lines if len(line.get_xdata()) > 2]
+    return line, band
+
+
+def inside_band(line, band):
+    """Whether every point of the line lies within the band's polygon edges at its x."""
+    return all(lo - 1e-12 <= y <= hi + 1e-12
+               for x, y in zip(line.get_xdata(), line.get_ydata())
+               for lo, hi in [band_range(band, x)])
+
+
+def test_ppc_draws_an_interval_per_run_and_the_observed_losses(sim_post):
+    ax = plot_ppc(sim_post, key=jax.random.key(0), prob=0.9)
+    (intervals,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    inside, outside = [c for c in ax.collections if isinstance(c, PathCollection)]
+    segments = intervals.get_segments()
+    table = sim_post.runs_table
+    assert len(segments) == len(table) == 245
+    # one column per run, in order of compute; the intervals are the replicated quantiles
+    order = np.lexsort((table["N"], table["C"]))
+    rep = replicated_losses(sim_post, key=jax.random.key(0))
+    lower, upper = np.quantile(rep, [0.05, 0.95], axis=(0, 1))
+    np.testing.assert_allclose([s[:, 1] for s in segments],
+                               np.column_stack([lower[order], upper[order]]), rtol=1e-12)
+    np.testing.assert_array_equal([s[0, 0] for s in segments], np.arange(245))
+    by_position = dict(zip(range(245), segments))
+    points = {"in": inside.get_offsets(), "out": outside.get_offsets()}
+    assert len(points["in"]) + len(points["out"]) == 245
+    assert sorted(np.concatenate([points["in"][:, 1], points["out"][:, 1]])) == \
+        pytest.approx(sorted(table["loss"]), rel=1e-12)
+    for x, y in points["in"]:
+        lo, hi = by_position[int(x)][:, 1]
+        assert lo <= y <= hi
+    for x, y in points["out"]:
+        lo, hi = by_position[int(x)][:, 1]
+        assert y < lo or y > hi
+    assert 0.85 < len(points["in"]) / 245 < 0.95
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "loss"
+    assert f"{len(points['in'])}/245 runs" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "90% interval of replicated losses", "observed loss, inside", "observed loss, outside"]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks[0] == f"{table['C'].min():.2g}" and ticks[-1] == f"{table['C'].max():.2g}"
+
+
+def test_loo_pit_plot_is_the_ecdf_difference_inside_its_band(sim_post):
+    ax = plot_loo_pit(sim_post, key=jax.random.key(0))
+    line, band = ecdf_parts(ax)
+    check = pit_ecdf(loo_pit(sim_post, key=jax.random.key(0)), 0.99)
+    np.testing.assert_allclose(line.get_xdata(), np.concatenate([[0], check.z, [1]]))
+    np.testing.assert_allclose(line.get_ydata()[1:-1], check.difference)
+    assert line.get_ydata()[0] == line.get_ydata()[-1] == 0
+    for x, lo, hi in zip(check.z, check.lower, check.upper):
+        assert band_range(band, x) == pytest.approx((lo, hi))
+    assert check.inside and inside_band(line, band)
+    assert to_rgb(line.get_color()) == to_rgb("#0072B2")  # blue: inside
+    assert "245 runs: inside the band" in ax.get_title() and "KS p = " in ax.get_title()
+    assert ax.get_xlim() == (0, 1) and ax.get_xlabel() == "LOO-PIT value u"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "99% simultaneous band (uniform)", "ECDF of LOO-PIT minus uniform"]
+
+
+def test_sbc_uniform_ranks_stay_inside_the_band():
+    ranks = np.random.default_rng(3).integers(0, 200, size=(400, 3))
+    axes = plot_sbc(ranks, 199, ["alpha", "beta", "E"])
+    assert axes.shape == (3,) and all(isinstance(ax, matplotlib.axes.Axes) for ax in axes)
+    assert len(plt.get_fignums()) == 1
+    check = rank_ecdf(ranks, 199)
+    for j, (ax, name) in enumerate(zip(axes, ["alpha", "beta", "E"])):
+        line, band = ecdf_parts(ax)
+        np.testing.assert_allclose(line.get_ydata()[1:-1], check.difference[:, j])
+        assert inside_band(line, band)
+        assert ax.get_title() == name and to_rgb(line.get_color()) == to_rgb("#0072B2")
+    assert axes[0].get_legend() is not None and axes[1].get_legend() is None
+
+
+def test_sbc_non_uniform_ranks_leave_the_band():
+    rng = np.random.default_rng(4)
+    ranks = np.column_stack([
+        rng.binomial(199, 0.5, 400),                # posterior too wide: ranks pile in the middle
+        np.minimum(rng.integers(0, 200, 400), rng.integers(0, 200, 400)),  # biased upwards
+        rng.integers(0, 200, 400)])                 # calibrated
+    axes = plot_sbc(ranks, 199, ["wide", "biased", "fine"])
+    outside = []
+    for ax in axes:
+        line, band = ecdf_parts(ax)
+        outside.append(not inside_band(line, band))
+    assert outside == [True, True, False]
+    assert [ax.get_title() for ax in axes] == [
+        "wide: leaves the 99% band", "biased: leaves the 99% band", "fine"]
+    assert to_rgb(ecdf_parts(axes[0])[0].get_color()) == to_rgb("#D55E00")  # vermillion
+
+
+def test_sbc_histograms_and_given_axes():
+    ranks = np.random.default_rng(5).integers(0, 100, size=(300, 2))
+    fig, given = plt.subplots(2, 2)
+    axes = plot_sbc(ranks, 99, ["a", "b"], axes=given, hist=True)
+    assert axes.shape == (2, 2) and axes[1, 0] is given[1, 0]
+    assert plt.get_fignums() == [fig.number]
+    for j, ax in enumerate(axes[1]):
+        (bars,) = ax.containers
+        heights = [bar.get_height() for bar in bars]
+        assert len(heights) == 20  # the default: 20 bins of 5 ranks each
+        np.testing.assert_array_equal(heights, np.bincount(ranks[:, j] // 5, minlength=20))
+        (span,) = [p for p in ax.patches if p not in bars]  # the band, one per panel
+        y = span.get_patch_transform().transform(span.get_path().vertices)[:, 1]
+        assert y.min() < 15 < y.max()  # about Binomial(300, 1/20)'s 99 % interval, 6-25
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: plot_sbc(np.zeros((10, 2), int), 9, ["a"]), r"one name per parameter"),
+    (lambda: plot_sbc(np.full((10, 1), 12), 9, ["a"]), r"ranks must lie in 0..max_rank"),
+    (lambda: plot_sbc(np.zeros((10, 1), int), 9, ["a"], prob=1), "interval probabilities"),
+    (lambda: plot_sbc(np.zeros((50, 1), int), 9, ["a"], hist=True, bins=3), "bins must"),
+    (lambda: plot_sbc(np.zeros((10, 2), int), 9, ["a", "b"], axes=[None]), "axes must hold 2")])
+def test_sbc_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+    assert not plt.get_fignums()
+
+
+@pytest.mark.parametrize("draw", [
+    lambda post, ax: plot_ppc(post, key=jax.random.key(0), ax=ax),
+    lambda post, ax: plot_loo_pit(post, key=jax.random.key(0), ax=ax)])
+def test_checks_draw_into_the_given_axes(sim_post, draw):
+    fig, (left, right) = plt.subplots(1, 2)
+    assert draw(sim_post, right) is right
+    assert plt.get_fignums() == [fig.number]
+    assert right.collections and not left.lines and not left.collections
