@@ -30,6 +30,10 @@ _EXPORTS = {
     "build_model": "models", "model_inputs": "models",
     "ConvergenceWarning": "posterior", "Posterior": "posterior",
     "PriorError": "priors", "default_priors": "priors", "parse_priors": "priors",
+    "backtest": "validate", "rolling_backtest": "validate", "split_by_compute": "validate",
+    "sbc": "sbc",
+    "huber_fit": "baseline", "huber_bootstrap": "baseline",
+    "loo_pit": "checks", "ppc_summary": "checks", "replicated_losses": "checks",
 }
 
 __all__ = sorted(_EXPORTS)
