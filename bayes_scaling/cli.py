@@ -360,7 +360,7 @@ def cmd_plan(args):
 
 
 _BACKTEST_SHOWN = ["median", "lo_90", "hi_90", "rel_error", "in_90", "lpd", "crps"]
-_SHORT = {"bayes": "bayes", "huber-bootstrap": "huber"}
+_SHORT = {"bayes": "bayes", "bayes+discrepancy": "disc", "huber-bootstrap": "huber"}
 
 
 def _side_by_side(table):
@@ -384,7 +384,8 @@ def cmd_backtest(args):
     compare = () if args.compare == "none" else (args.compare,)
     options = dict(key=jax.random.key(args.seed), law=args.law, priors=_priors_from_args(args),
                    likelihood=args.likelihood, config=_sampler_config(args), compare=compare,
-                   num_resamples=args.resamples, probs=_parse_list(args.probs, "probs"))
+                   num_resamples=args.resamples, probs=_parse_list(args.probs, "probs"),
+                   discrepancy=args.discrepancy)
     if args.rolling:
         if args.holdout_top is not None or args.cutoff_flops is not None:
             raise ValueError("--rolling picks its own cutoffs; drop --holdout-top/--cutoff-flops")
@@ -551,6 +552,9 @@ def build_parser():
     bt.add_argument("--compare", default="huber-bootstrap", choices=("huber-bootstrap", "none"),
                     help="reference method scored alongside (default huber-bootstrap)")
     bt.add_argument("--resamples", type=int, default=4000, help="bootstrap resamples")
+    bt.add_argument("--discrepancy", action="store_true",
+                    help="also score forecasts widened by the extrapolation discrepancy learned "
+                         "from the training runs (one more fit)")
     bt.add_argument("--probs", default="0.5,0.9,0.95", help="central interval probabilities")
     _add_fit_flags(bt)
     _add_output_flags(bt)

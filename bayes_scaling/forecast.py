@@ -23,13 +23,12 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 import pandas as pd
 
 from .priors import all_param_names
 
 __all__ = ["forecast", "resolve_points", "DEFAULT_PROBS", "predictive_draws",
-           "observation_log_density", "posterior_params"]
+           "posterior_params"]
 
 DEFAULT_PROBS = (0.5, 0.9, 0.95)
 
@@ -84,22 +83,6 @@ def predictive_draws(params, log_x, key, *, law, likelihood):
     else:
         noise = jax.random.normal(key, shape, dtype=log_mean.dtype)
     return log_mean, log_mean + expand["sigma"] * noise
-
-
-@functools.partial(jax.jit, static_argnames=("law", "likelihood"))
-def observation_log_density(params, log_x, log_loss, *, law, likelihood):
-    """Log density of observed log-losses under each draw: shape (draws, points).
-
-    The density is of *log*-loss (the scale the likelihood lives on), as in the fit's
-    pointwise log-likelihood, so it can be compared across methods scored on the same scale.
-    """
-    expand = {name: value[:, None] for name, value in params.items()}
-    log_mean = law.log_loss(expand, {name: value[None, :] for name, value in log_x.items()})
-    if likelihood == "student_t":
-        noise = dist.StudentT(expand["nu"], log_mean, expand["sigma"])
-    else:
-        noise = dist.Normal(log_mean, expand["sigma"])
-    return noise.log_prob(log_loss[None, :])
 
 
 def _interval_columns(values, probs):

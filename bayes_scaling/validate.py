@@ -8,8 +8,10 @@ when planning a bigger run. Each held-out run is scored by every method on the s
 - ``lpd``: log predictive density of the observed *log*-loss (higher is better);
 - ``crps``: continuous ranked probability score of the loss, in nats (lower is better).
 
-Methods: ``"bayes"`` (this engine: NUTS posterior, observation noise included) and
-``"huber-bootstrap"`` (the reference method of Hoffmann et al. and Epoch AI; see `baseline`).
+Methods: ``"bayes"`` (this engine: NUTS posterior, observation noise included),
+``"bayes+discrepancy"`` (the same, widened beyond the data by the extrapolation discrepancy
+learned from the training runs; see `discrepancy`) and ``"huber-bootstrap"`` (the reference
+method of Hoffmann et al. and Epoch AI; see `baseline`).
 
 Example
 -------
@@ -32,7 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .forecast import DEFAULT_PROBS, observation_log_density, posterior_params, predictive_draws
+from .discrepancy import compute_distance, estimate_discrepancy, predictive
+from .forecast import DEFAULT_PROBS, posterior_params
 from .laws import get_law
 from .priors import all_param_names
 from .scoring import crps, in_interval, log_mean_density, relative_error
@@ -63,6 +66,8 @@ class Backtest:
     num_train : int
     diagnostics : Diagnostics
         The Bayesian fit's diagnostics gate.
+    kappa : float or None
+        The extrapolation discrepancy learned from the training runs (with ``discrepancy``).
     """
 
     runs: pd.DataFrame
@@ -70,6 +75,7 @@ class Backtest:
     cutoff_flops: float
     num_train: int
     diagnostics: object
+    kappa: float | None = None
 
 
 def split_by_compute(runs, *, holdout_top=None, cutoff_flops=None, min_train=1):
@@ -141,19 +147,28 @@ def _score(method, point, expected_log, observed_log, log_density, held, probs):
     return pd.DataFrame(table)
 
 
-def _bayes_scores(train, held, key, *, law, priors, likelihood, config, probs):
+def _bayes_scores(train, held, key, *, law, priors, likelihood, config, probs, discrepancy):
+    """Scores of the posterior predictive, and with ``discrepancy`` also of the predictive
+    widened by the extrapolation discrepancy learned from ``train`` alone."""
     from .api import fit
 
-    k_fit, k_pred = jax.random.split(key)
+    k_fit, k_pred, k_kappa = jax.random.split(key, 3)
     post = fit(train, key=k_fit, law=law, priors=priors, likelihood=likelihood, config=config)
     params = posterior_params(post)
     log_x = {name: jnp.log(jnp.asarray(getattr(held, name))) for name in law.inputs}
-    expected, observed = predictive_draws(params, log_x, k_pred, law=law, likelihood=likelihood)
-    y = jnp.log(jnp.asarray(held.loss, dtype=expected.dtype))
-    density = observation_log_density(params, log_x, y, law=law, likelihood=likelihood)
-    point = np.median(np.exp(np.asarray(observed, np.float64)), axis=0)
-    table = _score("bayes", point, expected, observed, density, held, probs)
-    return table, post.check()
+    y = np.log(held.loss)
+    kappas = {"bayes": 0.0}
+    if discrepancy:
+        kappas["bayes+discrepancy"], _ = estimate_discrepancy(
+            train, key=k_kappa, law=law, priors=priors, likelihood=likelihood, config=config)
+    tables = []
+    for method, kappa in kappas.items():
+        expected, observed, density = predictive(
+            params, log_x, compute_distance(held.C, train.C), kappa, key=k_pred, law=law,
+            likelihood=likelihood, observed=y)
+        point = np.median(np.exp(np.asarray(observed, np.float64)), axis=0)
+        tables.append(_score(method, point, expected, observed, density, held, probs))
+    return tables, post.check(), kappas
 
 
 def _baseline_scores(train, held, key, *, num_resamples, probs):
@@ -186,7 +201,7 @@ def _summarise(table, probs, converged):
 
 def backtest(runs, *, key, holdout_top=None, cutoff_flops=None, law="chinchilla", priors=None,
              likelihood="student_t", config=None, compare=("huber-bootstrap",),
-             num_resamples=4000, probs=DEFAULT_PROBS):
+             num_resamples=4000, probs=DEFAULT_PROBS, discrepancy=False):
     """Fit below a compute cutoff, forecast the held-out larger runs, score every method.
 
     Parameters
@@ -203,6 +218,9 @@ def backtest(runs, *, key, holdout_top=None, cutoff_flops=None, law="chinchilla"
         Bootstrap resamples of the baseline.
     probs : sequence of float
         Central interval probabilities to check.
+    discrepancy : bool
+        Also score ``"bayes+discrepancy"``: the posterior predictive widened beyond the data by
+        the extrapolation discrepancy κ learned from the training runs alone (`discrepancy`).
 
     Returns
     -------
@@ -218,9 +236,10 @@ def backtest(runs, *, key, holdout_top=None, cutoff_flops=None, law="chinchilla"
     train, held = split_by_compute(runs, holdout_top=holdout_top, cutoff_flops=cutoff_flops,
                                    min_train=num_params)
     k_bayes, k_base = jax.random.split(key)
-    ours, diagnostics = _bayes_scores(train, held, k_bayes, law=law, priors=priors,
-                                      likelihood=likelihood, config=config, probs=probs)
-    tables, converged = [ours], {"bayes": bool(diagnostics.ok)}
+    tables, diagnostics, kappas = _bayes_scores(
+        train, held, k_bayes, law=law, priors=priors, likelihood=likelihood, config=config,
+        probs=probs, discrepancy=discrepancy)
+    converged = {method: bool(diagnostics.ok) for method in kappas}
     if "huber-bootstrap" in compare:
         theirs, boot = _baseline_scores(train, held, k_base, num_resamples=num_resamples,
                                         probs=probs)
@@ -231,7 +250,8 @@ def backtest(runs, *, key, holdout_top=None, cutoff_flops=None, law="chinchilla"
                          "C_vs_train": held.C / np.max(train.C), "loss": held.loss})
     table = pd.concat([pd.concat([base, t], axis=1) for t in tables], ignore_index=True)
     return Backtest(runs=table, summary=_summarise(table, probs, converged),
-                    cutoff_flops=cutoff, num_train=len(train), diagnostics=diagnostics)
+                    cutoff_flops=cutoff, num_train=len(train), diagnostics=diagnostics,
+                    kappa=kappas.get("bayes+discrepancy"))
 
 
 def rolling_backtest(runs, *, key, holdout_fractions=DEFAULT_HOLDOUT_FRACTIONS,
