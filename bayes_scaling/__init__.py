@@ -31,7 +31,7 @@ _EXPORTS = {
     "ConvergenceWarning": "posterior", "Posterior": "posterior",
     "PriorError": "priors", "default_priors": "priors", "parse_priors": "priors",
     "backtest": "validate", "rolling_backtest": "validate", "split_by_compute": "validate",
-    "sbc": "sbc",
+    "sbc": "sbc", "estimate_discrepancy": "discrepancy",
     "huber_fit": "baseline", "huber_bootstrap": "baseline",
     "loo_pit": "checks", "ppc_summary": "checks", "replicated_losses": "checks",
 }

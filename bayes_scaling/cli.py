@@ -276,7 +276,10 @@ def cmd_forecast(args):
         N, D, C = (_parse_list(args.params, "params"), _parse_list(args.tokens, "tokens"),
                    _parse_list(args.flops, "flops"))
     probs = _parse_list(args.probs, "probs")
-    table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs)
+    if not args.discrepancy >= 0:
+        raise ValueError(f"--discrepancy must be >= 0, got {args.discrepancy}")
+    table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs,
+                     discrepancy=args.discrepancy)
     table = _forecast_frame(table)
     columns = ["point", "quantity", "N", "D", "C", "median"] + [
         c for c in table.columns if c.startswith(("lo_", "hi_"))] + ["extrapolation"]
@@ -401,6 +404,7 @@ def cmd_backtest(args):
     result = backtest(runs, holdout_top=args.holdout_top, cutoff_flops=args.cutoff_flops,
                       **options)
     extra = {"cutoff_flops": result.cutoff_flops, "num_train": result.num_train,
+             "discrepancy_kappa": result.kappa,
              "summary": _records(result.summary),
              "diagnostics": _diagnostics_dict(result.diagnostics)}
     title = (f"Backtest: fit on {result.num_train} runs with C < {result.cutoff_flops:.4g} FLOPs, "
@@ -412,6 +416,9 @@ def cmd_backtest(args):
         print()
         _emit_table(result.summary, args, title="Aggregate (lpd: log density of the observed "
                     "log-loss; crps in nats; coverage: share inside the central interval)")
+        if result.kappa is not None:
+            print(f"extrapolation discrepancy learned from the training runs: kappa = "
+                  f"{result.kappa:.3g} (use 'forecast --discrepancy {result.kappa:.3g}')")
     _announce_gate(result.diagnostics)
     return 0
 
@@ -580,6 +587,9 @@ def build_parser():
     fc.add_argument("--flops", help="FLOPs, e.g. 5.76e23")
     fc.add_argument("--points", help="CSV of points (two of params/tokens/flops columns)")
     fc.add_argument("--seed", type=int, default=0)
+    fc.add_argument("--discrepancy", type=float, default=0.0, metavar="KAPPA",
+                    help="widen the observed band beyond the fitted compute by KAPPA nats of "
+                         "log-loss per e-fold (see 'backtest --discrepancy'; default 0)")
 
     opt = _fit_file_command(sub, "optimal", "compute-optimal N*, D*, L* for budgets, or the "
                                             "compute needed for a target loss", cmd_optimal)

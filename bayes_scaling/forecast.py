@@ -102,7 +102,7 @@ def posterior_params(post):
     return {name: jnp.asarray(v) for name, v in post.draws(names).items()}
 
 
-def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS):
+def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepancy=0.0):
     """Posterior predictive loss at new points (any two of N, D, C per point).
 
     Parameters
@@ -114,6 +114,10 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS):
         For the observation noise of the "observed" band.
     probs : sequence of float
         Central interval probabilities.
+    discrepancy : float
+        Extrapolation discrepancy κ (nats of log-loss per e-fold of compute beyond the largest
+        fitted run) added to the observed band's noise, e.g. from
+        `discrepancy.estimate_discrepancy`; 0 (default) is the plain posterior predictive.
 
     Returns
     -------
@@ -136,8 +140,16 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS):
     params = posterior_params(post)
     base = {"N": N, "D": D, "C": C}
     log_x = {name: jnp.log(jnp.asarray(base[name])) for name in law.inputs}
-    expected, observed = predictive_draws(params, log_x, key, law=law, likelihood=post.likelihood)
     fitted = post.runs_table
+    if discrepancy:
+        from .discrepancy import compute_distance, predictive
+
+        expected, observed, _ = predictive(params, log_x, compute_distance(C, fitted["C"]),
+                                           discrepancy, key=key, law=law,
+                                           likelihood=post.likelihood)
+    else:
+        expected, observed = predictive_draws(params, log_x, key, law=law,
+                                              likelihood=post.likelihood)
     scale = {f"{k}_vs_max": v / fitted[k].max() for k, v in base.items()}
     frames = []
     for quantity, values in (("expected", expected), ("observed", observed)):

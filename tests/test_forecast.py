@@ -55,3 +55,20 @@ def test_bad_points(kwargs, match):
 def test_bad_probs(sim_post):
     with pytest.raises(ValueError, match="interval probabilities must lie in"):
         bs.forecast(sim_post, N=1e9, D=1e10, key=jax.random.key(0), probs=(0.5, 1.5))
+
+
+def test_discrepancy_widens_the_observed_band_beyond_the_data_only(sim_post):
+    inside, beyond = 1e9, 1e12  # N; D = 20 N. The largest simulated run is far below 1e12 N
+    plain = bs.forecast(sim_post, N=[inside, beyond], D=[20 * inside, 20 * beyond],
+                        key=jax.random.key(3))
+    wide = bs.forecast(sim_post, N=[inside, beyond], D=[20 * inside, 20 * beyond],
+                       key=jax.random.key(3), discrepancy=0.05)
+    width = {name: (t["hi_90"] - t["lo_90"]).values for name, t in
+             (("plain", plain[plain.quantity == "observed"]),
+              ("wide", wide[wide.quantity == "observed"]))}
+    # inside: the same distribution, sampled by another routine (Monte Carlo error of a 90%
+    # interval's width from 2,000 draws is a few percent)
+    assert width["wide"][0] == pytest.approx(width["plain"][0], rel=0.1)
+    assert width["wide"][1] > 2 * width["plain"][1]
+    expected = plain.quantity == "expected"
+    np.testing.assert_allclose(wide[expected]["median"], plain[expected]["median"])
