@@ -59,7 +59,7 @@ class Backtest:
         rel_error, ``in_<p>``, lpd, crps.
     summary : pandas.DataFrame
         One row per method: held_out, median_abs_rel_error, ``coverage_<p>``, mean_lpd,
-        mean_crps, and ``converged`` (the Bayesian fit's diagnostics gate; the baseline's share
+        median_crps, and ``converged`` (the Bayesian fit's diagnostics gate; the baseline's share
         of converged optimiser runs).
     cutoff_flops : float
         Runs with C >= cutoff were held out.
@@ -86,8 +86,8 @@ def split_by_compute(runs, *, holdout_top=None, cutoff_flops=None, min_train=1):
     runs : Runs
     holdout_top : float, optional
         Hold out at least this fraction of the runs, the ones with the largest compute; runs
-        within 10% of the smallest held-out compute are held out too (one compute budget is
-        never split), so the share can be a little larger.
+        within 10% below the smallest of them are held out too (one compute budget is never
+        split), so the share can be a little larger.
     cutoff_flops : float, optional
         Hold out the runs with C >= cutoff_flops. Give exactly one of the two.
     min_train : int
@@ -108,14 +108,12 @@ def split_by_compute(runs, *, holdout_top=None, cutoff_flops=None, min_train=1):
     if holdout_top is not None:
         if not 0 < holdout_top < 1:
             raise ValueError(f"holdout_top must be a fraction in (0, 1), got {holdout_top}")
-        descending = np.sort(C)[::-1]
-        count = math.ceil(holdout_top * len(C))
-        # Never split one compute budget between fit and forecast: extend the held-out set while
-        # the next run's compute is within BUDGET_RTOL of the last one held out (nominal sizes
-        # make one "6e20" budget span 5.96e20-6.08e20 in datablations).
-        while count < len(C) and descending[count] * (1 + BUDGET_RTOL) >= descending[count - 1]:
-            count += 1
-        cutoff_flops = float(descending[count - 1])
+        smallest_held = np.sort(C)[::-1][math.ceil(holdout_top * len(C)) - 1]
+        # Never split one compute budget between fit and forecast: runs within BUDGET_RTOL of
+        # the smallest held-out compute are held out too (nominal sizes make one "6e20" budget
+        # span 5.96e20-6.08e20 in datablations). One step, not a chain: on a continuum of
+        # compute values (Chinchilla's) a chain would run away.
+        cutoff_flops = float(smallest_held / (1 + BUDGET_RTOL))
     elif not (np.isfinite(cutoff_flops) and cutoff_flops > 0):
         raise ValueError(f"cutoff_flops must be a positive number of FLOPs, got {cutoff_flops}")
     held = C >= cutoff_flops
@@ -192,7 +190,10 @@ def _summarise(table, probs, converged):
                "median_abs_rel_error": float(np.median(np.abs(part["rel_error"])))}
         row.update({f"coverage_{100 * p:g}": float(part[f"in_{100 * p:g}"].mean())
                     for p in probs})
-        row.update(mean_lpd=float(part["lpd"].mean()), mean_crps=float(part["crps"].mean()),
+        # CRPS is summarised by its median: a Student-t predictive with nu <= 1 has no mean,
+        # and one such run's CRPS would swamp a mean.
+        row.update(mean_lpd=float(part["lpd"].mean()),
+                   median_crps=float(part["crps"].median()),
                    curve_coverage_90=float(part["curve_in_90"].mean()),
                    converged=converged[method])
         rows.append(row)
@@ -278,8 +279,12 @@ def rolling_backtest(runs, *, key, holdout_fractions=DEFAULT_HOLDOUT_FRACTIONS,
     """
     splits = ([{"cutoff_flops": c} for c in cutoffs_flops] if cutoffs_flops is not None
               else [{"holdout_top": f} for f in holdout_fractions])
-    results, frames = [], []
+    results, frames, seen = [], [], set()
     for split, k in zip(splits, jax.random.split(key, len(splits))):
+        train, _ = split_by_compute(runs, **split)
+        if len(train) in seen:  # two fractions that give the same split: score it once
+            continue
+        seen.add(len(train))
         result = backtest(runs, key=k, **split, **options)
         results.append(result)
         distance = result.runs.groupby("method", sort=False)["C_vs_train"].median().values

@@ -97,6 +97,9 @@ def test_output_is_never_overwritten(epoch_fit, cli_env, datasets_dir):
     (["fit"], "give a runs CSV file or --dataset NAME"),
     (["forecast", "missing.nc", "--params", "7B", "--tokens", "1T"], "no such fit file"),
     (["forecast", "good.csv", "--params", "7B", "--tokens", "1T"], "not a bayes_scaling fit file"),
+    (["backtest", "good.csv", "--cutoff-flops", "1e30"], "nothing to hold out"),
+    (["backtest", "good.csv", "--holdout-top", "0.5"], "leaves 4 training runs, fewer than the 7"),
+    (["backtest", "good.csv", "--rolling", "--holdout-top", "0.2"], "--rolling picks its own"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, cli_env, args, message):
     (tmp_path / "bad.csv").write_text("N,D,loss\n1e8,1e9,3\n2e8,2e9,oops\n")
@@ -155,3 +158,16 @@ def test_optimal_budgets_targets_and_plan(epoch_fit, cli_env):
     assert bad.returncode == 2 and "budgets (FLOPs) must be positive" in bad.stderr
     bad = run(["optimal", "fit.nc"], cli_env, cwd, ok=False)
     assert bad.returncode == 2 and "give --flops BUDGETS or --target-loss LOSSES" in bad.stderr
+
+
+def test_backtest_side_by_side_with_the_baseline(datasets_dir, cli_env, tmp_path):
+    csv = os.path.join(datasets_dir, "chinchilla", "svg_extracted_data.csv")
+    out = run(["backtest", csv, "--where", "loss < 3.4469", "--holdout-top", "0.2",
+               "--resamples", "300", *SMALL, "--json"], cli_env, tmp_path)
+    payload = json.loads(out.stdout)
+    summary = {row["method"]: row for row in payload["summary"]}
+    assert set(summary) == {"bayes", "huber-bootstrap"}
+    assert summary["bayes"]["held_out"] == len(payload["table"]) // 2 > 40
+    assert payload["num_train"] + summary["bayes"]["held_out"] == 240
+    for row in summary.values():
+        assert 0 <= row["coverage_90"] <= 1 and row["median_abs_rel_error"] < 0.05
