@@ -42,9 +42,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from .forecast import predictive_draws
+from .forecast import posterior_params, predictive_draws
 from .posterior import Posterior
-from .priors import all_param_names
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
@@ -62,9 +61,8 @@ BAND_SEED = 20220  # fixed: the same inputs always give the same band
 def _replicated_log_losses(post, key):
     """Replicated log-loss at the fitted runs, shape (chain, draw, run); no gate warning."""
     law = post.law
-    names = all_param_names(law, post.likelihood)
-    shape = post.idata.posterior[names[0]].shape  # (chain, draw)
-    params = {name: jnp.asarray(v) for name, v in post.draws(names).items()}
+    shape = post.idata.posterior[law.param_names[0]].shape  # (chain, draw)
+    params = posterior_params(post)
     const = post.idata.constant_data
     log_x = {name: jnp.log(jnp.asarray(const[name].values)) for name in law.inputs}
     _, observed = predictive_draws(params, log_x, key, law=law, likelihood=post.likelihood)
