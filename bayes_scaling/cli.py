@@ -419,6 +419,11 @@ def cmd_backtest(args):
         if result.kappa is not None:
             print(f"extrapolation discrepancy learned from the training runs: kappa = "
                   f"{result.kappa:.3g} (use 'forecast --discrepancy {result.kappa:.3g}')")
+    ours = result.summary.set_index("method").loc["bayes"]
+    if result.kappa is None and "coverage_90" in ours and ours["coverage_90"] < 0.8:
+        _err(f"note: only {ours['coverage_90']:.0%} of held-out runs fell in the 90% intervals; "
+             f"the law's error beyond the data is larger than its scatter within it. Try "
+             f"--discrepancy (see docs/validation.md)")
     _announce_gate(result.diagnostics)
     return 0
 
