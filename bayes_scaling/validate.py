@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .discrepancy import compute_distance, estimate_discrepancy, predictive
-from .forecast import DEFAULT_PROBS, posterior_params
+from .forecast import DEFAULT_PROBS, _interval_columns, posterior_params
 from .laws import get_law
 from .priors import all_param_names
 from .scoring import crps, in_interval, log_mean_density, relative_error
@@ -130,12 +130,13 @@ def split_by_compute(runs, *, holdout_top=None, cutoff_flops=None, min_train=1):
 def _score(method, point, expected_log, observed_log, log_density, held, probs):
     """Per-run score table of one method (``*_log`` arrays have shape (draws, runs))."""
     losses = np.exp(np.asarray(observed_log, dtype=np.float64))
+    bounds = _interval_columns(losses, probs)  # one sort for every interval
     table = {"method": method, "median": point}
-    levels = np.quantile(losses, [q for p in probs for q in ((1 - p) / 2, (1 + p) / 2)], axis=0)
-    for i, p in enumerate(probs):
+    for p in probs:
         label = f"{100 * p:g}"
-        table[f"lo_{label}"], table[f"hi_{label}"] = levels[2 * i], levels[2 * i + 1]
-        table[f"in_{label}"] = in_interval(losses, held.loss, p)
+        lo, hi = bounds[f"lo_{label}"], bounds[f"hi_{label}"]
+        table.update({f"lo_{label}": lo, f"hi_{label}": hi,
+                      f"in_{label}": (lo <= held.loss) & (held.loss <= hi)})
     table["rel_error"] = relative_error(point, held.loss)
     table["lpd"] = log_mean_density(log_density)
     table["crps"] = crps(losses, held.loss)
