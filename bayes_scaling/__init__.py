@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "ScalingLawFit": "api", "fit": "api",
+    "ScalingLawFit": "api", "fit": "api", "fit_many": "batch", "FitBatch": "batch",
     "compute_for_target": "allocation", "optimal": "allocation", "plan": "allocation",
     "Runs": "data", "RunsError": "data", "load_runs": "data", "parse_number": "data",
     "load_dataset": "datasets", "simulate": "datasets",

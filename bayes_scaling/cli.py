@@ -20,8 +20,11 @@ FAR_EXTRAPOLATION = 10.0  # points beyond this multiple of the largest fitted N,
 DEMO_POINT = {"N": 70e9, "D": 1.4e12}
 
 
-def _configure_jax(x64=False):
-    """Set up JAX before its first import: one CPU device per core, compile cache, precision."""
+def _configure_jax(x64=False, device="auto"):
+    """Set up JAX before its first import: the platform, one CPU device per core, the
+    persistent compile cache and the precision."""
+    if device == "cpu":
+        os.environ["JAX_PLATFORMS"] = "cpu"
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" not in flags:
         # Lets the sampler run chains on all cores (a no-op for GPU/TPU backends).
@@ -37,6 +40,21 @@ def _configure_jax(x64=False):
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     if x64:
         jax.config.update("jax_enable_x64", True)
+    if device not in ("auto", "cpu") and jax.default_backend() != device:
+        raise SystemExit(f"bayes-scaling: error: --device {device} asked for, but JAX found "
+                         f"only {jax.default_backend()} device(s); install JAX with {device} "
+                         f"support (see JAX's install guide) or use --device auto")
+
+
+def _devices_line():
+    """Which devices the engine uses, e.g. '2 cpu devices' or '1 gpu device (NVIDIA H100)'."""
+    import jax
+
+    devices = jax.local_devices()
+    kinds = sorted({d.device_kind for d in devices})
+    plural = "s" if len(devices) > 1 else ""
+    described = "" if jax.default_backend() == "cpu" else f" ({', '.join(kinds)})"
+    return f"{len(devices)} {jax.default_backend()} device{plural}{described}"
 
 
 # -- output helpers ---------------------------------------------------------------------------
@@ -143,8 +161,8 @@ def _fit_and_report(runs, args, out_path, header, show_summary=True):
     config = _sampler_config(args)
     per_device, devices = chain_layout(config)
     _err(f"fitting {args.law} to {len(runs)} runs: {config.num_chains} chains x "
-         f"({config.num_warmup} warmup + {config.num_samples} draws), {per_device} on {devices} "
-         f"{jax.default_backend()} device(s), {'float64' if args.x64 else 'float32'}")
+         f"({config.num_warmup} warmup + {config.num_samples} draws), {per_device} chains on "
+         f"{devices} of {_devices_line()}, {'float64' if args.x64 else 'float32'}")
     _describe_runs(runs)
     post = fit(runs, key=jax.random.key(args.seed), law=args.law,
                priors=_priors_from_args(args), likelihood=args.likelihood, config=config)
@@ -433,11 +451,15 @@ def cmd_sbc(args):
 
     from .sbc import DEFAULT_SBC_CONFIG, sbc
 
+    from .inference import batch_strategy
+
     if args.output:
         _check_writable(args.output, args.force, other="--plot another path")
+    per_device, devices = batch_strategy(args.batch)
+    _err(f"sbc: {args.replicates} fits as one batch, {per_device} on {_devices_line()}")
     result = sbc(key=jax.random.key(args.seed), law=args.law, likelihood=args.likelihood,
                  num_replicates=args.replicates, num_runs=args.runs, max_rank=args.max_rank,
-                 config=DEFAULT_SBC_CONFIG)
+                 config=DEFAULT_SBC_CONFIG, strategy=args.batch)
     table = result.table.assign(uniform_at_1pct=result.table["p_value"] >= 0.01)
     facts = {"replicates": args.replicates, "runs": args.runs, "max_rank": result.max_rank,
              "bins": result.bins, "replicates_with_divergences":
@@ -493,8 +515,14 @@ def _add_fit_flags(parser):
     group.add_argument("--samples", type=int, default=1000, help="draws per chain")
     group.add_argument("--target-accept", type=float, default=0.9)
     group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--x64", action="store_true", help="compute in float64")
+    _add_device_flags(group)
     group.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+
+def _add_device_flags(parser):
+    parser.add_argument("--x64", action="store_true", help="compute in float64")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu", "tpu"),
+                        help="where to compute (default auto: an accelerator if JAX has one)")
 
 
 def _add_runs_flags(parser):
@@ -581,7 +609,10 @@ def build_parser():
     sb.add_argument("--plot", dest="output", help="write the rank ECDF plots to this image")
     sb.add_argument("--seed", type=int, default=0)
     sb.add_argument("--force", action="store_true", help="overwrite the plot file")
-    sb.add_argument("--x64", action="store_true", help="compute in float64")
+    sb.add_argument("--batch", default="auto", choices=("auto", "vectorized", "sequential"),
+                    help="how the replicates' fits share the devices: vectorized in lockstep "
+                         "(accelerators), one after another per device (CPU); default auto")
+    _add_device_flags(sb)
     _add_output_flags(sb)
     sb.set_defaults(func=cmd_sbc)
 
@@ -619,7 +650,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    _configure_jax(x64=args.x64)
+    _configure_jax(x64=args.x64, device=getattr(args, "device", "auto"))
     from .data import RunsError
     from .priors import PriorError
 

@@ -35,14 +35,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, PartitionSpec
 from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import seed, trace
-from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy
 
 from .laws import get_law
 from .models import _make_model, model_inputs
+from .nuts import sample_chain
 from .priors import check_priors
 
 __all__ = ["SamplerConfig", "run_nuts", "sample_arrays", "sample_many", "trace_count", "chain_layout",
@@ -147,7 +148,7 @@ class _Progress:
         cls.bar.update(sum(cls.done.values()) - cls.bar.n)
 
 
-def _initial_position(key, model, x, y, num_prior_draws=16):
+def _initial_position(key, model, args, num_prior_draws=16):
     """Median of a few prior draws plus a small uniform jitter, in unconstrained space.
 
     Chains start apart but inside the prior's bulk (which default priors scale to the data).
@@ -156,7 +157,7 @@ def _initial_position(key, model, x, y, num_prior_draws=16):
     k_draws, k_jitter = jax.random.split(key)
 
     def prior_draw(k):
-        sites = trace(seed(model, k)).get_trace(x, y)
+        sites = trace(seed(model, k)).get_trace(*args)
         return {name: biject_to(site["fn"].support).inv(site["value"])
                 for name, site in sites.items()
                 if site["type"] == "sample" and not site["is_observed"]}
@@ -168,91 +169,129 @@ def _initial_position(key, model, x, y, num_prior_draws=16):
     jittered = jax.tree_util.tree_unflatten(treedef, [
         leaf + jax.random.uniform(k, jnp.shape(leaf), leaf.dtype, -_INIT_JITTER, _INIT_JITTER)
         for leaf, k in zip(leaves, keys)])
-    ok = jnp.isfinite(potential_energy(model, (x, y), {}, jittered))
+    ok = jnp.isfinite(potential_energy(model, args, {}, jittered))
     return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), jittered, median)
 
 
-def _one_chain(key, chain, x, y, prior_values, *, law, likelihood, config, prior_spec):
-    """Warm up and sample one chain; return its draws (constrained, with deterministic sites)
-    and per-draw statistics, post-warmup only."""
+def _one_chain(key, chain, data, prior_values, *, law, likelihood, config, prior_spec):
+    """Warm up and sample one chain on ``data = (x, y, mask)``; return its draws (constrained,
+    with deterministic sites) and per-draw statistics, post-warmup only."""
     model = _make_model(law, _join_priors(prior_spec, prior_values), likelihood)
     k_init, k_run = jax.random.split(key)
-    init_kernel, sample_kernel = hmc(
-        potential_fn=lambda z: potential_energy(model, (x, y), {}, z), algo="NUTS")
-    state = init_kernel(_initial_position(k_init, model, x, y), config.num_warmup,
-                        dense_mass=True, target_accept_prob=config.target_accept,
-                        max_tree_depth=config.max_tree_depth, rng_key=k_run,
-                        # NumPyro's (Stan's) regulariser shrinks the covariance estimate toward
-                        # 1e-3·I, which swamps posterior variances of ~1e-8 (tiny noise, lots of
-                        # data): measured 250 vs 6 leapfrog steps per iteration at σ = 1e-4,
-                        # and 12.5 vs 6.5 at realistic noise.
-                        regularize_mass_matrix=False)
-    total = config.num_warmup + config.num_samples
-    every = max(total // 100, 1)
+    flat, unravel = ravel_pytree(_initial_position(k_init, model, data))
+    on_iteration = None
+    if config.progress_bar:
+        total = config.num_warmup + config.num_samples
+        every = max(total // 100, 1)
 
-    def step(state, i):
-        state = sample_kernel(state)
-        if config.progress_bar:
+        def on_iteration(i):
             jax.lax.cond((i % every == every - 1) | (i == total - 1),
                          lambda: jax.debug.callback(_Progress.update, chain, i), lambda: None)
-        stats = {"diverging": state.diverging, "n_steps": state.num_steps,
-                 "acceptance_rate": state.accept_prob, "energy": state.energy,
-                 "lp": -state.potential_energy, "step_size": state.adapt_state.step_size}
-        return state, (state.z, stats)
 
-    _, (z, stats) = jax.lax.scan(step, state, jnp.arange(total))
-    keep = slice(config.num_warmup, None)
-    draws = jax.tree_util.tree_map(lambda a: a[keep], z)
-    stats = {name: value[keep] for name, value in stats.items()}
-    stats["tree_depth"] = jnp.ceil(jnp.log2(stats["n_steps"] + 1)).astype(jnp.int32)
-    constrained = jax.vmap(lambda u: constrain_fn(model, (x, y), {}, u,
+    draws, stats = sample_chain(
+        k_run, flat, lambda z: potential_energy(model, data, {}, unravel(z)),
+        num_warmup=config.num_warmup, num_samples=config.num_samples,
+        target_accept=config.target_accept, max_tree_depth=config.max_tree_depth,
+        on_iteration=on_iteration)
+    constrained = jax.vmap(lambda z: constrain_fn(model, data, {}, unravel(z),
                                                   return_deterministic=True))(draws)
     return constrained, stats
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=16)
 def _compiled_sampler(law, likelihood, config, layout, pointwise, prior_spec):
-    """A jitted ``run(keys, x, y, prior_values)`` for these static settings (cached)."""
+    """A jitted ``run(keys, data, prior_values)`` for these static settings (cached)."""
     return jax.jit(_sampler(law, likelihood, config, layout, pointwise, prior_spec))
 
 
-@functools.lru_cache(maxsize=32)
-def _compiled_batch_sampler(law, likelihood, config, prior_spec):
-    """A jitted ``run(keys, x, ys, prior_values)`` vmapped over a leading axis of ``keys`` and
-    ``ys`` (many data sets on one design): one program for the whole batch (cached)."""
-    run = _sampler(law, likelihood, config, ("vectorized", 1), False, prior_spec)
-    return jax.jit(jax.vmap(run, in_axes=(0, None, 0, None)))
-
-
 def _sampler(law, likelihood, config, layout, pointwise, prior_spec):
-    """The (unjitted) ``run(keys, x, y, prior_values)``: all chains of one fit."""
+    """The (unjitted) ``run(keys, data, prior_values)``: all chains of one fit."""
     per_device, num_devices = layout
 
-    def run(keys, x, y, prior_values):
+    def run(keys, data, prior_values):
         _traces["count"] += 1  # runs at trace time only
         # Distributions are rebuilt inside each chain: only the canonical dict of prior values
         # crosses the shard_map / lax.map boundaries (see `_split_priors`).
         chain = functools.partial(_one_chain, law=law, likelihood=likelihood, config=config,
                                   prior_spec=prior_spec)
         if per_device == "vectorized":
-            chains = jax.vmap(chain, in_axes=(0, 0, None, None, None))
+            chains = jax.vmap(chain, in_axes=(0, 0, None, None))
         else:
-            def chains(keys, ids, x, y, priors):
-                return jax.lax.map(lambda a: chain(a[0], a[1], x, y, priors), (keys, ids))
+            def chains(keys, ids, data, priors):
+                return jax.lax.map(lambda a: chain(a[0], a[1], data, priors), (keys, ids))
         if num_devices > 1:
             mesh = Mesh(np.asarray(jax.local_devices()[:num_devices]), ("chain",))
             split, whole = PartitionSpec("chain"), PartitionSpec()
             chains = jax.shard_map(chains, mesh=mesh, out_specs=split,
-                                   in_specs=(split, split, whole, whole, whole), check_vma=False)
-        samples, stats = chains(keys, jnp.arange(config.num_chains), x, y, prior_values)
+                                   in_specs=(split, split, whole, whole), check_vma=False)
+        samples, stats = chains(keys, jnp.arange(config.num_chains), data, prior_values)
         loglik = None
         if pointwise:
             model = _make_model(law, _join_priors(prior_spec, prior_values), likelihood)
-            latent = {k: v for k, v in samples.items() if k in _latent_sites(model, x, y)}
-            loglik = log_likelihood(model, latent, x, y, batch_ndims=2)["log_loss"]
+            latent = {k: v for k, v in samples.items() if k in _latent_sites(model, data)}
+            loglik = log_likelihood(model, latent, *data, batch_ndims=2)["log_loss"]
         return samples, stats, loglik
 
     return run
+
+
+def batch_strategy(strategy="auto", num_devices=None):
+    """How a batch of fits runs: ``(per_device, num_devices)``.
+
+    ``per_device`` is "vectorized" (all fits and chains of a device in lockstep with ``vmap``:
+    the accelerator's strength) or "sequential" (one fit after another with ``lax.map``: on a
+    CPU lockstep NUTS waits for the longest trajectory in the batch, measured 2.6x slower on 2
+    cores). The fits are split over ``num_devices`` local devices (default: all of them).
+    "auto" picks by backend.
+    """
+    if strategy not in ("auto", "vectorized", "sequential"):
+        raise ValueError(f"strategy must be 'auto', 'vectorized' or 'sequential', got {strategy!r}")
+    if strategy == "auto":
+        strategy = "sequential" if jax.default_backend() == "cpu" else "vectorized"
+    available = len(jax.local_devices())
+    if num_devices is None:
+        return strategy, available
+    if not 1 <= num_devices <= available:
+        raise ValueError(f"num_devices must be between 1 and the {available} local "
+                         f"{jax.default_backend()} device(s), got {num_devices}")
+    return strategy, num_devices
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_batch_sampler(law, likelihood, config, prior_spec, layout):
+    """A jitted ``run(keys, data, prior_values)`` over a leading fit axis of every argument:
+    one program for the whole batch, its fits split over ``layout[1]`` devices (cached)."""
+    per_device, num_devices = layout
+    one_fit = _sampler(law, likelihood, config, (per_device, 1), False, prior_spec)
+
+    def run(keys, data, prior_values):
+        if per_device == "vectorized":
+            return jax.vmap(one_fit)(keys, data, prior_values)
+        return jax.lax.map(lambda args: one_fit(*args), (keys, data, prior_values))
+
+    if num_devices > 1:
+        mesh = Mesh(np.asarray(jax.local_devices()[:num_devices]), ("fit",))
+        split = PartitionSpec("fit")
+        run = jax.shard_map(run, mesh=mesh, in_specs=(split, split, split), out_specs=split,
+                            check_vma=False)
+    return jax.jit(run)
+
+
+def _run_batch(law, likelihood, config, prior_spec, keys, data, prior_values, strategy,
+               num_devices=None):
+    """Run the batch sampler, padding the fit axis to a multiple of the devices (the padding
+    repeats the first fit and is dropped from the result)."""
+    per_device, num_devices = batch_strategy(strategy, num_devices)
+    num_fits = keys.shape[0]
+    pad = -num_fits % num_devices
+    args = (keys, data, prior_values)
+    if pad:
+        args = jax.tree_util.tree_map(
+            lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), args)
+    sampler = _compiled_batch_sampler(law, likelihood, config, prior_spec,
+                                      (per_device, num_devices))
+    samples, stats, _ = jax.block_until_ready(sampler(*args))
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[:num_fits], (samples, stats))
 
 
 def _split_priors(priors, dtype):
@@ -297,10 +336,17 @@ def _join_priors(static, dynamic):
     return priors
 
 
-def _latent_sites(model, x, y):
-    sites = trace(seed(model, 0)).get_trace(x, y)
+def _latent_sites(model, data):
+    sites = trace(seed(model, 0)).get_trace(*data)
     return {name for name, site in sites.items()
             if site["type"] == "sample" and not site["is_observed"]}
+
+
+def _data(runs, law, dtype):
+    """The model's ``(x, y, mask)`` for one fit; ``mask=None`` (no padding)."""
+    x = model_inputs(runs, law, dtype=dtype)
+    y = jnp.log(jnp.asarray(runs.loss, dtype=x[law.inputs[0]].dtype))
+    return x, y, None
 
 
 def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood="student_t",
@@ -312,15 +358,14 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
     """
     law = get_law(law)
     check_priors(law, priors, likelihood)
-    x = model_inputs(runs, law, dtype=dtype)
-    y = jnp.log(jnp.asarray(runs.loss, dtype=x[law.inputs[0]].dtype))
-    prior_spec, prior_values = _split_priors(priors, y.dtype)
+    data = _data(runs, law, dtype)
+    prior_spec, prior_values = _split_priors(priors, data[1].dtype)
     pointwise = config.num_chains * config.num_samples * len(runs) <= MAX_POINTWISE_LOGLIK
     sampler = _compiled_sampler(law, likelihood, config, chain_layout(config), pointwise,
                                 prior_spec)
     keys = jax.random.split(key, config.num_chains)
     if not config.progress_bar:
-        return jax.block_until_ready(sampler(keys, x, y, prior_values))
+        return jax.block_until_ready(sampler(keys, data, prior_values))
     from tqdm.auto import tqdm
 
     total = config.num_chains * (config.num_warmup + config.num_samples)
@@ -328,19 +373,17 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
               leave=False) as bar:
         _Progress.bar, _Progress.done = bar, {}
         try:
-            return jax.block_until_ready(sampler(keys, x, y, prior_values))
+            return jax.block_until_ready(sampler(keys, data, prior_values))
         finally:
             _Progress.bar = None
 
 
 def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
-                likelihood="student_t", dtype=None, batch=None):
-    """Fit many data sets that share one design (the runs' N, D) with one compiled sampler.
+                likelihood="student_t", dtype=None, strategy="auto"):
+    """Fit many data sets that share one design (the runs' N, D) and one set of priors.
 
-    Used for simulation-based calibration and other repeated fits. On accelerators the data
-    sets are fitted together in one vmapped program; on CPU one after another through the
-    cached sampler, each spreading its chains over the cores (a vmapped batch of NUTS runs
-    waits for the longest trajectory in it, which measured slower on CPU).
+    Used for simulation-based calibration. All fits run as one compiled batch (see
+    `batch_strategy`); `fit_many` is the general form (data sets of any sizes, own priors).
 
     Parameters
     ----------
@@ -348,31 +391,27 @@ def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
         As for `sample_arrays`; ``runs`` supplies the design (its losses are not used).
     log_losses : array_like, shape (fits, runs)
         The observed log-losses of each data set.
-    batch : bool, optional
-        Force the vmapped (True) or the looped (False) path; default: vmapped on accelerators.
+    strategy : {"auto", "vectorized", "sequential"}
+        See `batch_strategy`.
 
     Returns
     -------
     (dict, dict)
-        Samples and sample statistics with leading axes (fit, chain, draw).
+        Samples and sample statistics (NumPy) with leading axes (fit, chain, draw).
     """
     law = get_law(law)
     check_priors(law, priors, likelihood)
-    x = model_inputs(runs, law, dtype=dtype)
+    x, _, _ = _data(runs, law, dtype)
     ys = jnp.asarray(log_losses, dtype=x[law.inputs[0]].dtype)
     if ys.ndim != 2 or ys.shape[1] != len(runs):
         raise ValueError(f"log_losses must have shape (fits, {len(runs)}), got {ys.shape}")
+    num_fits = ys.shape[0]
     prior_spec, prior_values = _split_priors(priors, ys.dtype)
-    keys = jax.random.split(key, (ys.shape[0], config.num_chains))
-    if batch is None:
-        batch = jax.default_backend() != "cpu"
-    if batch:
-        sampler = _compiled_batch_sampler(law, likelihood, config, prior_spec)
-        samples, stats, _ = jax.block_until_ready(sampler(keys, x, ys, prior_values))
-        return samples, stats
-    sampler = _compiled_sampler(law, likelihood, config, chain_layout(config), False, prior_spec)
-    results = [jax.device_get(sampler(k, x, y, prior_values)[:2]) for k, y in zip(keys, ys)]
-    return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *results)
+    batched = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (num_fits,) + a.shape),
+                                     (x, jnp.ones(ys.shape, bool), prior_values))
+    data = (batched[0], ys, batched[1])
+    keys = jax.random.split(key, (num_fits, config.num_chains))
+    return _run_batch(law, likelihood, config, prior_spec, keys, data, batched[2], strategy)
 
 
 def run_nuts(law, priors, runs, *, key, config=SamplerConfig(), likelihood="student_t",

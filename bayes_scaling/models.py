@@ -89,7 +89,8 @@ def build_model(law, priors, likelihood="student_t"):
     Returns
     -------
     callable
-        ``model(x, y=None)``; sites: the law's parameters (coefficients as deterministic sites),
+        ``model(x, y=None, mask=None)``; ``mask`` (boolean, one per run) leaves padded runs out
+        of the likelihood and of the centring, for batches of data sets of unequal size. Sites: the law's parameters (coefficients as deterministic sites),
         ``log_<coef>_term`` for each power term, ``sigma`` (and ``nu``), and the observed
         ``log_loss``.
     """
@@ -104,11 +105,13 @@ def _make_model(law, priors, likelihood):
     """`build_model` without the checks; the sampler calls it with traced prior parameters."""
     coefs = {term.coef for term in law.power_terms}
 
-    def model(x, y=None):
+    def model(x, y=None, mask=None):
         params = {name: _parameter(name, priors[name])
                   for name in law.param_names if name not in coefs}
         for term in law.power_terms:
-            centre = jnp.mean(x[term.input])
+            values = x[term.input]
+            centre = (jnp.mean(values) if mask is None
+                      else jnp.sum(jnp.where(mask, values, 0.0)) / jnp.sum(mask))
             params[term.coef] = _coefficient(term, priors[term.coef], params[term.exponent], centre)
         noise = {name: _parameter(name, priors[name]) for name in noise_param_names(likelihood)}
         mean = law.log_loss(params, x)
@@ -116,6 +119,8 @@ def _make_model(law, priors, likelihood):
             observation = dist.StudentT(noise["nu"], mean, noise["sigma"])
         else:
             observation = dist.Normal(mean, noise["sigma"])
+        if mask is not None:
+            observation = observation.mask(mask)
         numpyro.sample("log_loss", observation, obs=y)
 
     return model

@@ -38,7 +38,7 @@ with warnings.catch_warnings():
 from .laws import get_law
 from .priors import all_param_names, describe_prior
 
-__all__ = ["Posterior", "Diagnostics", "ConvergenceWarning", "GATE"]
+__all__ = ["Posterior", "Diagnostics", "ConvergenceWarning", "GATE", "gate"]
 
 GATE = {"r_hat": 1.01, "ess": 400, "divergences": 0, "bfmi": 0.3}
 
@@ -62,6 +62,32 @@ class Diagnostics(NamedTuple):
         if self.ok:
             return "diagnostics OK (R-hat ≤ 1.01, ESS ≥ 400, no divergences, E-BFMI ≥ 0.3)"
         return "FIT DID NOT PASS THE DIAGNOSTICS GATE: " + "; ".join(self.problems)
+
+
+def gate(max_rhat, min_ess_bulk, min_ess_tail, divergences, min_bfmi):
+    """The diagnostics gate (`GATE`) applied to a fit's numbers; returns `Diagnostics`.
+
+    >>> gate(1.002, 3000, 2500, 0, 0.9).ok
+    True
+    >>> gate(1.05, 3000, 2500, 2, 0.9).problems[0]
+    'max R-hat 1.050 > 1.01'
+    """
+    max_rhat, min_bfmi = float(max_rhat), float(min_bfmi)
+    min_ess_bulk, min_ess_tail, divergences = float(min_ess_bulk), float(min_ess_tail), int(
+        divergences)
+    problems = []
+    if not max_rhat <= GATE["r_hat"]:
+        problems.append(f"max R-hat {max_rhat:.3f} > {GATE['r_hat']}")
+    if not min(min_ess_bulk, min_ess_tail) >= GATE["ess"]:
+        problems.append(f"min ESS {min(min_ess_bulk, min_ess_tail):.0f} < {GATE['ess']} "
+                        f"(bulk {min_ess_bulk:.0f}, tail {min_ess_tail:.0f}); draw more samples")
+    if divergences > GATE["divergences"]:
+        problems.append(f"{divergences} divergent transitions; raise target_accept "
+                        f"or revisit the priors")
+    if not min_bfmi >= GATE["bfmi"]:
+        problems.append(f"E-BFMI {min_bfmi:.2f} < {GATE['bfmi']}")
+    return Diagnostics(not problems, tuple(problems), max_rhat, min_ess_bulk, min_ess_tail,
+                       divergences, min_bfmi)
 
 
 class Posterior:
@@ -149,19 +175,7 @@ class Posterior:
         min_tail = min(float(ess_tail[n]) for n in names)
         divergences = int(self.idata.sample_stats["diverging"].values.sum())
         bfmi = float(np.min(az.bfmi(self.idata)))
-        problems = []
-        if not max_rhat <= GATE["r_hat"]:
-            problems.append(f"max R-hat {max_rhat:.3f} > {GATE['r_hat']}")
-        if not min(min_bulk, min_tail) >= GATE["ess"]:
-            problems.append(f"min ESS {min(min_bulk, min_tail):.0f} < {GATE['ess']} "
-                            f"(bulk {min_bulk:.0f}, tail {min_tail:.0f}); draw more samples")
-        if divergences > GATE["divergences"]:
-            problems.append(f"{divergences} divergent transitions; raise target_accept "
-                            f"or revisit the priors")
-        if not bfmi >= GATE["bfmi"]:
-            problems.append(f"E-BFMI {bfmi:.2f} < {GATE['bfmi']}")
-        return Diagnostics(not problems, tuple(problems), max_rhat, min_bulk, min_tail,
-                           divergences, bfmi)
+        return gate(max_rhat, min_bulk, min_tail, divergences, bfmi)
 
     def warn_if_unconverged(self, use=None, stacklevel=3):
         """Emit a `ConvergenceWarning` when the gate fails; returns the `Diagnostics`.

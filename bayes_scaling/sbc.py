@@ -87,7 +87,7 @@ def _default_bins(num_replicates, max_rank):
 
 
 def sbc(*, key, law="chinchilla", likelihood="student_t", num_replicates=200, num_runs=245,
-        priors=None, config=DEFAULT_SBC_CONFIG, max_rank=99, bins=None, batch=None):
+        priors=None, config=DEFAULT_SBC_CONFIG, max_rank=99, bins=None, strategy="auto"):
     """Simulation-based calibration on a realistic design.
 
     Parameters
@@ -107,8 +107,8 @@ def sbc(*, key, law="chinchilla", likelihood="student_t", num_replicates=200, nu
         Posterior draws kept per replicate (evenly thinned); ranks lie in 0..max_rank.
     bins : int, optional
         Bins of the χ² test (default: as many as keep ≥ 10 expected ranks per bin).
-    batch : bool, optional
-        Passed to `inference.sample_many` (default: vmapped on accelerators only).
+    strategy : {"auto", "vectorized", "sequential"}
+        How the replicates' fits run together (`inference.batch_strategy`).
 
     Returns
     -------
@@ -127,7 +127,7 @@ def sbc(*, key, law="chinchilla", likelihood="student_t", num_replicates=200, nu
     x = model_inputs(design, law)
     truth = Predictive(model, num_samples=num_replicates)(k_prior, x)
     samples, stats = sample_many(law, chosen, design, truth["log_loss"], key=k_fit, config=config,
-                                 likelihood=likelihood, batch=batch)
+                                 likelihood=likelihood, strategy=strategy)
     names = [n for n in all_param_names(law, likelihood)
              if isinstance(chosen[n], dist.Distribution)]  # fixed parameters have no rank
     keep = np.linspace(0, total - 1, max_rank).round().astype(int)

@@ -154,7 +154,7 @@ def test_compiled_program_is_the_same_in_every_process():
         "run = inf._compiled_sampler(bs.LAWS['chinchilla'], 'student_t', config,\n"
         "                            inf.chain_layout(config), True, spec)\n"
         "x, y = bs.model_inputs(runs), jnp.log(jnp.asarray(runs.loss, jnp.float32))\n"
-        "text = run.lower(jax.random.split(jax.random.key(1), 4), x, y, values).as_text(\n"
+        "text = run.lower(jax.random.split(jax.random.key(1), 4), (x, y, None), values).as_text(\n"
         "    debug_info=False)\n"
         "print(hashlib.sha256(text.encode()).hexdigest())\n")
     digests = set()

@@ -42,7 +42,7 @@ def test_sample_many_vmapped_batch_on_one_design():
     config = bs.SamplerConfig(num_chains=2, num_warmup=100, num_samples=50)
     priors = default_priors("chinchilla", design)
     samples, stats = sample_many("chinchilla", priors, design, ys, key=jax.random.key(5),
-                                 config=config, batch=True)
+                                 config=config, strategy="vectorized")
     assert samples["alpha"].shape == (3, 2, 50) and stats["diverging"].shape == (3, 2, 50)
     assert np.isfinite(samples["E"]).all()
     # each data set gets its own posterior: the fits differ

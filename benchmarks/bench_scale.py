@@ -1,0 +1,256 @@
+"""Benchmark: how our NUTS engine scales — the sampler's overhead over its gradient, cost growth
+with data size, and many fits at once (`fit_many`) against a Python loop of single fits.
+
+Sections (all on `simulate`d Chinchilla-like data, Student-t likelihood, default priors)
+--------------------------------------------------------------------------------------
+floor     One chain on one device, 245 runs. The gradient's cost is measured inside XLA (a jitted
+          ``fori_loop`` of 20,000 value-and-gradient evaluations of the model's potential, so no
+          dispatch is counted). The sampler's cost per leapfrog step is the marginal one: two
+          runs with the same key and warmup but 1,000 and 5,000 draws; their difference in time
+          over their difference in leapfrog steps. overhead factor = step cost / gradient cost.
+growth    245, 2,450, 24,500 and 245,000 runs: gradient cost, leapfrog steps per iteration,
+          min bulk ESS per second of sampling (second call of a compiled fit).
+batch     K = 1, 8, 64, 512 (and 4,096 off CPU) data sets of 245 runs each, distinct draws:
+          `fit_many` (one program; second call timed) against a Python loop over the cached
+          single-fit sampler (`inference.sample_arrays`, what a user's loop of `fit` runs minus
+          building each ArviZ object). The loop's rate does not depend on K, so it is measured on
+          min(K, --loop-max) fits and reported as fits per second.
+
+Run
+---
+    python benchmarks/bench_scale.py                 # everything (CPU: ~15 min on 2 cores)
+    python benchmarks/bench_scale.py --only floor,growth --quick
+
+Results: a markdown table on stdout and ``bench_scale_<backend>.json`` / ``.md`` in --out-dir.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One CPU host device per core (as the CLI does), so fits and chains can use every core.
+_FLAGS = os.environ.get("XLA_FLAGS", "")
+if "xla_force_host_platform_device_count" not in _FLAGS:
+    os.environ["XLA_FLAGS"] = (f"{_FLAGS} --xla_force_host_platform_device_count="
+                               f"{os.cpu_count() or 1}").strip()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.flatten_util import ravel_pytree  # noqa: E402
+from numpyro.infer.util import potential_energy  # noqa: E402
+
+import bayes_scaling as bs  # noqa: E402
+from bayes_scaling import inference  # noqa: E402
+from bayes_scaling.models import _make_model  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_sampler import machine_info, markdown_table  # noqa: E402
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
+    import arviz as az  # noqa: E402
+
+LAW = bs.LAWS["chinchilla"]
+PARAMS = ("A", "B", "alpha", "beta", "E")
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn())
+    return out, time.perf_counter() - start
+
+
+def gradient_seconds(runs, evaluations=20_000):
+    """Seconds per value-and-gradient of the model's potential, measured inside XLA."""
+    priors = bs.default_priors(LAW, runs)
+    model = _make_model(LAW, priors, "student_t")
+    data = inference._data(runs, LAW, None)
+    start = inference._initial_position(jax.random.key(0), model, data)
+    flat, unravel = ravel_pytree(start)
+    value_and_grad = jax.value_and_grad(lambda z: potential_energy(model, data, {}, unravel(z)))
+
+    @jax.jit
+    def loop(z):
+        def body(_, carry):
+            # The gradient feeds the next point (scaled to nothing) so XLA cannot hoist it.
+            value, grad = value_and_grad(carry[0] + 1e-30 * carry[1])
+            return carry[0], grad + value
+        return jax.lax.fori_loop(0, evaluations, body, (z, jnp.zeros_like(z)))
+
+    jax.block_until_ready(loop(flat))
+    _, seconds = timed(lambda: loop(flat))
+    return seconds / evaluations
+
+
+def min_ess(samples):
+    posterior = az.convert_to_dataset({p: np.asarray(samples[p], np.float64) for p in PARAMS})
+    ess = az.ess(posterior, method="bulk")
+    return min(float(ess[p]) for p in PARAMS)
+
+
+def bench_floor(quick):
+    runs = bs.simulate(jax.random.key(0), num_runs=245)
+    priors = bs.default_priors(LAW, runs)
+    draws = (200, 1000) if quick else (1000, 5000)
+    measured = []
+    for num_samples in draws:
+        config = bs.SamplerConfig(num_chains=1, num_warmup=1000, num_samples=num_samples)
+        inference.sample_arrays(LAW, priors, runs, key=jax.random.key(1), config=config)
+        (_, stats, _), seconds = timed(lambda: inference.sample_arrays(
+            LAW, priors, runs, key=jax.random.key(1), config=config))
+        measured.append((seconds, float(np.sum(stats["n_steps"]))))
+    (t1, s1), (t2, s2) = measured
+    step = (t2 - t1) / (s2 - s1)
+    grad = gradient_seconds(runs)
+    return {"gradient_us": grad * 1e6, "step_us": step * 1e6, "overhead_factor": step / grad,
+            "runs_s": [m[0] for m in measured], "leapfrog_steps": [m[1] for m in measured],
+            "draws": list(draws)}
+
+
+def bench_growth(sizes, config):
+    rows = []
+    for n in sizes:
+        runs = bs.simulate(jax.random.key(0), num_runs=n)
+        priors = bs.default_priors(LAW, runs)
+        log(f"  growth: {n} runs")
+        _, first = timed(lambda: inference.sample_arrays(LAW, priors, runs,
+                                                          key=jax.random.key(1), config=config))
+        (samples, stats, _), second = timed(lambda: inference.sample_arrays(
+            LAW, priors, runs, key=jax.random.key(2), config=config))
+        ess = min_ess(samples)
+        rows.append({"num_runs": n, "compile_s": first - second, "sampling_s": second,
+                     "gradient_us": gradient_seconds(runs, 2000 if n > 10_000 else 20_000) * 1e6,
+                     "steps_per_iteration": float(np.mean(stats["n_steps"])),
+                     "max_tree_depth_hits": int(np.sum(stats["tree_depth"] >= config.max_tree_depth)),
+                     "divergences": int(np.sum(stats["diverging"])),
+                     "min_ess_bulk": ess, "ess_per_s": ess / second})
+    return rows
+
+
+def bench_batch(sizes, config, loop_max, strategy):
+    datasets = [bs.simulate(jax.random.key(1000 + k), num_runs=245) for k in range(max(sizes))]
+    rows = []
+    priors = bs.default_priors(LAW, datasets[0])
+    loop_n = min(loop_max, max(sizes))
+    # The loop: the cached single-fit sampler, one data set after another (its chains spread
+    # over the local devices, as a plain `fit` does).
+    inference.sample_arrays(LAW, priors, datasets[0], key=jax.random.key(0), config=config)
+    start = time.perf_counter()
+    for k, runs in enumerate(datasets[:loop_n]):
+        jax.block_until_ready(inference.sample_arrays(
+            LAW, bs.default_priors(LAW, runs), runs, key=jax.random.key(k), config=config))
+    loop_rate = loop_n / (time.perf_counter() - start)
+    for size in sizes:
+        log(f"  batch: K = {size}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bs.ConvergenceWarning)
+            _, first = timed(lambda: bs.fit_many(datasets[:size], key=jax.random.key(1),
+                                                 config=config, strategy=strategy).samples)
+            batch, second = timed(lambda: bs.fit_many(datasets[:size], key=jax.random.key(2),
+                                                      config=config, strategy=strategy))
+        table = batch.diagnostics()
+        rows.append({"K": size, "compile_s": first - second, "batch_s": second,
+                     "fits_per_s": size / second, "loop_fits_per_s": loop_rate,
+                     "speedup": size / second / loop_rate,
+                     "share_passing_gate": float(table["ok"].mean()),
+                     "mean_leapfrog_steps": float(table["mean_leapfrog_steps"].mean())})
+    return rows, loop_n
+
+
+def report(record):
+    info = record["machine"]
+    lines = [f"# Scaling benchmark ({info['backend']}: {record['device']}, {info['date']})", ""]
+    if "floor" in record:
+        f = record["floor"]
+        lines += ["## The sampler's overhead over its gradient (1 chain, 245 runs)", "",
+                  markdown_table(["gradient in XLA (µs)", "cost per leapfrog step (µs)",
+                                  "overhead factor"],
+                                 [[f"{f['gradient_us']:.1f}", f"{f['step_us']:.1f}",
+                                   f"{f['overhead_factor']:.2f}"]]), ""]
+    if "growth" in record:
+        g = record["growth"]
+        lines += [f"## Cost growth with data size ({record['growth_config']})", "",
+                  markdown_table(
+                      ["runs", "gradient (µs)", "leapfrog steps/iter", "max-depth hits",
+                       "divergences", "sampling (s)", "min bulk ESS", "ESS/s", "compile (s)"],
+                      [[f"{r['num_runs']}", f"{r['gradient_us']:.1f}",
+                        f"{r['steps_per_iteration']:.1f}", f"{r['max_tree_depth_hits']}",
+                        f"{r['divergences']}", f"{r['sampling_s']:.2f}",
+                        f"{r['min_ess_bulk']:.0f}", f"{r['ess_per_s']:.0f}",
+                        f"{r['compile_s']:.1f}"] for r in g]), ""]
+    if "batch" in record:
+        b = record["batch"]
+        lines += [f"## Many fits: fit_many ({record['batch_strategy']}) vs a loop of single fits "
+                  f"({record['batch_config']}; loop rate from {record['loop_fits']} fits)", "",
+                  markdown_table(
+                      ["K", "fit_many (s)", "fits/s", "loop fits/s", "speed-up", "compile (s)",
+                       "share passing gate", "mean leapfrog steps"],
+                      [[f"{r['K']}", f"{r['batch_s']:.1f}", f"{r['fits_per_s']:.2f}",
+                        f"{r['loop_fits_per_s']:.2f}", f"{r['speedup']:.2f}",
+                        f"{r['compile_s']:.1f}", f"{r['share_passing_gate']:.2f}",
+                        f"{r['mean_leapfrog_steps']:.1f}"] for r in b]), ""]
+    lines.append(f"Machine: {info['platform']}, cpu_count={info['cpu_count']}, jax {info['jax']}, "
+                 f"numpyro {info['numpyro']}, devices: {record['device']} x "
+                 f"{info['host_devices']}, git {info['git_commit']} "
+                 f"(modified: {', '.join(info['git_modified'] or []) or 'none'}).")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="floor,growth,batch")
+    parser.add_argument("--quick", action="store_true", help="small settings (smoke test)")
+    parser.add_argument("--batch-sizes", default=None, help="e.g. 1,8,64,512,4096")
+    parser.add_argument("--loop-max", type=int, default=64)
+    parser.add_argument("--strategy", default="auto")
+    parser.add_argument("--out-dir", default=os.path.join(os.path.dirname(__file__), "results"))
+    args = parser.parse_args(argv)
+    sections = args.only.split(",")
+    on_cpu = jax.default_backend() == "cpu"
+    device = jax.devices()[0].device_kind
+    record = {"machine": machine_info(), "device": device}
+    if "floor" in sections:
+        log("floor ...")
+        record["floor"] = bench_floor(args.quick)
+        log(f"  {record['floor']}")
+    if "growth" in sections:
+        sizes = [245, 2450] if args.quick else [245, 2450, 24500, 245000]
+        config = bs.SamplerConfig(num_chains=4, num_warmup=500, num_samples=500)
+        record["growth_config"] = "4 chains x 500 warmup x 500 draws"
+        log("growth ...")
+        record["growth"] = bench_growth(sizes, config)
+    if "batch" in sections:
+        default = [1, 8] if args.quick else ([1, 8, 64, 512] if on_cpu else [1, 8, 64, 512, 4096])
+        sizes = [int(k) for k in args.batch_sizes.split(",")] if args.batch_sizes else default
+        config = bs.SamplerConfig(num_chains=2, num_warmup=500, num_samples=500)
+        record["batch_config"] = "2 chains x 500 warmup x 500 draws per fit"
+        record["batch_strategy"] = "x".join(map(str, inference.batch_strategy(args.strategy)))
+        log("batch ...")
+        record["batch"], record["loop_fits"] = bench_batch(sizes, config, args.loop_max,
+                                                           args.strategy)
+    text = report(record)
+    print(text)
+    os.makedirs(args.out_dir, exist_ok=True)
+    stem = os.path.join(args.out_dir, f"bench_scale_{jax.default_backend()}"
+                        f"{'_quick' if args.quick else ''}")
+    with open(stem + ".json", "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=2, default=float)
+    with open(stem + ".md", "w", encoding="utf-8") as handle:
+        handle.write(text)
+    log(f"wrote {stem}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
