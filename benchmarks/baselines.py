@@ -51,7 +51,6 @@ if __name__ == "__main__":
 
 import argparse  # noqa: E402
 import math  # noqa: E402
-import resource  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
@@ -65,6 +64,9 @@ from numpyro.infer.util import constrain_fn, potential_energy  # noqa: E402
 
 import bayes_scaling  # noqa: E402
 from bayes_scaling.models import build_model, model_inputs  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_sampler import cpu_seconds, markdown_table  # noqa: E402
 
 __all__ = ["blackjax_fit", "pymc_fit", "nutpie_fit", "pymc_model", "prior_numbers", "PARAMS"]
 
@@ -460,30 +462,6 @@ def summarize(result):
         "mean_leapfrog_steps": float(np.mean(steps)) if steps is not None else math.nan,
         "median": {p: float(np.median(result["draws"][p])) for p in PARAMS},
     }
-
-
-def cpu_seconds():
-    """(busy CPU seconds of the machine, CPU seconds of this process and its reaped children).
-
-    None off Linux. Over a method, machine minus ours is the CPU other processes took: on a
-    shared 2-core machine that inflates the timings. Children count because PyMC samples in
-    worker processes (reaped before ``pm.sample`` returns).
-    """
-    try:
-        with open("/proc/stat", encoding="ascii") as handle:
-            fields = [int(v) for v in handle.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-    ours = sum(usage.ru_utime + usage.ru_stime for usage in (
-        resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
-    return busy, ours
-
-
-def markdown_table(headers, rows):
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def parse_args(argv):

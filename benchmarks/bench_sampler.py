@@ -143,8 +143,10 @@ def cpu_seconds():
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
     busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # up to steal, no guest time
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return busy, usage.ru_utime + usage.ru_stime
+    # Reaped children count as ours: PyMC samples in worker processes.
+    ours = sum(usage.ru_utime + usage.ru_stime for usage in (
+        resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return busy, ours
 
 
 def contention(before, after, wall_s):

@@ -46,7 +46,7 @@ def test_fit_prints_summary_and_reports_dropped_rows(epoch_fit):
     assert "dropped 5 of 245 runs not matching 'loss < 3.4469'" in out.stderr
     assert "columns: N <- 'Model Size', C <- 'Training FLOP', loss <- 'loss', D derived" in out.stderr
     assert "priors: E ~ HalfNormal(" in out.stdout and "sampler: NUTS, 4 chains" in out.stdout
-    assert "cpu device(s)" in out.stderr and "wrote fit.nc" in out.stderr
+    assert "of 2 cpu devices" in out.stderr and "wrote fit.nc" in out.stderr
 
 
 def test_summary_json_and_csv(epoch_fit, cli_env):
