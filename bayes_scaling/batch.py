@@ -22,6 +22,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import jax
@@ -46,7 +47,7 @@ __all__ = ["fit_many", "FitBatch"]
 
 def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="student_t",
              config=None, dtype=None, strategy="auto", num_devices=None, names=None,
-             **load_options):
+             processes=False, **load_options):
     """Fit one law to each of many data sets with a single compiled NUTS program.
 
     Parameters
@@ -55,7 +56,7 @@ def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="studen
         The data sets (paths and frames go through `load_runs` with ``load_options``). They may
         have different numbers of runs.
     key : jax.random key
-        Split into one key per fit and chain.
+        Split into one key per fit (or an array of one key per fit), each split per chain.
     law : str or Law
     priors : dict or sequence of dict, optional
         Overrides of the default priors (scaled to each data set), for all fits or one dict per
@@ -70,6 +71,10 @@ def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="studen
         Local devices to split the fits over (default: all).
     names : sequence of str, optional
         A name per fit (default: each data set's source).
+    processes : bool
+        Split the fits over the processes of a ``jax.distributed`` job (call
+        `bayes_scaling.distributed.initialize` first); every process returns the whole batch.
+        See docs/multihost.md.
 
     Returns
     -------
@@ -100,14 +105,43 @@ def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="studen
             raise ValueError(f"data set {i}: its priors are not the same kinds of distribution "
                              f"as data set 0's; one batch needs one model")
     prior_values = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *[v for _, v in splits])
-    keys = jax.random.split(key, (len(runs), config.num_chains))
-    samples, stats = _run_batch(law, likelihood, config, spec, keys, (*data, mask),
-                                prior_values, strategy, num_devices)
+    fit_keys = _fit_keys(key, len(runs))
+
+    def fit_block(block):
+        # Each fit's chains get keys split from that fit's own key, so a fit's draws do not
+        # depend on which other fits share its block (or process).
+        index = np.asarray(block["index"])
+        keys = jax.vmap(lambda k: jax.random.split(k, config.num_chains))(fit_keys[index])
+        take = functools.partial(jax.tree_util.tree_map, lambda v: v[index])
+        samples, stats = _run_batch(law, likelihood, config, spec, keys, take((*data, mask)),
+                                    take(prior_values), strategy, num_devices)
+        return {"samples": samples, "stats": stats}
+
+    items = {"index": np.arange(len(runs))}
+    if processes:
+        from .distributed import map_items
+
+        result = map_items(fit_block, items)
+    else:
+        result = fit_block(items)
+    samples, stats = result["samples"], result["stats"]
     batch = FitBatch(law=law, likelihood=likelihood, config=config, runs=runs, priors=chosen,
                      samples=samples, stats=stats,
                      names=list(names) if names is not None else [r.source for r in runs])
     batch.warn_if_unconverged()
     return batch
+
+
+def _fit_keys(key, num_fits):
+    """One key per fit: split from a single key, or given as an array of ``num_fits`` keys."""
+    if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.wrap_key_data(key)  # a legacy uint32 key, e.g. jax.random.PRNGKey(0)
+    if key.shape == ():
+        return jax.random.split(key, num_fits)
+    if key.shape != (num_fits,):
+        raise ValueError(f"key must be one PRNG key or one per data set ({num_fits}), "
+                         f"got shape {key.shape}")
+    return key
 
 
 def _padded(runs, law, dtype):

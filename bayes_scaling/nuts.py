@@ -17,8 +17,8 @@ The algorithm (Hoffman & Gelman 2014; Betancourt 2017, "A conceptual introductio
   stop when ``p_start·ρ ≤ 0`` or ``p_end·ρ ≤ 0``. Sums over a block come from prefix sums
   recorded where each block starts, so all levels are checked at once.
 * A step whose energy error exceeds 1000 (or is not finite) is divergent and ends the trajectory.
-* Start: Newton's method to a mode, then a draw from the Laplace approximation there, whose
-  covariance is also the first metric (see `laplace`).
+* Start: BFGS to a mode, then a draw from the Laplace approximation there, whose covariance is
+  also the first metric (see `laplace`).
 * Warmup: Stan's schedule (fast window of 75, slow windows of 25, 50, 100, ... estimating Σ with
   Welford's algorithm, final fast window of 50; scaled down for short warmups), dual averaging of
   the step size towards ``target_accept``, restarted after each metric update.
@@ -221,66 +221,76 @@ def _reasonable_step_size(key, w, potential, grad, step_size, value_and_grad):
     p = jax.random.normal(key, w.shape, w.dtype)
     start = _Point(w, p, potential, grad)
     h0 = _energy(start)
+    threshold = jnp.log(jnp.asarray(0.8, w.dtype))
 
-    def log_accept(eps):
+    def body(c):
+        # One leapfrog per iteration, and the only one in the loop: each copy of the gradient
+        # in the program costs seconds of compile time.
+        eps, direction, i, _ = c
         error = _energy(_leapfrog(start, eps, value_and_grad)) - h0
-        return jnp.where(jnp.isfinite(error), -error, -jnp.inf)
+        above = jnp.where(jnp.isfinite(error), -error, -jnp.inf) > threshold
+        direction = jnp.where(i == 0, jnp.where(above, 1.0, -1.0), direction)
+        crossed = (i > 0) & (above != (direction > 0))
+        done = crossed | (i >= 50)
+        return jnp.where(done, eps, eps * 2.0 ** direction), direction, i + 1, done
 
-    direction = jnp.where(log_accept(step_size) > jnp.log(0.8), 1.0, -1.0)
-
-    def keep_going(c):
-        eps, i = c
-        crossed = (direction * log_accept(eps)) <= direction * jnp.log(0.8)
-        return ~crossed & (i < 50)
-
-    def scale(c):
-        eps, i = c
-        return eps * 2.0 ** direction, i + 1
-
-    eps, _ = jax.lax.while_loop(keep_going, scale, (step_size, 0))
+    eps, _, _, _ = jax.lax.while_loop(lambda c: ~c[3], body,
+                                      (step_size, jnp.ones_like(step_size), 0, False))
     return eps
 
 
-def laplace(potential_fn, z0, num_steps=30):
-    """Newton's method from ``z0`` towards a mode; returns ``(mode, chol)`` with ``chol`` the
-    Cholesky factor of the inverse Hessian there (a Laplace approximation of the posterior).
+def laplace(potential_fn, z0, num_evals=60):
+    """A mode and the Cholesky factor of the inverse Hessian there, by BFGS from ``z0``.
 
-    The Hessian's eigenvalues are taken in absolute value and floored (saddle-free Newton), and
-    each step is the best of ten step lengths 1, 1/2, ..., 1/512 (or none if none improves), so
-    the potential never increases. Falls back to ``(z0, I)`` if anything is not finite.
+    A Laplace approximation for the chains' start and first metric. BFGS needs only gradients,
+    so the program holds one copy of the gradient (an exact Hessian through the model doubled
+    the compile time); its inverse-Hessian estimate is exact on quadratics after ``d`` steps.
+    Each evaluation tries a step along the BFGS direction; a step that does not decrease the
+    potential enough (Armijo) is halved. Falls back to ``(z0, I)`` if anything is not finite.
 
     >>> import jax.numpy as jnp
     >>> mode, chol = laplace(lambda z: 0.5 * jnp.sum((z / jnp.array([1.0, 0.01]) - 3.0) ** 2),
     ...                      jnp.zeros(2))
-    >>> [round(float(v), 4) for v in mode], [round(float(v), 4) for v in jnp.diag(chol)]
+    >>> [round(float(v), 3) for v in mode], [round(float(v), 3) for v in jnp.diag(chol)]
     ([3.0, 0.03], [1.0, 0.01])
     """
     value_and_grad = jax.value_and_grad(potential_fn)
-    hessian = jax.hessian(potential_fn)
-    lengths = 0.5 ** jnp.arange(10, dtype=z0.dtype)
+    dim = z0.shape[0]
+    eye = jnp.eye(dim, dtype=z0.dtype)
+    value0, grad0 = value_and_grad(z0)
+    # The first step is a small one along the gradient; BFGS then scales itself.
+    scale0 = 1.0 / jnp.maximum(jnp.linalg.norm(grad0), 1.0)
+    init = dict(z=z0, value=value0, grad=grad0, inverse=scale0 * eye, length=jnp.ones_like(value0),
+                first=jnp.bool_(True))
 
-    def newton_direction(z):
-        eigenvalues, vectors = jnp.linalg.eigh(hessian(z))
-        magnitude = jnp.abs(eigenvalues)
-        magnitude = jnp.maximum(magnitude, 1e-10 * jnp.max(magnitude))
-        return vectors, magnitude
+    def step(s, _):
+        direction = -s["inverse"] @ s["grad"]
+        z_new = s["z"] + s["length"] * direction
+        value, grad = value_and_grad(z_new)
+        slope = jnp.dot(s["grad"], direction)
+        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad)) & (
+            value <= s["value"] + 1e-4 * s["length"] * slope)
+        step_taken, change = z_new - s["z"], grad - s["grad"]
+        curvature = jnp.dot(change, step_taken)
+        update = ok & (curvature > 1e-10 * jnp.linalg.norm(change) * jnp.linalg.norm(step_taken))
+        rho = 1.0 / jnp.where(update, curvature, 1.0)
+        # Before the first update, scale the initial inverse as Nocedal & Wright (6.20).
+        inverse = jnp.where(s["first"] & update,
+                            curvature / jnp.maximum(jnp.dot(change, change), 1e-30) * eye,
+                            s["inverse"])
+        left = eye - rho * jnp.outer(step_taken, change)
+        updated = left @ inverse @ left.T + rho * jnp.outer(step_taken, step_taken)
+        return dict(z=jnp.where(ok, z_new, s["z"]), value=jnp.where(ok, value, s["value"]),
+                    grad=jnp.where(ok, grad, s["grad"]),
+                    inverse=jnp.where(update, updated, s["inverse"]),
+                    length=jnp.where(ok, 1.0, 0.5 * s["length"]),
+                    first=s["first"] & ~update), None
 
-    def step(z, _):
-        value, grad = value_and_grad(z)
-        vectors, magnitude = newton_direction(z)
-        direction = vectors @ ((vectors.T @ grad) / magnitude)
-        candidates = z - lengths[:, None] * direction
-        values = jax.vmap(potential_fn)(candidates)
-        values = jnp.where(jnp.isfinite(values), values, jnp.inf)
-        best = jnp.argmin(values)
-        return jnp.where(values[best] < value, candidates[best], z), None
-
-    mode, _ = jax.lax.scan(step, z0, None, length=num_steps)
-    vectors, magnitude = newton_direction(mode)
-    chol = jnp.linalg.cholesky(vectors @ jnp.diag(1.0 / magnitude) @ vectors.T)
-    ok = jnp.all(jnp.isfinite(mode)) & jnp.all(jnp.isfinite(chol)) & jnp.isfinite(
-        potential_fn(mode))
-    return jnp.where(ok, mode, z0), jnp.where(ok, chol, jnp.eye(z0.shape[0], dtype=z0.dtype))
+    s, _ = jax.lax.scan(step, init, None, length=num_evals)
+    inverse = 0.5 * (s["inverse"] + s["inverse"].T)
+    chol = jnp.linalg.cholesky(inverse)
+    ok = jnp.all(jnp.isfinite(s["z"])) & jnp.all(jnp.isfinite(chol)) & jnp.isfinite(s["value"])
+    return jnp.where(ok, s["z"], z0), jnp.where(ok, chol, eye)
 
 
 def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accept=0.8,
@@ -337,7 +347,7 @@ def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accep
 
     def step(s, inputs):
         i, in_slow, window_end = inputs
-        k_step, k_eps = jax.random.split(jax.random.fold_in(k_run, i))
+        k_step = jax.random.fold_in(k_run, i)
         chol = s["chol"]
         value_and_grad = _whitened(potential_fn, jnp.zeros_like(s["z"]), chol)
         # Whitened position and gradient of the current point (z = chol·w, ∇_w = cholᵀ∇_z).
@@ -369,21 +379,15 @@ def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accep
         mean = jnp.where(in_slow, s["mean"] + delta / jnp.maximum(count, 1.0), s["mean"])
         m2 = jnp.where(in_slow, s["m2"] + jnp.outer(delta, z - mean), s["m2"])
 
-        def new_metric(_):
-            cov = m2 / jnp.maximum(count - 1.0, 1.0)
-            # Shrink towards the diagonal (not towards 1e-3·I as Stan does, which swamps
-            # posterior variances of 1e-8 and made trajectories 20-40x longer).
-            weight = count / (count + 5.0)
-            cov = weight * cov + (1 - weight) * jnp.diag(jnp.diag(cov))
-            new_chol = jnp.linalg.cholesky(cov)
-            new_chol = jnp.where(jnp.all(jnp.isfinite(new_chol)), new_chol, chol)
-            w_new = jnp.zeros_like(z)
-            eps_new = _reasonable_step_size(
-                k_eps, w_new, potential, new_chol.T @ grad, eps,
-                _whitened(potential_fn, z, new_chol))
-            return new_chol, eps_new
-
-        chol, eps = jax.lax.cond(window_end, new_metric, lambda _: (chol, eps), None)
+        # At a window's end: the new metric. Shrink the covariance towards its diagonal (not
+        # towards 1e-3·I as Stan does, which swamps posterior variances of 1e-8 and made
+        # trajectories 20-40x longer). The step size is not searched again (that would be
+        # another copy of the gradient to compile): dual averaging restarts from it.
+        cov = m2 / jnp.maximum(count - 1.0, 1.0)
+        weight = count / (count + 5.0)
+        cov = weight * cov + (1 - weight) * jnp.diag(jnp.diag(cov))
+        new_chol = jnp.linalg.cholesky(cov)
+        chol = jnp.where(window_end & jnp.all(jnp.isfinite(new_chol)), new_chol, chol)
         da = _select(window_end, dual_averaging_start(eps), da)
         restart = window_end
         state = dict(z=z, potential=potential, grad=grad, chol=chol, eps=eps, da=da,

@@ -83,6 +83,23 @@ def main(path):
         len(b["index"]), 0))}, {"index": np.zeros(0, dtype=np.int32)})
     result["empty/i"], result["empty/none"] = nothing["i"], nothing["none"]
 
+    # The engine's own sweep: fit_many split over the two processes, against one process alone.
+    import warnings
+
+    import bayes_scaling as bs
+
+    sets = [bs.simulate(jax.random.key(k), num_runs=n) for k, n in [(0, 30), (1, 40), (2, 50)]]
+    config = bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)  # short chains on purpose
+        spread = bs.fit_many(sets, key=jax.random.key(3), config=config, processes=True)
+        alone = bs.fit_many(sets, key=jax.random.key(3), config=config)
+    # "fit/..." results were gathered and must be the same on both processes; "alone_fit" is
+    # each process's own (its device count differs, so its rounding may too).
+    result["fit/spread"] = np.stack([spread.draws(n) for n in ("E", "alpha", "beta")])
+    result["fit/num_runs"] = np.array(spread.diagnostics()["num_runs"])
+    result["alone_fit"] = np.stack([alone.draws(n) for n in ("E", "alpha", "beta")])
+
     np.savez(path, **result)
     jax.distributed.shutdown()
 
