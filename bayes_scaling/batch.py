@@ -13,9 +13,9 @@ Example
 >>> import jax, bayes_scaling as bs
 >>> sets = [bs.simulate(jax.random.key(k), num_runs=n) for k, n in [(0, 40), (1, 60)]]
 >>> batch = bs.fit_many(sets, key=jax.random.key(2),
-...                     config=bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=600))
+...                     config=bs.SamplerConfig(num_chains=2, num_warmup=500, num_samples=1000))
 >>> batch.draws("alpha").shape
-(2, 1200)
+(2, 2000)
 >>> list(batch.diagnostics().columns[:3])
 ['fit', 'num_runs', 'ok']
 """

@@ -407,11 +407,11 @@ def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
         raise ValueError(f"log_losses must have shape (fits, {len(runs)}), got {ys.shape}")
     num_fits = ys.shape[0]
     prior_spec, prior_values = _split_priors(priors, ys.dtype)
-    batched = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (num_fits,) + a.shape),
-                                     (x, jnp.ones(ys.shape, bool), prior_values))
-    data = (batched[0], ys, batched[1])
+    x, prior_values = jax.tree_util.tree_map(
+        lambda a: jnp.broadcast_to(a, (num_fits,) + a.shape), (x, prior_values))
     keys = jax.random.split(key, (num_fits, config.num_chains))
-    return _run_batch(law, likelihood, config, prior_spec, keys, data, batched[2], strategy)
+    return _run_batch(law, likelihood, config, prior_spec, keys,
+                      (x, ys, jnp.ones(ys.shape, bool)), prior_values, strategy)
 
 
 def run_nuts(law, priors, runs, *, key, config=SamplerConfig(), likelihood="student_t",

@@ -120,6 +120,9 @@ def _make_model(law, priors, likelihood):
         else:
             observation = dist.Normal(mean, noise["sigma"])
         if mask is not None:
+            # A mask of another shape would broadcast the likelihood and count runs twice.
+            if jnp.shape(mask) != jnp.shape(mean):
+                raise ValueError(f"mask has shape {jnp.shape(mask)}, the runs {jnp.shape(mean)}")
             observation = observation.mask(mask)
         numpyro.sample("log_loss", observation, obs=y)
 

@@ -17,8 +17,8 @@ The algorithm (Hoffman & Gelman 2014; Betancourt 2017, "A conceptual introductio
   stop when ``p_start·ρ ≤ 0`` or ``p_end·ρ ≤ 0``. Sums over a block come from prefix sums
   recorded where each block starts, so all levels are checked at once.
 * A step whose energy error exceeds 1000 (or is not finite) is divergent and ends the trajectory.
-* Start: BFGS to a mode, then a draw from the Laplace approximation there, whose covariance is
-  also the first metric (see `laplace`).
+* First metric: the covariance of a Laplace approximation found by BFGS (see `laplace`); the
+  chain itself starts where it is told (dispersed starts keep R-hat meaningful).
 * Warmup: Stan's schedule (fast window of 75, slow windows of 25, 50, 100, ... estimating Σ with
   Welford's algorithm, final fast window of 50; scaled down for short warmups), dual averaging of
   the step size towards ``target_accept``, restarted after each metric update.
@@ -325,13 +325,13 @@ def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accep
     total = num_warmup + num_samples
     slow = jnp.asarray(np.concatenate([slow, np.zeros(num_samples, bool)]))
     ends = jnp.asarray(np.concatenate([ends, np.zeros(num_samples, bool)]))
-    k_start, k_init, k_run = jax.random.split(key, 3)
-    # Start from a draw of the Laplace approximation, with its covariance as the first metric:
-    # with an identity metric the first warmup window ran at the maximum tree depth whenever
-    # the posterior's scales were far from 1, which took most of the warmup's time.
-    mode, chol0 = laplace(potential_fn, z0)
-    start = mode + chol0 @ jax.random.normal(k_start, z0.shape, dtype)
-    z0 = jnp.where(jnp.isfinite(potential_fn(start)), start, mode)
+    k_init, k_run = jax.random.split(key)
+    # The first metric is the covariance of a Laplace approximation: with an identity metric
+    # the first warmup window ran at the maximum tree depth whenever the posterior's scales
+    # were far from 1, which took most of the warmup's time. The chain still starts at z0, not
+    # at the mode: chains started at the one mode BFGS finds all stayed in it when the
+    # posterior had another (simulation-based calibration failed), and R-hat could not tell.
+    _, chol0 = laplace(potential_fn, z0)
     potential0, grad0 = jax.value_and_grad(potential_fn)(z0)
     eps0 = _reasonable_step_size(k_init, jnp.zeros_like(z0), potential0, chol0.T @ grad0,
                                  jnp.asarray(1.0, dtype), _whitened(potential_fn, z0, chol0))
@@ -340,23 +340,38 @@ def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accep
         return dict(mu=jnp.log(10.0 * eps), log_eps=jnp.log(eps), log_eps_bar=jnp.zeros_like(eps),
                     h_bar=jnp.zeros_like(eps), t=jnp.zeros_like(eps))
 
-    init = dict(z=z0, potential=potential0, grad=grad0, chol=chol0, eps=eps0,
+    # The chain moves in whitened coordinates w (z = chol·w, ∇_w = cholᵀ∇_z); they change only
+    # when the metric does, so no triangular solves run per iteration.
+    init = dict(w=jax.scipy.linalg.solve_triangular(chol0, z0, lower=True),
+                potential=potential0, grad=chol0.T @ grad0, chol=chol0, eps=eps0,
                 da=dual_averaging_start(eps0),
                 count=jnp.zeros((), dtype), mean=jnp.zeros_like(z0),
                 m2=jnp.zeros((dim, dim), dtype))
 
+    def new_metric(chol, count, m2, w, grad):
+        """The metric from the window's covariance, and the point in its coordinates.
+
+        The covariance is shrunk towards its diagonal (not towards 1e-3·I as Stan does, which
+        swamps posterior variances of 1e-8 and made trajectories 20-40x longer). The step size
+        is not searched again (that would be another copy of the gradient to compile): dual
+        averaging restarts from it.
+        """
+        cov = m2 / jnp.maximum(count - 1.0, 1.0)
+        weight = count / (count + 5.0)
+        cov = weight * cov + (1 - weight) * jnp.diag(jnp.diag(cov))
+        new_chol = jnp.linalg.cholesky(cov)
+        new_chol = jnp.where(jnp.all(jnp.isfinite(new_chol)), new_chol, chol)
+        z, grad_z = chol @ w, jax.scipy.linalg.solve_triangular(chol.T, grad, lower=False)
+        return (new_chol, jax.scipy.linalg.solve_triangular(new_chol, z, lower=True),
+                new_chol.T @ grad_z)
+
     def step(s, inputs):
         i, in_slow, window_end = inputs
-        k_step = jax.random.fold_in(k_run, i)
         chol = s["chol"]
-        value_and_grad = _whitened(potential_fn, jnp.zeros_like(s["z"]), chol)
-        # Whitened position and gradient of the current point (z = chol·w, ∇_w = cholᵀ∇_z).
-        w = jax.scipy.linalg.solve_triangular(chol, s["z"], lower=True)
-        w, potential, grad_w, stats = _nuts_transition(
-            k_step, w, s["potential"], chol.T @ s["grad"], s["eps"], value_and_grad,
-            max_tree_depth)
+        w, potential, grad, stats = _nuts_transition(
+            jax.random.fold_in(k_run, i), s["w"], s["potential"], s["grad"], s["eps"],
+            _whitened(potential_fn, jnp.zeros_like(z0), chol), max_tree_depth)
         z = chol @ w
-        grad = jax.scipy.linalg.solve_triangular(chol.T, grad_w, lower=False)
         stats = {**stats, "lp": -potential, "step_size": s["eps"]}
         warming = i < num_warmup
 
@@ -378,21 +393,13 @@ def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accep
         delta = z - s["mean"]
         mean = jnp.where(in_slow, s["mean"] + delta / jnp.maximum(count, 1.0), s["mean"])
         m2 = jnp.where(in_slow, s["m2"] + jnp.outer(delta, z - mean), s["m2"])
-
-        # At a window's end: the new metric. Shrink the covariance towards its diagonal (not
-        # towards 1e-3·I as Stan does, which swamps posterior variances of 1e-8 and made
-        # trajectories 20-40x longer). The step size is not searched again (that would be
-        # another copy of the gradient to compile): dual averaging restarts from it.
-        cov = m2 / jnp.maximum(count - 1.0, 1.0)
-        weight = count / (count + 5.0)
-        cov = weight * cov + (1 - weight) * jnp.diag(jnp.diag(cov))
-        new_chol = jnp.linalg.cholesky(cov)
-        chol = jnp.where(window_end & jnp.all(jnp.isfinite(new_chol)), new_chol, chol)
+        chol, w, grad = jax.lax.cond(window_end, new_metric, lambda c, n, m, w, g: (c, w, g),
+                                     chol, count, m2, w, grad)
         da = _select(window_end, dual_averaging_start(eps), da)
-        restart = window_end
-        state = dict(z=z, potential=potential, grad=grad, chol=chol, eps=eps, da=da,
-                     count=jnp.where(restart, 0.0, count),
-                     mean=jnp.where(restart, 0.0, mean), m2=jnp.where(restart, 0.0, m2))
+        state = dict(w=w, potential=potential, grad=grad, chol=chol, eps=eps, da=da,
+                     count=jnp.where(window_end, 0.0, count),
+                     mean=jnp.where(window_end, 0.0, mean),
+                     m2=jnp.where(window_end, 0.0, m2))
         if on_iteration is not None:
             on_iteration(i)
         return state, (z, stats)

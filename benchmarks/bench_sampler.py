@@ -12,6 +12,10 @@ What is compared (one process, same 245-point simulated Chinchilla-like ``Runs``
     ``MCMC(NUTS(model, dense_mass=False), chain_method="parallel")``.
 (c) ``ours (vectorized)``: as (a) with ``chain_method="vectorized"`` (all chains vmapped in
     lockstep on one device), so the "auto" choice is measured.
+(d) ``BlackJAX``, ``PyMC``, ``nutpie`` (`baselines.py`): the same model and priors, each with its
+    own NUTS and adaptation; skipped (and said so) where not installed
+    (``pip install -r benchmarks/requirements-baselines.txt``).
+(e) Huber + bootstrap (`bayes_scaling.huber_bootstrap`, 4,000 resamples): time to an interval.
 
 How times are measured
 ----------------------
@@ -298,6 +302,44 @@ def bench_naive(runs, settings):
     return result
 
 
+# -- (d) BlackJAX, PyMC, nutpie on the same model; (e) Huber + bootstrap --------------------------
+def bench_baseline(name, runs, settings):
+    """One of `baselines.py`'s samplers, summarised like ours (ImportError if not installed)."""
+    import baselines
+
+    num_chains, num_warmup, num_samples = settings
+    sizes = dict(num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples)
+    if name == "BlackJAX":
+        result = baselines.blackjax_fit(runs, key=jax.random.key(5), **sizes)
+        layout, target, mass = "vectorized x 1 device", 0.9, "dense (Stan-regularised)"
+    elif name == "PyMC":
+        result = baselines.pymc_fit(runs, seed=5, **sizes)
+        layout, target, mass = "2 worker processes", 0.8, "diagonal"
+    else:
+        result = baselines.nutpie_fit(runs, seed=5, **sizes)
+        layout, target, mass = "nutpie threads", 0.8, "diagonal (gradient-based)"
+    posterior = az.convert_to_dataset({p: np.asarray(v, np.float64)
+                                       for p, v in result["draws"].items()})
+    steps = result["num_steps"] if result["num_steps"] is not None else np.array([np.nan])
+    out = diagnostics(posterior, steps, np.array([result["divergences"]]),
+                      sampling_s=result["sampling_s"], compile_s=result["compile_s"])
+    out.update({"layout": layout, "target_accept": target, "mass_matrix": mass,
+                "compile_note": result["notes"]})
+    return out
+
+
+def bench_huber(runs):
+    """Time to a 90% interval the Epoch way: Huber fit from Hoffmann's grid, 4,000 resamples."""
+    def once(seed):
+        start = time.perf_counter()
+        boot = bayes_scaling.huber_bootstrap(runs, key=jax.random.key(seed), num_resamples=4000)
+        np.quantile(boot.draws["alpha"], [0.05, 0.95])  # the interval (draws are NumPy)
+        return time.perf_counter() - start
+
+    first, second = once(6), once(7)
+    return {"first_call_s": first, "second_call_s": second, "compile_s": first - second}
+
+
 # -- report ---------------------------------------------------------------------------------------
 COLUMNS = [
     ("method", "{}"), ("layout", "{}"), ("compile (s)", "{:.1f}"), ("sampling (s)", "{:.1f}"),
@@ -366,6 +408,16 @@ def report(record):
         + f". The machine has {info['usable_cpus']} usable core(s); CPU taken by other processes "
           f"inflates the timings.",
     ]
+    ratios = [f"{r['method']} {r['ess_per_s'] / ours['ess_per_s']:.2f}" for r in results[1:]]
+    lines += ["", "ESS/s relative to ours (auto): " + ", ".join(ratios) + "."]
+    if record.get("huber_bootstrap"):
+        h = record["huber_bootstrap"]
+        lines += [f"Huber + bootstrap (Hoffmann's 4,500-start grid, 4,000 resamples; the Epoch "
+                  f"AI method): {h['second_call_s']:.1f} s to a 90% interval once compiled, "
+                  f"{h['first_call_s']:.1f} s the first time (ours: "
+                  f"{ours['time_to_first_result_s']:.1f} s to a posterior, first time)."]
+    for name, why in record.get("skipped", {}).items():
+        lines.append(f"Not run: {name} ({why}).")
     warned = [f"* {r['method']}: {m}" for r in results for m in r.get("gate_warnings", [])]
     if warned:
         lines += ["", "Diagnostics-gate warnings:", ""] + warned
@@ -388,6 +440,9 @@ def write_outputs(record, text, out_dir, quick):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 chains x 200 x 200 smoke test")
+    parser.add_argument("--baselines", default="BlackJAX,PyMC,nutpie,huber",
+                        help="other methods to run beside ours and naive NumPyro (those not "
+                             "installed are reported as skipped; see baselines.py)")
     parser.add_argument("--out-dir", default=os.path.join(os.path.dirname(__file__), "results"),
                         help="where to write the JSON and markdown (default: benchmarks/results)")
     return parser.parse_args(argv)
@@ -406,18 +461,26 @@ def main(argv=None):
     benches = [("ours (auto)", lambda: bench_ours(runs, settings, "auto")),
                ("naive NumPyro", lambda: bench_naive(runs, settings)),
                ("ours (vectorized)", lambda: bench_ours(runs, settings, "vectorized"))]
-    results = []
+    benches += [(name, lambda name=name: bench_baseline(name, runs, settings))
+                for name in args.baselines.split(",") if name and name != "huber"]
+    results, skipped = [], {}
     for name, bench in benches:
         log(f"running {name} ...")
         cpu_before, start = cpu_seconds(), time.perf_counter()
-        result = bench()
+        try:
+            result = bench()
+        except ImportError as err:  # an optional baseline that is not installed
+            skipped[name] = str(err)
+            log(f"  skipped: {err}")
+            continue
         wall_s = time.perf_counter() - start
         result["cpu"] = contention(cpu_before, cpu_seconds(), wall_s)
         result["other_cpu_s"] = result["cpu"].get("cpu_s_other_processes", float("nan"))
         results.append({"method": name, **result})
         log(f"  done in {wall_s:.1f} s; {result['cpu']}")
+    huber = bench_huber(runs) if "huber" in args.baselines.split(",") else None
     record = {
-        "machine": machine,
+        "machine": machine, "skipped": skipped, "huber_bootstrap": huber,
         "settings": dict(zip(("num_chains", "num_warmup", "num_samples"), settings),
                          num_runs=NUM_RUNS, data=f"simulate(jax.random.key({DATA_KEY}))"),
         "results": results,
