@@ -3,15 +3,16 @@
 NumPyro's ``MCMC.run()`` traces and compiles again on every call (3-8 s, most of a small fit's
 wall time). Here the whole fit (initialisation, warmup with step-size and dense mass-matrix
 adaptation, sampling, and the transform back to the published parameters) is one ``jax.jit``
-function built from NumPyro's functional NUTS kernel. It is cached per (law, likelihood, sampler
-settings, devices), and the data *and the priors* are its arguments (NumPyro distributions are
-pytrees), so refitting same-shaped data, or the same data with other prior values, reuses the
-compiled code.
+function built from the lean NUTS kernel of `nuts.py` on the NumPyro model's density. It is
+cached per (law, likelihood, sampler settings, devices), and the data *and the priors* are its
+arguments (NumPyro distributions are pytrees), so refitting same-shaped data, or the same data
+with other prior values, reuses the compiled code.
 
 Chains are vectorised with ``vmap`` on one device. When several local devices are present (GPUs,
 TPU cores, or CPU host devices made with ``XLA_FLAGS=--xla_force_host_platform_device_count``),
 the chains are split across them with ``shard_map``, each device running its own chains with no
-lockstep between devices.
+lockstep between devices. Many fits at once (`batch.fit_many`, SBC) run as one program over a
+leading fit axis, split over the devices (`batch_strategy`).
 
 Example
 -------

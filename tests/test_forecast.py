@@ -71,4 +71,5 @@ def test_discrepancy_widens_the_observed_band_beyond_the_data_only(sim_post):
     assert width["wide"][0] == pytest.approx(width["plain"][0], rel=0.1)
     assert width["wide"][1] > 2 * width["plain"][1]
     expected = plain.quantity == "expected"
-    np.testing.assert_allclose(wide[expected]["median"], plain[expected]["median"])
+    # the curve is untouched: the same draws, up to float32 rounding in the two routines
+    np.testing.assert_allclose(wide[expected]["median"], plain[expected]["median"], rtol=1e-6)
