@@ -23,7 +23,6 @@ Example
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp

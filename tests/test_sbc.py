@@ -7,7 +7,7 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling.inference import sample_many, trace_count
 from bayes_scaling.priors import default_priors
-from bayes_scaling.sbc import DEFAULT_SBC_CONFIG, sbc
+from bayes_scaling.sbc import sbc
 
 
 @pytest.mark.slow
