@@ -41,9 +41,10 @@ def _configure_jax(x64=False, device="auto"):
     if x64:
         jax.config.update("jax_enable_x64", True)
     if device not in ("auto", "cpu") and jax.default_backend() != device:
-        raise SystemExit(f"bayes-scaling: error: --device {device} asked for, but JAX found "
-                         f"only {jax.default_backend()} device(s); install JAX with {device} "
-                         f"support (see JAX's install guide) or use --device auto")
+        _err(f"bayes-scaling: error: --device {device} asked for, but JAX found only "
+             f"{jax.default_backend()} device(s); install JAX with {device} support (see JAX's "
+             f"install guide) or use --device auto")
+        sys.exit(EXIT_INPUT_ERROR)
 
 
 def _devices_line():

@@ -171,3 +171,15 @@ def test_backtest_side_by_side_with_the_baseline(datasets_dir, cli_env, tmp_path
     assert payload["num_train"] + summary["bayes"]["held_out"] == 240
     for row in summary.values():
         assert 0 <= row["coverage_90"] <= 1 and row["median_abs_rel_error"] < 0.05
+
+
+def test_device_that_jax_does_not_have_is_an_input_error(capsys, monkeypatch):
+    """--device tpu on a CPU-only JAX: exit status 2 and what to do, before any data is read."""
+    from bayes_scaling import cli
+
+    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")  # in-process: leave JAX's config alone
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["fit", "no_such_file.csv", "--device", "tpu"])
+    assert exit_info.value.code == 2
+    assert "--device tpu asked for, but JAX found only cpu" in capsys.readouterr().err
