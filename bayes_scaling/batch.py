@@ -36,7 +36,7 @@ with warnings.catch_warnings():
     import xarray as xr
 
 from .data import Runs, load_runs
-from .inference import SamplerConfig, _run_batch, _split_priors
+from .inference import LawModel, SamplerConfig, _split_priors, run_batch
 from .laws import get_law
 from .models import model_inputs
 from .posterior import ConvergenceWarning, Posterior, gate
@@ -113,8 +113,8 @@ def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="studen
         index = np.asarray(block["index"])
         keys = jax.vmap(lambda k: jax.random.split(k, config.num_chains))(fit_keys[index])
         take = functools.partial(jax.tree_util.tree_map, lambda v: v[index])
-        samples, stats = _run_batch(law, likelihood, config, spec, keys, take((*data, mask)),
-                                    take(prior_values), strategy, num_devices)
+        samples, stats = run_batch(LawModel(law, likelihood, spec), config, keys,
+                                   take((*data, mask)), take(prior_values), strategy, num_devices)
         return {"samples": samples, "stats": stats}
 
     items = {"index": np.arange(len(runs))}
@@ -130,6 +130,29 @@ def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="studen
                      names=list(names) if names is not None else [r.source for r in runs])
     batch.warn_if_unconverged()
     return batch
+
+
+def batch_diagnostics(samples, stats, param_names, names):
+    """The diagnostics gate per fit of a batch: one row per fit (``fit`` = its name).
+
+    ``samples`` and ``stats`` have leading axes (fit, chain, draw); R-hat and ESS are taken
+    over ``param_names`` (worst parameter per fit).
+    """
+    # One Dataset with a fit dimension: ArviZ computes R-hat and ESS per fit and parameter.
+    posterior = xr.Dataset({n: (("fit", "chain", "draw"), np.asarray(samples[n]))
+                            for n in param_names})
+    rhat = az.rhat(posterior).to_array().max("variable").values
+    bulk = az.ess(posterior, method="bulk").to_array().min("variable").values
+    tail = az.ess(posterior, method="tail").to_array().min("variable").values
+    divergences = np.asarray(stats["diverging"]).sum(axis=(1, 2))
+    energy = np.asarray(stats["energy"], np.float64)
+    bfmi = (np.square(np.diff(energy, axis=2)).mean(axis=2) / energy.var(axis=2)).min(axis=1)
+    rows = [gate(*values) for values in zip(rhat, bulk, tail, divergences, bfmi)]
+    return pd.DataFrame({
+        "fit": list(names), "ok": [d.ok for d in rows], "max_r_hat": rhat, "min_ess_bulk": bulk,
+        "min_ess_tail": tail, "divergences": divergences, "min_bfmi": bfmi,
+        "mean_leapfrog_steps": np.asarray(stats["n_steps"]).mean(axis=(1, 2)),
+        "problems": ["; ".join(d.problems) for d in rows]})
 
 
 def _fit_keys(key, num_fits):
@@ -203,23 +226,9 @@ class FitBatch:
         return self._diagnostics
 
     def _gate(self):
-        names = self.param_names
-        # One Dataset with a fit dimension: ArviZ computes R-hat and ESS per fit and parameter.
-        posterior = xr.Dataset({n: (("fit", "chain", "draw"), np.asarray(self.samples[n]))
-                                for n in names})
-        rhat = az.rhat(posterior).to_array().max("variable").values
-        bulk = az.ess(posterior, method="bulk").to_array().min("variable").values
-        tail = az.ess(posterior, method="tail").to_array().min("variable").values
-        divergences = np.asarray(self.stats["diverging"]).sum(axis=(1, 2))
-        energy = np.asarray(self.stats["energy"], np.float64)
-        bfmi = (np.square(np.diff(energy, axis=2)).mean(axis=2) / energy.var(axis=2)).min(axis=1)
-        rows = [gate(*values) for values in zip(rhat, bulk, tail, divergences, bfmi)]
-        return pd.DataFrame({
-            "fit": self.names, "num_runs": [len(r) for r in self.runs],
-            "ok": [d.ok for d in rows], "max_r_hat": rhat, "min_ess_bulk": bulk,
-            "min_ess_tail": tail, "divergences": divergences, "min_bfmi": bfmi,
-            "mean_leapfrog_steps": np.asarray(self.stats["n_steps"]).mean(axis=(1, 2)),
-            "problems": ["; ".join(d.problems) for d in rows]})
+        table = batch_diagnostics(self.samples, self.stats, self.param_names, self.names)
+        table.insert(1, "num_runs", [len(r) for r in self.runs])
+        return table
 
     def warn_if_unconverged(self):
         """One `ConvergenceWarning` naming the fits that failed the gate; returns their count."""

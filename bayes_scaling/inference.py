@@ -4,8 +4,8 @@ NumPyro's ``MCMC.run()`` traces and compiles again on every call (3-8 s, most of
 wall time). Here the whole fit (initialisation, warmup with step-size and dense mass-matrix
 adaptation, sampling, and the transform back to the published parameters) is one ``jax.jit``
 function built from the lean NUTS kernel of `nuts.py` on the NumPyro model's density. It is
-cached per (law, likelihood, sampler settings, devices), and the data *and the priors* are its
-arguments (NumPyro distributions are pytrees), so refitting same-shaped data, or the same data
+cached per (model spec, sampler settings, devices) -- a spec is a hashable recipe for a NumPyro
+model, `LawModel` for the loss laws -- and the data *and the priors* are its arguments (NumPyro distributions are pytrees), so refitting same-shaped data, or the same data
 with other prior values, reuses the compiled code.
 
 Chains are vectorised with ``vmap`` on one device. When several local devices are present (GPUs,
@@ -47,7 +47,8 @@ from .models import _make_model, model_inputs
 from .nuts import sample_chain
 from .priors import check_priors
 
-__all__ = ["SamplerConfig", "run_nuts", "sample_arrays", "sample_many", "trace_count", "chain_layout",
+__all__ = ["SamplerConfig", "run_nuts", "sample_arrays", "sample_many", "run_batch", "LawModel",
+           "trace_count", "chain_layout",
            "MAX_POINTWISE_LOGLIK"]
 
 CHAIN_METHODS = ("auto", "vectorized", "sequential", "parallel")
@@ -174,10 +175,31 @@ def _initial_position(key, model, args, num_prior_draws=16):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), jittered, median)
 
 
-def _one_chain(key, chain, data, prior_values, *, law, likelihood, config, prior_spec):
-    """Warm up and sample one chain on ``data = (x, y, mask)``; return its draws (constrained,
-    with deterministic sites) and per-draw statistics, post-warmup only."""
-    model = _make_model(law, _join_priors(prior_spec, prior_values), likelihood)
+@dataclasses.dataclass(frozen=True)
+class LawModel:
+    """What the sampler needs to build a loss law's NumPyro model from traced prior values.
+
+    The compiled samplers are generic over such a *model spec*: a hashable object (the cache key)
+    with ``build(model_args) -> model``, where ``model(*data)`` is the NumPyro model of one fit
+    and ``model_args`` is a pytree of arrays (here the priors' parameters, see `_split_priors`),
+    and ``observed``, the name of the observed site (for the pointwise log-likelihood).
+    `emergence_model.EmergenceModel` is another.
+    """
+
+    law: object
+    likelihood: str
+    prior_spec: tuple
+    observed: str = "log_loss"
+
+    def build(self, prior_values):
+        return _make_model(self.law, _join_priors(self.prior_spec, prior_values), self.likelihood)
+
+
+def _one_chain(key, chain, data, model_args, *, spec, config):
+    """Warm up and sample one chain of ``spec``'s model on ``data`` (the model's positional
+    arguments); return its draws (constrained, with deterministic sites) and per-draw
+    statistics, post-warmup only."""
+    model = spec.build(model_args)
     k_init, k_run = jax.random.split(key)
     flat, unravel = ravel_pytree(_initial_position(k_init, model, data))
     on_iteration = None
@@ -199,38 +221,42 @@ def _one_chain(key, chain, data, prior_values, *, law, likelihood, config, prior
     return constrained, stats
 
 
-@functools.lru_cache(maxsize=16)
 def _compiled_sampler(law, likelihood, config, layout, pointwise, prior_spec):
-    """A jitted ``run(keys, data, prior_values)`` for these static settings (cached)."""
-    return jax.jit(_sampler(law, likelihood, config, layout, pointwise, prior_spec))
+    """A jitted ``run(keys, data, prior_values)`` for a loss law (cached; see `_compiled_model`)."""
+    return _compiled_model(LawModel(law, likelihood, prior_spec), config, layout, pointwise)
 
 
-def _sampler(law, likelihood, config, layout, pointwise, prior_spec):
-    """The (unjitted) ``run(keys, data, prior_values)``: all chains of one fit."""
+@functools.lru_cache(maxsize=16)
+def _compiled_model(spec, config, layout, pointwise):
+    """A jitted ``run(keys, data, model_args)`` for this model spec and these settings (cached)."""
+    return jax.jit(_sampler(spec, config, layout, pointwise))
+
+
+def _sampler(spec, config, layout, pointwise):
+    """The (unjitted) ``run(keys, data, model_args)``: all chains of one fit."""
     per_device, num_devices = layout
 
-    def run(keys, data, prior_values):
+    def run(keys, data, model_args):
         _traces["count"] += 1  # runs at trace time only
-        # Distributions are rebuilt inside each chain: only the canonical dict of prior values
-        # crosses the shard_map / lax.map boundaries (see `_split_priors`).
-        chain = functools.partial(_one_chain, law=law, likelihood=likelihood, config=config,
-                                  prior_spec=prior_spec)
+        # The model is rebuilt inside each chain: only arrays (e.g. the canonical dict of prior
+        # values) cross the shard_map / lax.map boundaries (see `_split_priors`).
+        chain = functools.partial(_one_chain, spec=spec, config=config)
         if per_device == "vectorized":
             chains = jax.vmap(chain, in_axes=(0, 0, None, None))
         else:
-            def chains(keys, ids, data, priors):
-                return jax.lax.map(lambda a: chain(a[0], a[1], data, priors), (keys, ids))
+            def chains(keys, ids, data, args):
+                return jax.lax.map(lambda a: chain(a[0], a[1], data, args), (keys, ids))
         if num_devices > 1:
             mesh = Mesh(np.asarray(jax.local_devices()[:num_devices]), ("chain",))
             split, whole = PartitionSpec("chain"), PartitionSpec()
             chains = jax.shard_map(chains, mesh=mesh, out_specs=split,
                                    in_specs=(split, split, whole, whole), check_vma=False)
-        samples, stats = chains(keys, jnp.arange(config.num_chains), data, prior_values)
+        samples, stats = chains(keys, jnp.arange(config.num_chains), data, model_args)
         loglik = None
         if pointwise:
-            model = _make_model(law, _join_priors(prior_spec, prior_values), likelihood)
+            model = spec.build(model_args)
             latent = {k: v for k, v in samples.items() if k in _latent_sites(model, data)}
-            loglik = log_likelihood(model, latent, *data, batch_ndims=2)["log_loss"]
+            loglik = log_likelihood(model, latent, *data, batch_ndims=2)[spec.observed]
         return samples, stats, loglik
 
     return run
@@ -259,16 +285,16 @@ def batch_strategy(strategy="auto", num_devices=None):
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled_batch_sampler(law, likelihood, config, prior_spec, layout):
-    """A jitted ``run(keys, data, prior_values)`` over a leading fit axis of every argument:
+def _compiled_batch_sampler(spec, config, layout):
+    """A jitted ``run(keys, data, model_args)`` over a leading fit axis of every argument:
     one program for the whole batch, its fits split over ``layout[1]`` devices (cached)."""
     per_device, num_devices = layout
-    one_fit = _sampler(law, likelihood, config, (per_device, 1), False, prior_spec)
+    one_fit = _sampler(spec, config, (per_device, 1), False)
 
-    def run(keys, data, prior_values):
+    def run(keys, data, model_args):
         if per_device == "vectorized":
-            return jax.vmap(one_fit)(keys, data, prior_values)
-        return jax.lax.map(lambda args: one_fit(*args), (keys, data, prior_values))
+            return jax.vmap(one_fit)(keys, data, model_args)
+        return jax.lax.map(lambda args: one_fit(*args), (keys, data, model_args))
 
     if num_devices > 1:
         mesh = Mesh(np.asarray(jax.local_devices()[:num_devices]), ("fit",))
@@ -278,19 +304,35 @@ def _compiled_batch_sampler(law, likelihood, config, prior_spec, layout):
     return jax.jit(run)
 
 
-def _run_batch(law, likelihood, config, prior_spec, keys, data, prior_values, strategy,
-               num_devices=None):
-    """Run the batch sampler, padding the fit axis to a multiple of the devices (the padding
-    repeats the first fit and is dropped from the result)."""
+def run_batch(spec, config, keys, data, model_args, strategy="auto", num_devices=None):
+    """Fit a batch of data sets with one compiled program; the generic core of `fit_many`,
+    `sample_many` and `emergence.fit_emergence`.
+
+    Parameters
+    ----------
+    spec : hashable model spec
+        ``spec.build(model_args)`` gives the NumPyro model of one fit, called as
+        ``model(*data)`` (see `LawModel`). The compiled program is cached on it.
+    config : SamplerConfig
+    keys : array of PRNG keys, shape (fits, chains)
+    data, model_args : pytrees of arrays with a leading fit axis
+    strategy, num_devices
+        See `batch_strategy`.
+
+    Returns
+    -------
+    (dict, dict)
+        Samples and sample statistics (NumPy), leading axes (fit, chain, draw). The fit axis
+        is padded to a multiple of the devices with copies of the first fit, dropped here.
+    """
     per_device, num_devices = batch_strategy(strategy, num_devices)
     num_fits = keys.shape[0]
     pad = -num_fits % num_devices
-    args = (keys, data, prior_values)
+    args = (keys, data, model_args)
     if pad:
         args = jax.tree_util.tree_map(
             lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), args)
-    sampler = _compiled_batch_sampler(law, likelihood, config, prior_spec,
-                                      (per_device, num_devices))
+    sampler = _compiled_batch_sampler(spec, config, (per_device, num_devices))
     samples, stats, _ = jax.block_until_ready(sampler(*args))
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:num_fits], (samples, stats))
 
@@ -411,8 +453,8 @@ def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
     x, prior_values = jax.tree_util.tree_map(
         lambda a: jnp.broadcast_to(a, (num_fits,) + a.shape), (x, prior_values))
     keys = jax.random.split(key, (num_fits, config.num_chains))
-    return _run_batch(law, likelihood, config, prior_spec, keys,
-                      (x, ys, jnp.ones(ys.shape, bool)), prior_values, strategy)
+    return run_batch(LawModel(law, likelihood, prior_spec), config, keys,
+                     (x, ys, jnp.ones(ys.shape, bool)), prior_values, strategy)
 
 
 def run_nuts(law, priors, runs, *, key, config=SamplerConfig(), likelihood="student_t",
