@@ -1,7 +1,7 @@
 """The ``bayes-scaling`` command line; the only module that prints.
 
-Subcommands: ``demo``, ``fit``, ``forecast``, ``optimal``, ``plan``, ``summary``, ``backtest``
-and ``sbc``. Every command takes ``--json``; tabular
+Subcommands: ``demo``, ``fit``, ``forecast``, ``optimal``, ``plan``, ``summary``, ``backtest``,
+``sbc`` and ``emergence``. Every command takes ``--json``; tabular
 ones also ``--csv``. Input errors exit with status 2 and a message naming the file, line and
 column; a fit that fails the diagnostics gate is announced on stderr wherever it is used.
 """
@@ -487,6 +487,97 @@ def cmd_sbc(args):
     return 0
 
 
+def _fmt_scale(value):
+    import numpy as np
+
+    return "beyond range" if np.isinf(value) else f"{value:.3g}"
+
+
+def cmd_emergence(args):
+    import jax
+
+    from .emergence import fit_emergence, load_scores
+    from .inference import SamplerConfig, batch_strategy
+
+    scores = load_scores(args.scores, params=args.params, tokens=args.tokens, flops=args.flops,
+                         score=args.score_col, task=args.task_col,
+                         chance=args.chance_col or args.chance,
+                         items=args.items_col or args.items, group=args.group,
+                         ceiling=args.ceiling, flops_per_param_token=args.flops_per_param_token)
+    if args.margin is not None and not 0 <= args.margin < 1:
+        raise ValueError(f"--margin must be in [0, 1), got {args.margin}")
+    if not 0 < args.level < 1:
+        raise ValueError(f"--level must be in (0, 1), got {args.level}")
+    at = _parse_list(args.at, "at") or []
+    scale_range = _parse_range(args.range)
+    loss_post = None
+    if args.mean == "loss-linked":
+        if not args.loss_fit:
+            raise ValueError("--mean loss-linked needs --loss-fit FIT.nc (from 'bayes-scaling fit')")
+        from .posterior import Posterior
+
+        loss_post = Posterior.load(args.loss_fit)
+    config = SamplerConfig(num_chains=args.chains, num_warmup=args.warmup,
+                           num_samples=args.samples, target_accept=args.target_accept,
+                           max_tree_depth=args.max_tree_depth)
+    per_device, devices = batch_strategy("auto")
+    tasks = scores.tasks
+    _err(f"emergence: {len(tasks)} task(s), {len(scores)} scores, {args.mean} mean in log "
+         f"{args.scale}; one batch, {per_device} on {_devices_line()}")
+    fit = fit_emergence(scores, key=jax.random.key(args.seed), mean=args.mean, scale=args.scale,
+                        steps=args.steps, loss_posterior=loss_post,
+                        tokens_per_param=args.tokens_per_param, config=config)
+    report = fit.thresholds(level=args.level, margin=args.margin, scale_range=scale_range,
+                            at=at)
+    table, at_table = report.table, report.at
+    x = args.scale
+    for value in at:
+        name = f"p_emerged_by_{_fmt_scale(value)}"
+        table[name] = [float(at_table[(at_table["task"] == t) & (at_table[x] == value)]
+                             ["p_emerged"].iloc[0]) for t in table["task"]]
+    diagnostics = fit.diagnostics()
+    if args.json or args.csv:
+        _emit_table(table, args, extra={
+            "mean": args.mean, "scale": x, "level": args.level, "interval": 0.9,
+            "diagnostics": _records(diagnostics)})
+    else:
+        shown = table.assign(**{
+            f"{x}*_median": [_fmt_scale(v) for v in table[f"{x}_star_median"]],
+            f"{x}*_90%": [f"{_fmt_scale(lo)} - {_fmt_scale(hi)}" for lo, hi in
+                          zip(table[f"{x}_star_lo"], table[f"{x}_star_hi"])],
+            "P(emerged by largest)": table["p_emerged_at_largest"],
+            "P(beyond range)": table["p_beyond_range"],
+            "diagnostics": ["ok" if ok else "FAILED" for ok in table["diagnostics_ok"]]})
+        columns = ["task", "chance", "margin", f"{x}*_median", f"{x}*_90%",
+                   "P(emerged by largest)", "P(beyond range)"] + [
+            c for c in table.columns if c.startswith("p_emerged_by_")] + ["diagnostics"]
+        _emit_table(shown[columns], args, title=(
+            f"Emergence threshold {x}*: smallest {x} whose central {args.level:.0%} predictive "
+            f"score interval lies above chance + margin (posterior median, 90% interval; "
+            f"range {table['range_lo'].min():.3g} - {table['range_hi'].max():.3g})"))
+        for _, row in table[table["open_ended"]].iterrows():
+            print(f"note: {row['task']}: {row['p_beyond_range']:.0%} of the posterior does not "
+                  f"emerge below {row['range_hi']:.3g}; its interval is open-ended")
+    failed = diagnostics[~diagnostics["ok"]]
+    if len(failed):
+        bar = "!" * 78
+        _err(f"{bar}\nWARNING: {len(failed)} of {len(tasks)} task fits did not pass the "
+             f"diagnostics gate; do not trust their thresholds as they are:")
+        for _, row in failed.iterrows():
+            _err(f"  {row['task']}: {row['problems']}")
+        _err(bar)
+    return 0
+
+
+def _parse_range(text):
+    if text is None:
+        return None
+    parts = _parse_list(text.replace(":", ","), "range")
+    if len(parts) != 2 or not 0 < parts[0] < parts[1]:
+        raise ValueError(f"--range must be LOW:HIGH with 0 < LOW < HIGH, got {text!r}")
+    return tuple(parts)
+
+
 def cmd_summary(args):
     from .posterior import Posterior
 
@@ -616,6 +707,48 @@ def build_parser():
     _add_device_flags(sb)
     _add_output_flags(sb)
     sb.set_defaults(func=cmd_sbc)
+
+    em = sub.add_parser("emergence", help="emergence thresholds of downstream tasks: the scale "
+                                          "at which a task's score clears chance, with a posterior")
+    em.add_argument("scores", help="CSV with one row per (model, task) and its score in [0, 1]")
+    model = em.add_argument_group("model")
+    model.add_argument("--chance", help="chance level for every task (when there is no chance column)")
+    model.add_argument("--items", help="evaluation items per score (binomial noise; default unknown)")
+    model.add_argument("--mean", default="sigmoid", choices=("sigmoid", "multi-step", "loss-linked"),
+                       help="shape of the mean score (default sigmoid)")
+    model.add_argument("--scale", default="N", choices=("N", "C"),
+                       help="fit against log parameters N or log compute C (default N)")
+    model.add_argument("--steps", type=float, help="multi-step: fix k (default fitted)")
+    model.add_argument("--loss-fit", help="loss-linked: a loss-law fit (.nc) from 'fit'")
+    model.add_argument("--tokens-per-param", type=float,
+                       help="tokens per parameter of the models (loss-linked: default 20); also "
+                            "reports thresholds in compute, C = k*N*rule*N")
+    model.add_argument("--ceiling", type=float, default=1.0, help="largest possible score")
+    threshold = em.add_argument_group("threshold")
+    threshold.add_argument("--level", type=float, default=0.95,
+                           help="central predictive interval that must clear chance + margin")
+    threshold.add_argument("--margin", type=float, help="fraction of the way from chance to 1 "
+                           "that counts as a gain (default 0.05; 0 = clear chance itself)")
+    threshold.add_argument("--at", help="report P(emerged) at these scales, e.g. 70B,400B")
+    threshold.add_argument("--range", help="scale range searched, LOW:HIGH (default: smallest "
+                           "observed to 100x the largest)")
+    columns = em.add_argument_group("columns (auto-detected when not given)")
+    for flag, what in (("--params", "parameter counts N"), ("--tokens", "training tokens D"),
+                       ("--flops", "training FLOPs C"), ("--score-col", "scores"),
+                       ("--task-col", "task names"), ("--chance-col", "chance levels"),
+                       ("--items-col", "item counts"), ("--group", "model families")):
+        columns.add_argument(flag, help=f"column of {what}")
+    columns.add_argument("--flops-per-param-token", type=float, default=6.0)
+    sampler = em.add_argument_group("sampler")
+    sampler.add_argument("--chains", type=int, default=4)
+    sampler.add_argument("--warmup", type=int, default=500)
+    sampler.add_argument("--samples", type=int, default=500, help="draws per chain")
+    sampler.add_argument("--target-accept", type=float, default=0.95)
+    sampler.add_argument("--max-tree-depth", type=int, default=8)
+    sampler.add_argument("--seed", type=int, default=0)
+    _add_device_flags(sampler)
+    _add_output_flags(em)
+    em.set_defaults(func=cmd_emergence)
 
     fc = _fit_file_command(sub, "forecast", "predictive loss at new (N, D) points with intervals",
                            cmd_forecast)

@@ -8,7 +8,7 @@ Threshold. N*(q, δ) is the smallest scale at which the central ``q`` interval (
 a fresh model's predictive score lies entirely above chance plus a margin δ (default 5% of the
 way from chance to a perfect score): with F the score's CDF at that scale, the interval's lower
 end exceeds r + δ exactly when F(r + δ) < (1 − q)/2. Per posterior draw this is found on a fine
-log-spaced grid (default 400 points) over a range that extends beyond the data (default: the
+log-spaced grid (default 200 points, 2.3% apart over 100x-range ladders) over a range that extends beyond the data (default: the
 smallest observed scale to 100x the largest, and any scale asked about), computed exactly
 (incomplete beta function, or the Beta-binomial's pmf summed). Draws that never emerge inside
 the range have N* = ∞: that mass is reported (``p_beyond_range``), never dropped, and an
@@ -44,7 +44,8 @@ from .emergence_model import (MEANS, PARAMS, EmergenceModel, num_params, score_c
 from .inference import SamplerConfig, batch_strategy, run_batch
 
 __all__ = ["fit_emergence", "EmergenceFit", "EmergenceReport", "thresholds", "simulate_scores",
-           "load_scores", "Scores", "ScoresError", "DEFAULT_MARGIN", "threshold_draws"]
+           "load_scores", "Scores", "ScoresError", "DEFAULT_MARGIN", "threshold_draws",
+           "predict_scores"]
 
 DEFAULT_MARGIN = 0.05  # δ as a fraction of the way from chance to a perfect score
 # A curve whose centre lies outside the data leaves a long ridge in (midpoint, slope): a higher
@@ -305,7 +306,7 @@ def threshold_draws(fit, task, log_grid, *, level=0.95, margin=None, max_draws=1
     """Per posterior draw, the index of the first grid scale where ``task`` has emerged
     (``len(log_grid)`` when it never does), and the emerged flags (draws, grid)."""
     r, c = fit.scores.chance_of(task), fit.scores.ceiling
-    delta = DEFAULT_MARGIN * (1 - r) if margin is None else margin
+    delta = (DEFAULT_MARGIN if margin is None else margin) * (1 - r)
     params = fit.task_params(task, max_draws)
     num = len(params["height"])
     if fit.mean == "loss-linked":
@@ -358,8 +359,8 @@ class EmergenceReport:
     scale: str
 
 
-def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_grid=400,
-               interval=0.9, max_draws=1000):
+def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_grid=200,
+               interval=0.9, max_draws=600):
     """The posterior of the emergence threshold N*(level, margin) of every task.
 
     Parameters
@@ -368,7 +369,8 @@ def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_gri
     level : float
         q: the central predictive interval that must clear chance + margin (default 0.95).
     margin : float, optional
-        δ in score units (default 5% of the way from each task's chance to 1).
+        δ as a fraction of the way from each task's chance r to a perfect score: the interval
+        must clear r + margin·(1 − r) (default 0.05; 0 is the literal "clears chance").
     scale_range : (float, float), optional
         The range searched (in the fit's scale units). Default: the smallest observed scale
         to 100x the largest, widened to include ``at``.
@@ -385,6 +387,8 @@ def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_gri
     -------
     EmergenceReport
     """
+    if margin is not None and not 0 <= margin < 1:
+        raise ValueError(f"margin must be in [0, 1), got {margin}")
     if not 0 < level < 1 or not 0 < interval < 1:
         raise ValueError(f"level and interval must be in (0, 1), got {level}, {interval}")
     at = [float(a) for a in (at or ())]
@@ -403,7 +407,7 @@ def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_gri
         ordered = np.sort(n_star)
         r = fit.scores.chance_of(task)
         row = {"task": task, "chance": r,
-               "margin": DEFAULT_MARGIN * (1 - r) if margin is None else margin,
+               "margin": (DEFAULT_MARGIN if margin is None else margin) * (1 - r),
                f"{fit.scale}_star_median": _quantile(ordered, 0.5),
                f"{fit.scale}_star_lo": _quantile(ordered, lo_q),
                f"{fit.scale}_star_hi": _quantile(ordered, hi_q),
@@ -424,8 +428,6 @@ def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_gri
                     for a in at]
         all_draws[task] = n_star
     table = pd.DataFrame(rows)
-    if fit.scale == "N":
-        table = table.rename(columns=lambda c: c)
     return EmergenceReport(table=table, curve=pd.concat(curves, ignore_index=True),
                            at=pd.DataFrame(at_rows, columns=["task", fit.scale, "p_emerged"]),
                            draws=all_draws, level=level, interval=interval, scale=fit.scale)
@@ -504,3 +506,22 @@ def simulate_scores(key, *, num_tasks=8, mean="sigmoid", sizes=None, items=500, 
                     items=np.full(names.shape, float(items)),
                     lines=np.arange(len(names)), source=f"simulate_scores({mean})")
     return scores, params
+
+
+def predict_scores(fit, task, values, *, key, prob=0.9, items=None):
+    """Posterior predictive score of a fresh model of ``task`` at scales ``values``: a table
+    with the median and the central ``prob`` interval (from one predictive draw per
+    posterior draw; ``items`` defaults to the task's usual count)."""
+    values = np.asarray(values, float)
+    params = fit.task_params(task)
+    count = len(params["height"])
+    log_u = np.log(values)
+    t = (fit.t_of(task, log_u, draws=np.arange(count)) if fit.mean == "loss-linked"
+         else np.broadcast_to(fit.t_of(task, log_u), (count, len(values))))
+    params.setdefault("steps", np.ones(count))
+    p = {k: jnp.asarray(v)[:, None] for k, v in params.items()}
+    n = fit.items_of(task) if items is None else items
+    draws = np.asarray(score_distribution(fit.mean, p, jnp.asarray(t), fit.scores.chance_of(task),
+                                          fit.scores.ceiling, n).sample(key))
+    lo, med, hi = np.quantile(draws, [(1 - prob) / 2, 0.5, (1 + prob) / 2], axis=0)
+    return pd.DataFrame({"task": task, fit.scale: values, "median": med, "lo": lo, "hi": hi})

@@ -27,7 +27,7 @@ import pandas as pd
 from .data import (DEFAULT_FLOPS_PER_PARAM_TOKEN, RunsError, _check_k, _normalise, _read_table,
                    parse_number)
 
-__all__ = ["Scores", "load_scores", "SCORE_ALIASES"]
+__all__ = ["Scores", "load_scores", "SCORE_ALIASES", "obsscaling_emergence_frame", "pythia_final_frame"]
 
 SCORE_ALIASES = {
     "N": ("n", "params", "parameters", "nparams", "numparams", "paramcount", "modelsize",
@@ -269,3 +269,62 @@ def _per_row(frame, mapping, name, value, lines, source, tasks):
     if value is None:
         return np.full(len(frame), np.nan)
     return np.full(len(frame), parse_number(value))
+
+
+# -- the public emergence datasets (read from a local copy, never shipped) ---------------------
+OBSSCALING_CHANCE = {  # PROVENANCE.md of obsscaling_emergence (standard values per format)
+    "parsinlu_qa_2_acc": 0.25, "word_unscrambling_2_exact_match": 0.0,
+    "ipa_transliterate_2_exact_match": 0.0, "arithmetic_3ds_2_acc": 0.0,
+    "arithmetic_3da_2_acc": 0.0, "arithmetic_2dm_2_acc": 0.0, "arithmetic_2da_2_acc": 0.0}
+
+
+def _data_dir(data_dir):
+    import os
+
+    from .datasets import DATA_ENV
+
+    directory = data_dir or os.environ.get(DATA_ENV)
+    if not directory:
+        raise FileNotFoundError(f"give data_dir= or set {DATA_ENV} to the folder holding the "
+                                f"public datasets (e.g. a checkout's ../shared/datasets)")
+    return directory
+
+
+def obsscaling_emergence_frame(data_dir=None):
+    """Ruan et al.'s (2024) BIG-bench "emergent" task scores joined to model sizes and FLOPs,
+    long format: model, family, N, C, task, score, chance (BLEU, not a [0, 1] score, left out).
+    BTLM-3B's data size is in B, not T, in the source (see PROVENANCE.md): corrected here."""
+    import os
+
+    folder = os.path.join(_data_dir(data_dir), "obsscaling_emergence", "eval_results")
+    scores = pd.read_csv(os.path.join(folder, "base_llm_emergent_capability_eval.csv"))
+    meta = pd.read_csv(os.path.join(folder, "base_llm_benchmark_eval.csv"))
+    meta = meta[["Model", "Model Family", "Model Size (B)", "FLOPs (1E21)"]]
+    joined = scores.merge(meta, on="Model", how="left")
+    flops = joined["FLOPs (1E21)"] * 1e21
+    flops = flops.where(joined["Model"] != "cerebras/btlm-3b-8k-base", flops / 1000)
+    long = joined.assign(N=joined["Model Size (B)"] * 1e9, C=flops).melt(
+        id_vars=["Model", "Model Family", "N", "C"], value_vars=list(OBSSCALING_CHANCE),
+        var_name="task", value_name="score")
+    long["chance"] = long["task"].map(OBSSCALING_CHANCE)
+    return long.rename(columns={"Model": "model", "Model Family": "family"}).dropna(
+        subset=["score"]).reset_index(drop=True)
+
+
+def pythia_final_frame(data_dir=None, tasks=("lambada_openai", "piqa", "arc_easy", "sciq",
+                                             "arc_challenge", "winogrande", "mmlu_avg57")):
+    """Pythia's zero-shot accuracies at the final checkpoint (both suites), long format: model,
+    N (total parameters), task, score, chance, items (from lm-eval's standard error,
+    n = p(1 − p)/se² + 1; 0 where there is none, e.g. the MMLU average)."""
+    import os
+
+    path = os.path.join(_data_dir(data_dir), "pythia_evals", "DERIVED_pythia_zero_shot_long.csv")
+    frame = pd.read_csv(path)
+    final = frame[(frame["step"] == frame["step"].max()) & (frame["metric"] == "acc")
+                  & frame["task"].isin(tasks)].copy()
+    p, se = final["value"], final["stderr"]
+    items = np.where(se > 0, np.round(p * (1 - p) / np.square(se.where(se > 0, 1.0)) + 1), 0)
+    final["items"] = items
+    return final.rename(columns={"params_total": "N", "value": "score",
+                                 "chance_level": "chance"})[
+        ["model", "suite", "N", "task", "score", "chance", "items"]].reset_index(drop=True)
