@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .emergence_data import Scores, ScoresError, load_scores
-from .emergence_model import (MEANS, PARAMS, EmergenceModel, num_params, score_cdf,
+from .emergence_model import (EXACT_COUNTS, MEANS, PARAMS, EmergenceModel, num_params, score_cdf,
                               score_distribution, task_data)
 from .inference import SamplerConfig, batch_strategy, run_batch
 
@@ -317,6 +317,7 @@ def threshold_draws(fit, task, log_grid, *, level=0.95, margin=None, max_draws=1
         params["steps"] = np.full(num, 1.0)
     items = fit.items_of(task)
     max_count = 1 << int(np.ceil(np.log2(items * min(r + delta, 1.0) + 2))) if items else 1
+    max_count = max_count if max_count <= EXACT_COUNTS else EXACT_COUNTS + 1  # approximate
     dtype = jnp.result_type(float)
     flags = np.asarray(_emerged({k: jnp.asarray(v, dtype) for k, v in params.items()},
                                 jnp.asarray(t, dtype), r, c, items, r + delta,

@@ -67,6 +67,7 @@ MEANS = ("sigmoid", "multi-step", "loss-linked")
 EDGE = 1e-3  # with unknown item counts, scores of exactly 0 or 1 are moved this far inward
 _MU_EPS = 1e-6  # μ is kept this far from 0 and 1 (Beta parameters must be positive)
 _LOG_KAPPA_MAX = 20.0
+EXACT_COUNTS = 64  # score_cdf sums the Beta-binomial's pmf exactly up to this many counts
 
 
 def num_params(mean, fit_steps=True):
@@ -167,10 +168,20 @@ def score_cdf(a, b, items, x, max_count):
 
     Beta: the regularised incomplete beta function. Beta-binomial: the sum of its pmf over
     k = 0..⌊n·x⌋, from pmf(0) = B(a, n + b)/B(a, b) and the ratio of successive terms, in log
-    space.
+    space, when ``max_count`` ≤ `EXACT_COUNTS`; above that (hundreds of counts below x, where the
+    discreteness no longer matters) the Beta with the Beta-binomial's mean and variance,
+    evaluated at ⌊n·x⌋ + ½ (continuity correction), which costs one incomplete beta function.
     """
     n = items
     beta_cdf = betainc(a, b, jnp.clip(x, 0.0, 1.0))
+    if max_count > EXACT_COUNTS:
+        safe_n = jnp.maximum(n, 1.0)
+        kappa = a + b
+        # Var(k/n) = μ(1 − μ)·(φ + (1 − φ)/n) with φ = 1/(κ + 1): a Beta of precision κ'
+        phi = (1.0 / (kappa + 1)) + (kappa / (kappa + 1)) / safe_n
+        scale = (1.0 / phi - 1.0) / kappa
+        edge = jnp.clip((jnp.floor(safe_n * x + 1e-6) + 0.5) / safe_n, 0.0, 1.0)
+        return jnp.where(n > 0, betainc(a * scale, b * scale, edge), beta_cdf)
     k = jnp.arange(max_count + 1, dtype=jnp.result_type(a))
     kk = k.reshape((-1,) + (1,) * jnp.ndim(a))
     safe_n = jnp.maximum(n, 1.0)

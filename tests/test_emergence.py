@@ -299,3 +299,10 @@ def test_obsscaling_emergent_tasks_and_backtest(datasets_dir):
     # Reported, not asserted against the band: held-out models are other families, far beyond
     # the cutoff, so some under-coverage is the honest outcome; a collapse would be a bug.
     assert rate >= 0.5
+
+
+def test_large_count_cdf_approximation_is_close():
+    a, b = jnp.array([20.0, 3.0]), jnp.array([60.0, 9.0])
+    got = score_cdf(a, b, jnp.full(2, 1000.0), 0.2, max_count=65)
+    want = stats.betabinom(1000, np.asarray(a), np.asarray(b)).cdf(200)
+    np.testing.assert_allclose(got, want, atol=0.01)
