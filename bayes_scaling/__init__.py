@@ -25,6 +25,7 @@ _EXPORTS = {
     "Runs": "data", "RunsError": "data", "load_runs": "data", "parse_number": "data",
     "load_dataset": "datasets", "simulate": "datasets",
     "forecast": "forecast",
+    "fit_emergence": "emergence", "EmergenceFit": "emergence", "load_scores": "emergence_data",
     "SamplerConfig": "inference", "run_nuts": "inference",
     "LAWS": "laws", "Law": "laws", "PowerTerm": "laws",
     "build_model": "models", "model_inputs": "models",
