@@ -6,7 +6,8 @@ mean, or, for ``loss-linked``, minus the log-loss of a fitted law, rescaled to t
 chance ``r``, ceiling ``c = r + (c_max - r)·height`` and ``σ`` the logistic function:
 
 ``sigmoid``      μ = r + (c − r)·σ(slope·(t − midpoint))
-``multi-step``   μ = r + (c − r)·p^k with p = σ(slope·(t − midpoint)): k steps must all succeed,
+``multi-step``   μ = r + (c − r)·p^k with p = σ(slope·(t − midpoint) + logit 2^(−1/k)), so μ is
+                 halfway up at the midpoint for every k: k steps must all succeed,
                  each with probability p whose error 1 − p = 1 / (1 + e^{slope·(t − midpoint)})
                  falls as a power law N^−slope once p > ½ (k = ``steps``, fitted or fixed; with
                  c_max = 1 and height = 1 this is the issue's μ = r + (1 − r)·p^k)
@@ -115,7 +116,11 @@ def mean_score(mean, params, t, chance, ceiling):
     top = chance + (ceiling - chance) * params["height"]
     z = params["slope"] * (t - params["midpoint"])
     if mean == "multi-step":
-        frac = jnp.exp(-params["steps"] * jax.nn.softplus(-z))  # p^k, p = σ(z), in log space
+        # midpoint is where μ is halfway up (p^k = ½, p = 2^(-1/k)) for every k: sampling that
+        # point instead of p's own midpoint keeps it nearly uncorrelated with k.
+        k = params["steps"]
+        z = z - jnp.log(jnp.expm1(jnp.log(2.0) / k))  # + logit(2^(-1/k))
+        frac = jnp.exp(-k * jax.nn.softplus(-z))  # p^k, p = σ(z), in log space
     else:
         frac = jax.nn.sigmoid(z)
     return chance + (top - chance) * frac

@@ -37,9 +37,11 @@ def test_mean_shapes_between_chance_and_ceiling():
     # multi-step with k = 1 is the sigmoid; k = 3 is p^3 of it
     one = mean_score("multi-step", {**params, "steps": 1.0}, t, 0.25, 1.0)
     np.testing.assert_allclose(one, mean_score("sigmoid", params, t, 0.25, 1.0), rtol=1e-5)
-    p = jax.nn.sigmoid(1.5 * (t - 0.5))
+    p = jax.nn.sigmoid(1.5 * (t - 0.5) + jnp.log(2 ** (-1 / 3) / (1 - 2 ** (-1 / 3))))
     np.testing.assert_allclose(mean_score("multi-step", params, t, 0.25, 1.0),
                                0.25 + 0.6 * p ** 3, rtol=1e-5, atol=1e-7)
+    half = mean_score("multi-step", params, jnp.array([0.5]), 0.25, 1.0)
+    assert float(half[0]) == pytest.approx(0.25 + 0.6 / 2, rel=1e-5)  # halfway at the midpoint
 
 
 def test_score_density_and_cdf_match_scipy():
