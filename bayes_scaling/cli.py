@@ -157,13 +157,18 @@ def _fit_and_report(runs, args, out_path, header, show_summary=True):
     import jax
 
     from .api import fit
-    from .inference import chain_layout
+    from .inference import FLOAT32_MAX_RUNS, chain_layout
 
     config = _sampler_config(args)
     per_device, devices = chain_layout(config)
+    precision = "float64" if args.x64 else "float32"
+    if not args.x64 and len(runs) > FLOAT32_MAX_RUNS:
+        # float32 rounding of a sum over this many runs makes NUTS ~3x slower (see inference).
+        jax.config.update("jax_enable_x64", True)
+        precision = f"float64 (chosen for more than {FLOAT32_MAX_RUNS} runs)"
     _err(f"fitting {args.law} to {len(runs)} runs: {config.num_chains} chains x "
          f"({config.num_warmup} warmup + {config.num_samples} draws), {per_device} chains on "
-         f"{devices} of {_devices_line()}, {'float64' if args.x64 else 'float32'}")
+         f"{devices} of {_devices_line()}, {precision}")
     _describe_runs(runs)
     post = fit(runs, key=jax.random.key(args.seed), law=args.law,
                priors=_priors_from_args(args), likelihood=args.likelihood, config=config)

@@ -183,3 +183,32 @@ def test_device_that_jax_does_not_have_is_an_input_error(capsys, monkeypatch):
         cli.main(["fit", "no_such_file.csv", "--device", "tpu"])
     assert exit_info.value.code == 2
     assert "--device tpu asked for, but JAX found only cpu" in capsys.readouterr().err
+
+
+def test_fit_of_a_huge_table_chooses_float64(capsys, monkeypatch, tmp_path):
+    """The CLI switches to float64 itself above FLOAT32_MAX_RUNS and says so."""
+    import jax
+
+    from bayes_scaling import api, cli, inference
+
+    class Stop(Exception):
+        pass
+
+    def no_fit(*args, **kwargs):
+        assert jax.config.jax_enable_x64
+        raise Stop
+
+    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")  # in-process: leave JAX's config alone
+    monkeypatch.setattr(inference, "FLOAT32_MAX_RUNS", 100)
+    monkeypatch.setattr(api, "fit", no_fit)
+    csv = tmp_path / "runs.csv"
+    csv.write_text("params,tokens,loss\n" + "".join(
+        f"{n},{20 * n},{2 + 400 / n ** 0.34 + 400 / (20 * n) ** 0.28}\n"
+        for n in [1e7 * 1.05 ** i for i in range(120)]))
+    was_x64 = jax.config.jax_enable_x64
+    try:
+        with pytest.raises(Stop):
+            cli.main(["fit", str(csv), "-o", str(tmp_path / "fit.nc")])
+    finally:
+        jax.config.update("jax_enable_x64", was_x64)
+    assert "float64 (chosen for more than 100 runs)" in capsys.readouterr().err

@@ -166,3 +166,22 @@ def test_compiled_program_is_the_same_in_every_process():
         assert out.returncode == 0, out.stderr[-2000:]
         digests.add(out.stdout.strip())
     assert len(digests) == 1
+
+
+def test_float32_fit_of_a_huge_table_warns_to_use_float64(monkeypatch):
+    """Above FLOAT32_MAX_RUNS, float32 rounding of the log-likelihood slows NUTS ~3x: say so."""
+    from bayes_scaling import inference
+
+    class Stop(Exception):
+        pass
+
+    def no_sampling(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(inference, "FLOAT32_MAX_RUNS", 100)
+    monkeypatch.setattr(inference, "_compiled_sampler", no_sampling)
+    runs = bs.simulate(jax.random.key(0), num_runs=245)
+    priors = bs.default_priors("chinchilla", runs)
+    with pytest.warns(inference.PrecisionWarning, match="245 runs in float32"), \
+            pytest.raises(Stop):
+        inference.sample_arrays("chinchilla", priors, runs, key=jax.random.key(0))
