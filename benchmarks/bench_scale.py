@@ -247,6 +247,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small settings (smoke test)")
     parser.add_argument("--batch-sizes", default=None, help="e.g. 1,8,64,512,4096")
     parser.add_argument("--loop-max", type=int, default=64)
+    parser.add_argument("--growth-sizes", default=None, help="e.g. 245,2450,24500,245000")
+    parser.add_argument("--growth-chains", type=int, default=4)
+    parser.add_argument("--tag", default="", help="suffix of the result files' names")
     parser.add_argument("--strategy", default="auto")
     parser.add_argument("--single-call-over", type=float, default=120.0,
                         help="time a batch once (compile included) if its first call takes "
@@ -263,8 +266,11 @@ def main(argv=None):
         log(f"  {record['floor']}")
     if "growth" in sections:
         sizes = [245, 2450] if args.quick else [245, 2450, 24500, 245000]
-        config = bs.SamplerConfig(num_chains=4, num_warmup=500, num_samples=500)
-        record["growth_config"] = "4 chains x 500 warmup x 500 draws"
+        if args.growth_sizes:
+            sizes = [int(n) for n in args.growth_sizes.split(",")]
+        config = bs.SamplerConfig(num_chains=args.growth_chains, num_warmup=500, num_samples=500)
+        precision = "float64" if jax.config.jax_enable_x64 else "float32"
+        record["growth_config"] = f"{args.growth_chains} chains x 500 warmup x 500 draws, {precision}"
         log("growth ...")
         record["growth"] = bench_growth(sizes, config, args.single_call_over)
     if "batch" in sections:
@@ -280,7 +286,7 @@ def main(argv=None):
     print(text)
     os.makedirs(args.out_dir, exist_ok=True)
     stem = os.path.join(args.out_dir, f"bench_scale_{jax.default_backend()}"
-                        f"{'_quick' if args.quick else ''}")
+                        f"{'_quick' if args.quick else ''}{args.tag}")
     with open(stem + ".json", "w", encoding="utf-8") as handle:
         json.dump(record, handle, indent=2, default=float)
     with open(stem + ".md", "w", encoding="utf-8") as handle:
