@@ -20,8 +20,13 @@ Example
 >>> import jax, bayes_scaling as bs
 >>> from bayes_scaling.emergence import fit_emergence, simulate_scores
 >>> scores, truth = simulate_scores(jax.random.key(0), num_tasks=2)
->>> fit = fit_emergence(scores, key=jax.random.key(1),
-...                     config=bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=300))
+>>> import warnings
+>>> with warnings.catch_warnings():  # chains this short may fail the gate: that warns
+...     warnings.simplefilter("ignore", bs.ConvergenceWarning)
+...     fit = fit_emergence(scores, key=jax.random.key(1),
+...                         config=bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=300))
+>>> list(fit.diagnostics().columns[:3])  # the gate's verdict per task
+['task', 'num_scores', 'ok']
 >>> report = fit.thresholds()
 >>> list(report.table.columns[:4])
 ['task', 'chance', 'margin', 'N_star_median']
