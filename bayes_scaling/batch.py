@@ -155,6 +155,17 @@ def batch_diagnostics(samples, stats, param_names, names):
         "problems": ["; ".join(d.problems) for d in rows]})
 
 
+def warn_failed(table, column, where):
+    """One `ConvergenceWarning` naming the rows of a per-fit gate ``table`` that failed (by
+    ``column``: "fit", "task"); returns how many failed."""
+    failed = table.loc[~table["ok"], column].tolist()
+    if failed:
+        shown = ", ".join(map(str, failed[:5])) + (" ..." if len(failed) > 5 else "")
+        warnings.warn(f"{len(failed)} of {len(table)} {column}s failed the diagnostics gate "
+                      f"({shown}); see {where}", ConvergenceWarning, stacklevel=4)
+    return len(failed)
+
+
 def _fit_keys(key, num_fits):
     """One key per fit: split from a single key, or given as an array of ``num_fits`` keys."""
     if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -232,14 +243,7 @@ class FitBatch:
 
     def warn_if_unconverged(self):
         """One `ConvergenceWarning` naming the fits that failed the gate; returns their count."""
-        table = self.diagnostics()
-        failed = table.loc[~table["ok"], "fit"].tolist()
-        if failed:
-            shown = ", ".join(map(str, failed[:5])) + (" ..." if len(failed) > 5 else "")
-            warnings.warn(f"{len(failed)} of {len(self)} fits failed the diagnostics gate "
-                          f"({shown}); see FitBatch.diagnostics()", ConvergenceWarning,
-                          stacklevel=3)
-        return len(failed)
+        return warn_failed(self.diagnostics(), "fit", "FitBatch.diagnostics()")
 
     def summary(self, prob=0.9):
         """Tidy table: one row per (fit, parameter) with median and central ``prob`` interval."""

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -108,16 +107,10 @@ class EmergenceFit:
         return self._diagnostics
 
     def warn_if_unconverged(self):
-        from .posterior import ConvergenceWarning
+        """One `ConvergenceWarning` naming the tasks that failed the gate; returns their count."""
+        from .batch import warn_failed
 
-        table = self.diagnostics()
-        failed = table.loc[~table["ok"], "task"].tolist()
-        if failed:
-            shown = ", ".join(map(str, failed[:5])) + (" ..." if len(failed) > 5 else "")
-            warnings.warn(f"{len(failed)} of {len(self)} tasks failed the diagnostics gate "
-                          f"({shown}); see EmergenceFit.diagnostics()", ConvergenceWarning,
-                          stacklevel=3)
-        return len(failed)
+        return warn_failed(self.diagnostics(), "task", "EmergenceFit.diagnostics()")
 
     @property
     def idata(self):
