@@ -9,6 +9,7 @@ column; a fit that fails the diagnostics gate is announced on stderr wherever it
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -501,18 +502,15 @@ def _fmt_scale(value):
 def cmd_emergence(args):
     import jax
 
-    from .emergence import fit_emergence, load_scores
-    from .inference import SamplerConfig, batch_strategy
+    from .emergence import DEFAULT_CONFIG, check_threshold_options, fit_emergence, load_scores
+    from .inference import batch_strategy
 
     scores = load_scores(args.scores, params=args.params, tokens=args.tokens, flops=args.flops,
                          score=args.score_col, task=args.task_col,
                          chance=args.chance_col or args.chance,
                          items=args.items_col or args.items, group=args.group,
                          ceiling=args.ceiling, flops_per_param_token=args.flops_per_param_token)
-    if args.margin is not None and not 0 <= args.margin < 1:
-        raise ValueError(f"--margin must be in [0, 1), got {args.margin}")
-    if not 0 < args.level < 1:
-        raise ValueError(f"--level must be in (0, 1), got {args.level}")
+    check_threshold_options(args.level, args.margin)  # before the fit, not after it
     at = _parse_list(args.at, "at") or []
     scale_range = _parse_range(args.range)
     loss_post = None
@@ -522,9 +520,10 @@ def cmd_emergence(args):
         from .posterior import Posterior
 
         loss_post = Posterior.load(args.loss_fit)
-    config = SamplerConfig(num_chains=args.chains, num_warmup=args.warmup,
-                           num_samples=args.samples, target_accept=args.target_accept,
-                           max_tree_depth=args.max_tree_depth)
+    given = dict(num_chains=args.chains, num_warmup=args.warmup, num_samples=args.samples,
+                 target_accept=args.target_accept, max_tree_depth=args.max_tree_depth)
+    config = dataclasses.replace(DEFAULT_CONFIG,
+                                 **{k: v for k, v in given.items() if v is not None})
     per_device, devices = batch_strategy("auto")
     tasks = scores.tasks
     _err(f"emergence: {len(tasks)} task(s), {len(scores)} scores, {args.mean} mean in log "
@@ -745,11 +744,13 @@ def build_parser():
         columns.add_argument(flag, help=f"column of {what}")
     columns.add_argument("--flops-per-param-token", type=float, default=6.0)
     sampler = em.add_argument_group("sampler")
-    sampler.add_argument("--chains", type=int, default=4)
-    sampler.add_argument("--warmup", type=int, default=500)
-    sampler.add_argument("--samples", type=int, default=500, help="draws per chain")
-    sampler.add_argument("--target-accept", type=float, default=0.95)
-    sampler.add_argument("--max-tree-depth", type=int, default=8)
+    # Defaults (None here) come from emergence.DEFAULT_CONFIG: 4 chains x (500 + 500),
+    # target acceptance 0.95, tree depth 8.
+    sampler.add_argument("--chains", type=int)
+    sampler.add_argument("--warmup", type=int)
+    sampler.add_argument("--samples", type=int, help="draws per chain")
+    sampler.add_argument("--target-accept", type=float)
+    sampler.add_argument("--max-tree-depth", type=int)
     sampler.add_argument("--seed", type=int, default=0)
     _add_device_flags(sampler)
     _add_output_flags(em)

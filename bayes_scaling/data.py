@@ -127,26 +127,34 @@ def _normalise(name):
     return re.sub(r"[\s_\-.]", "", str(name)).lower()
 
 
-def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None):
-    """Map canonical names (N, D, C, loss, group) to the frame's columns."""
-    how_to_map = how_to_map or "map them with --params/--tokens/--flops (params=, tokens=, flops=)"
+def match_columns(frame, explicit, aliases, flags, source, error):
+    """Canonical name -> column: the ``explicit`` ones (checked to exist), then each remaining
+    canonical name whose ``aliases`` match exactly one unclaimed column (several: ``error``
+    naming them and the ``flags`` option that picks one)."""
     mapping = {}
     for canonical, column in explicit.items():
         if column is None:
             continue
         if column not in frame.columns:
-            raise RunsError(f"{source}: column {column!r} given for {canonical} is not in the "
-                            f"data; columns are {list(frame.columns)}")
+            raise error(f"{source}: column {column!r} given for {canonical} is not in the "
+                        f"data; columns are {list(frame.columns)}")
         mapping[canonical] = column
-    for canonical, aliases in COLUMN_ALIASES.items():
+    for canonical, names in aliases.items():
         if canonical in mapping:
             continue
-        found = [c for c in frame.columns if _normalise(c) in aliases and c not in mapping.values()]
+        found = [c for c in frame.columns if _normalise(c) in names and c not in mapping.values()]
         if len(found) > 1:
-            raise RunsError(f"{source}: several columns could be {canonical}: {found}; "
-                            f"say which one to use with --{_FLAG[canonical]} COLUMN")
+            raise error(f"{source}: several columns could be {canonical}: {found}; "
+                        f"say which one to use with --{flags[canonical]} COLUMN")
         if found:
             mapping[canonical] = found[0]
+    return mapping
+
+
+def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None):
+    """Map canonical names (N, D, C, loss, group) to the frame's columns."""
+    how_to_map = how_to_map or "map them with --params/--tokens/--flops (params=, tokens=, flops=)"
+    mapping = match_columns(frame, explicit, COLUMN_ALIASES, _FLAG, source, RunsError)
     if need_loss and "loss" not in mapping:
         raise RunsError(f"{source}: no loss column found among {list(frame.columns)}; name it "
                         f"with --loss COLUMN (loss=); recognised names: loss, final_loss, "

@@ -358,6 +358,15 @@ class EmergenceReport:
     scale: str
 
 
+def check_threshold_options(level=0.95, margin=None, interval=0.9):
+    """Raise ValueError for a level, margin or interval outside its range (callers check before
+    a long fit, not after)."""
+    if margin is not None and not 0 <= margin < 1:
+        raise ValueError(f"margin must be in [0, 1), got {margin}")
+    if not 0 < level < 1 or not 0 < interval < 1:
+        raise ValueError(f"level and interval must be in (0, 1), got {level}, {interval}")
+
+
 def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_grid=200,
                interval=0.9, max_draws=600):
     """The posterior of the emergence threshold N*(level, margin) of every task.
@@ -386,10 +395,7 @@ def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_gri
     -------
     EmergenceReport
     """
-    if margin is not None and not 0 <= margin < 1:
-        raise ValueError(f"margin must be in [0, 1), got {margin}")
-    if not 0 < level < 1 or not 0 < interval < 1:
-        raise ValueError(f"level and interval must be in (0, 1), got {level}, {interval}")
+    check_threshold_options(level, margin, interval)
     at = [float(a) for a in (at or ())]
     diagnostics = fit.diagnostics().set_index("task")
     rows, curves, at_rows, all_draws = [], [], [], {}

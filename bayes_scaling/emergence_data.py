@@ -24,8 +24,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from .data import (DEFAULT_FLOPS_PER_PARAM_TOKEN, RunsError, _check_k, _normalise, _read_table,
-                   parse_number)
+from .data import (DEFAULT_FLOPS_PER_PARAM_TOKEN, RunsError, _check_k, _read_table,
+                   match_columns, parse_number)
 
 __all__ = ["Scores", "load_scores", "SCORE_ALIASES", "obsscaling_emergence_frame", "pythia_final_frame"]
 
@@ -109,23 +109,7 @@ class Scores:
 
 
 def _detect(frame, explicit, source):
-    mapping = {}
-    for canonical, column in explicit.items():
-        if column is None:
-            continue
-        if column not in frame.columns:
-            raise ScoresError(f"{source}: column {column!r} given for {canonical} is not in the "
-                              f"data; columns are {list(frame.columns)}")
-        mapping[canonical] = column
-    for canonical, aliases in SCORE_ALIASES.items():
-        if canonical in mapping:
-            continue
-        found = [c for c in frame.columns if _normalise(c) in aliases and c not in mapping.values()]
-        if len(found) > 1:
-            raise ScoresError(f"{source}: several columns could be {canonical}: {found}; say "
-                              f"which one to use with --{_FLAGS[canonical]} COLUMN")
-        if found:
-            mapping[canonical] = found[0]
+    mapping = match_columns(frame, explicit, SCORE_ALIASES, _FLAGS, source, ScoresError)
     if "score" not in mapping:
         raise ScoresError(f"{source}: no score column found among {list(frame.columns)}; name "
                           f"it with --score-col COLUMN (score=)")
