@@ -37,6 +37,7 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
         The runs, or a CSV path / DataFrame for `load_runs` (with ``load_options``).
     key : jax.random key
     law : str or Law
+        A registry name (`laws.LAWS`) or a `Law`, e.g. your own from `laws.make_law`.
     priors : dict, optional
         Overrides of the default priors (NumPyro distributions or fixed numbers), by name.
     likelihood : {"student_t", "normal"}
@@ -48,7 +49,7 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
     """
     law = get_law(law)
     num_params = len(all_param_names(law, likelihood))
-    runs = data if isinstance(data, Runs) else load_runs(data, **load_options)
+    runs = data if isinstance(data, Runs) else load_runs(data, law=law, **load_options)
     if len(runs) < num_params:
         raise ValueError(f"{runs.source}: {len(runs)} runs are too few to fit {num_params} "
                          f"parameters of {law.name!r} with a {likelihood} likelihood")

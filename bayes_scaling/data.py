@@ -25,7 +25,8 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["Runs", "RunsError", "load_runs", "load_points", "parse_number", "COLUMN_ALIASES"]
+__all__ = ["Runs", "RunsError", "load_runs", "load_points", "parse_number", "COLUMN_ALIASES",
+           "INPUT_ALIASES"]
 
 DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0
 
@@ -38,6 +39,12 @@ COLUMN_ALIASES = {
     "loss": ("loss", "finalloss", "valloss", "validationloss", "evalloss", "testloss", "trainloss"),
     "group": ("group", "family", "modelfamily"),
 }
+# Further inputs some laws need (`Runs.extra`), recognised the same way; others are mapped with
+# ``inputs=``. U: unique tokens (data-constrained law).
+INPUT_ALIASES = {
+    "U": ("u", "unique", "uniquetokens", "uuniquetokens", "numuniquetokens"),
+}
+_INPUT_NAMES = {"U": "unique tokens"}
 _SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 _NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([KMBGTP]?)$", re.IGNORECASE)
 _CONDITION = re.compile(r"^\s*(\w+)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
@@ -69,6 +76,11 @@ class Runs:
         Human-readable notes on rows removed on request (``where=``); empty when none were.
     columns : dict
         Which source column gave N, D, C, loss and group (derived ones are absent).
+    extra : dict
+        Further inputs some laws need, by input name: unique tokens ``"U"``, token sources
+        ``"D_1"``, ``"D_2"``, ... (float64 arrays, validated like N and D). They read as
+        attributes too (``runs.U``). N, D or C is NaN where it is unknown (a one-variable law's
+        runs need only its own input).
     """
 
     N: np.ndarray
@@ -81,9 +93,33 @@ class Runs:
     flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN
     dropped: tuple = ()
     columns: dict = dataclasses.field(default_factory=dict)
+    extra: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self):
         return len(self.loss)
+
+    def __getattr__(self, name):
+        extra = self.__dict__.get("extra") or {}
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"Runs has no attribute or input column {name!r}")
+
+    def input(self, name, law="the law"):
+        """The values of input ``name`` (N, D, C or an extra column); a clear error if absent.
+
+        >>> import numpy as np
+        >>> runs = Runs(N=np.ones(1), D=np.ones(1), C=np.ones(1), loss=np.ones(1))
+        >>> runs.input("U", "data_constrained")
+        Traceback (most recent call last):
+        ...
+        bayes_scaling.data.RunsError: DataFrame: law 'data_constrained' needs column 'U' (unique tokens), which the runs lack; name it with load_runs(..., inputs={'U': COLUMN})
+        """
+        values = self.extra.get(name) if name not in ("N", "D", "C") else getattr(self, name)
+        if values is None or np.isnan(values).all():
+            what = f" ({_INPUT_NAMES[name]})" if name in _INPUT_NAMES else ""
+            raise RunsError(f"{self.source}: law {law!r} needs column {name!r}{what}, which the "
+                            f"runs lack; name it with load_runs(..., inputs={{{name!r}: COLUMN}})")
+        return values
 
     def subset(self, keep):
         """The runs where the boolean mask ``keep`` is True, with the same metadata."""
@@ -94,11 +130,13 @@ class Runs:
         for name in ("group", "lines"):
             value = getattr(self, name)
             pick[name] = None if value is None else np.asarray(value)[keep]
+        pick["extra"] = {name: values[keep] for name, values in self.extra.items()}
         return dataclasses.replace(self, **pick)
 
     def to_frame(self):
-        """The runs as a DataFrame with columns N, D, C, loss (and group)."""
-        frame = pd.DataFrame({"N": self.N, "D": self.D, "C": self.C, "loss": self.loss})
+        """The runs as a DataFrame with columns N, D, C, loss, the extra inputs (and group)."""
+        frame = pd.DataFrame({"N": self.N, "D": self.D, "C": self.C, "loss": self.loss,
+                              **self.extra})
         if self.group is not None:
             frame["group"] = self.group
         return frame
@@ -151,7 +189,7 @@ def match_columns(frame, explicit, aliases, flags, source, error):
     return mapping
 
 
-def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None):
+def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None, need_sizes=2):
     """Map canonical names (N, D, C, loss, group) to the frame's columns."""
     how_to_map = how_to_map or "map them with --params/--tokens/--flops (params=, tokens=, flops=)"
     mapping = match_columns(frame, explicit, COLUMN_ALIASES, _FLAG, source, RunsError)
@@ -160,7 +198,7 @@ def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None):
                         f"with --loss COLUMN (loss=); recognised names: loss, final_loss, "
                         f"val_loss, eval_loss, test_loss, train_loss")
     have = [k for k in ("N", "D", "C") if k in mapping]
-    if len(have) < 2:
+    if len(have) < need_sizes:
         raise RunsError(f"{source}: need two of parameters (N), tokens (D) and FLOPs (C) to know "
                         f"each run's size, found only {have or 'none'} among {list(frame.columns)}; "
                         f"{how_to_map}")
@@ -223,7 +261,8 @@ def _apply_where(columns, frame, lines, where, source):
 
 
 def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=None,
-              flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, where=None):
+              flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, where=None, inputs=None,
+              law=None):
     """Read and validate runs from a CSV path or a pandas DataFrame.
 
     Parameters
@@ -239,6 +278,14 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     where : str, optional
         Keep only runs matching e.g. ``"loss < 3.447"`` or ``"N >= 1e8 and C < 1e22"``. The rows
         removed are listed in ``Runs.dropped``.
+    inputs : dict, optional
+        Further input columns for laws that need them, by input name, e.g. ``{"U":
+        "unique_tokens"}`` or ``{"D_1": "web", "D_2": "code"}`` (`Runs.extra`). Unique tokens U
+        are also auto-detected (see ``INPUT_ALIASES``).
+    law : Law or str, optional
+        The law to be fitted: every input it needs must then be present (the error names the
+        missing column), and a law of one of N, D, C needs only that column (the other two are
+        NaN, unknown).
 
     Returns
     -------
@@ -261,10 +308,14 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     """
     frame, source, lines = _read_table(data)
     k = _check_k(flops_per_param_token)
+    needs = _law_inputs(law)
     explicit = {"N": params, "D": tokens, "C": flops, "loss": loss, "group": group}
-    mapping = _detect_columns(frame, explicit, source)
+    one_size = len(needs & {"N", "D", "C"}) == 1  # a one-variable law: its column is enough
+    mapping = _detect_columns(frame, explicit, source, need_sizes=1 if one_size else 2)
+    aliases = {k: v for k, v in INPUT_ALIASES.items() if law is None or k in needs}
+    extra_map = match_columns(frame, dict(inputs or {}), aliases, _INPUT_FLAG, source, RunsError)
     columns = {name: _parse_column(frame, col, name, lines, source)
-               for name, col in mapping.items() if name != "group"}
+               for name, col in {**mapping, **extra_map}.items() if name != "group"}
     _complete_sizes(columns, mapping, k, lines, source)
     dropped = ()
     if where:
@@ -274,9 +325,25 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
         dropped = (note,) if note else ()
     groups = frame[mapping["group"]].astype(str).to_numpy() if "group" in mapping else None
     _check_duplicates(columns, groups, lines, source)
-    return Runs(N=columns["N"], D=columns["D"], C=columns["C"], loss=columns["loss"], group=groups,
-                lines=lines, source=source, flops_per_param_token=k, dropped=dropped,
-                columns=dict(mapping))
+    runs = Runs(N=columns["N"], D=columns["D"], C=columns["C"], loss=columns["loss"],
+                group=groups, lines=lines, source=source, flops_per_param_token=k,
+                dropped=dropped, columns={**mapping, **extra_map},
+                extra={name: columns[name] for name in extra_map})
+    for name in sorted(needs):
+        runs.input(name, getattr(law, "name", law))  # a clear error for a missing column
+    return runs
+
+
+_INPUT_FLAG = {name: f"input {name}" for name in INPUT_ALIASES}  # inputs={name: COLUMN}
+
+
+def _law_inputs(law):
+    """The set of inputs ``law`` (a Law, a registry name or None) needs."""
+    if law is None:
+        return set()
+    from .laws import get_law
+
+    return set(get_law(law).inputs)
 
 
 def _read_table(data):
@@ -358,8 +425,13 @@ def _number_or_error(cell, name, line, source):
 
 
 def _complete_sizes(columns, mapping, k, lines, source):
-    """Derive the missing one of N, D, C; if all three are given, check they agree."""
-    if "C" not in columns:
+    """Derive the missing one of N, D, C; if all three are given, check they agree. With only
+    one of them (a one-variable law) the other two are NaN: unknown."""
+    if sum(name in columns for name in ("N", "D", "C")) == 1:
+        size = next(columns[name] for name in ("N", "D", "C") if name in columns)
+        for name in ("N", "D", "C"):
+            columns.setdefault(name, np.full_like(size, np.nan))
+    elif "C" not in columns:
         columns["C"] = k * columns["N"] * columns["D"]
     elif "D" not in columns:
         columns["D"] = columns["C"] / (k * columns["N"])

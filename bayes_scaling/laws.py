@@ -4,7 +4,9 @@ Every law is evaluated in log space, ``log L = law.log_loss(params, log_x)``, wh
 the law's parameter names to arrays and ``log_x`` maps each input (``"N"``, ``"D"``, ...) to the log of
 its values. There is no Python branching on values, so jit, vmap and grad work everywhere.
 
-Adding a law is one function and one registry entry.
+Adding a law is one function and one registry entry. The family beyond Chinchilla (one
+variable, pure power, Kaplan, broken, data-constrained, effective data) lives in `laws_family`;
+`make_law` turns a user's own jnp function into a registered law.
 
 Example
 -------
@@ -18,51 +20,14 @@ Example
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, NamedTuple
-
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-__all__ = ["Law", "LAWS", "PowerTerm", "get_law"]
+from .law_types import Law, PowerTerm, compute_optimal_exponents, term_log_input
+from .laws_family import FAMILY
 
-
-class PowerTerm(NamedTuple):
-    """A term ``coef · x^-exponent`` of a law; the sampler centres it on the data (see models)."""
-
-    coef: str
-    exponent: str
-    input: str
-
-
-class Law(NamedTuple):
-    """A scaling law.
-
-    Attributes
-    ----------
-    name : str
-        Registry key.
-    inputs : tuple of str
-        Inputs the law needs, among ``"N"``, ``"D"``, ``"C"``.
-    param_names : tuple of str
-        Parameters in the published parameterization, in display order.
-    log_loss : callable
-        ``log_loss(params, log_x) -> log L``, pure and vectorised over trailing array axes.
-    power_terms : tuple of PowerTerm
-        Terms ``coef · x^-exponent``; their coefficients are sampled as the log of the term at the
-        data's centre, which removes the near-perfect correlation between log coef and exponent.
-    reference : str
-        Where the law comes from.
-    derived : callable, optional
-        ``derived(params) -> dict`` of quantities reported with the posterior (NumPy or JAX).
-    """
-
-    name: str
-    inputs: tuple
-    param_names: tuple
-    log_loss: Callable[[Mapping, Mapping], jnp.ndarray]
-    power_terms: tuple = ()
-    reference: str = ""
-    derived: Callable[[Mapping], Mapping] | None = None
+__all__ = ["Law", "LAWS", "PowerTerm", "get_law", "make_law", "register_law",
+           "compute_optimal_exponents", "term_log_input"]
 
 
 def _chinchilla_log_loss(p, log_x):
@@ -75,12 +40,6 @@ def _chinchilla_log_loss(p, log_x):
     return logsumexp(terms, axis=0)
 
 
-def _compute_optimal_exponents(p):
-    # N* ∝ C^a and D* ∝ C^b under C = k·N·D (Hoffmann et al. 2022, eq. 4).
-    total = p["alpha"] + p["beta"]
-    return {"a": p["beta"] / total, "b": p["alpha"] / total}
-
-
 CHINCHILLA = Law(
     name="chinchilla",
     inputs=("N", "D"),
@@ -88,10 +47,11 @@ CHINCHILLA = Law(
     log_loss=_chinchilla_log_loss,
     power_terms=(PowerTerm("A", "alpha", "N"), PowerTerm("B", "beta", "D")),
     reference="Hoffmann et al. 2022, arXiv:2203.15556, eq. (2): L(N, D) = E + A/N^α + B/D^β",
-    derived=_compute_optimal_exponents,
+    derived=compute_optimal_exponents,
 )
 
-LAWS = {law.name: law for law in (CHINCHILLA,)}
+LAWS = {law.name: law for law in (CHINCHILLA, *FAMILY)}
+_BUILT_IN = frozenset(LAWS)
 
 
 def get_law(law):
@@ -102,3 +62,84 @@ def get_law(law):
         return LAWS[law]
     except KeyError:
         raise ValueError(f"unknown law {law!r}; known laws: {', '.join(LAWS)}") from None
+
+
+def register_law(law, replace=False):
+    """Add ``law`` to `LAWS` under its name, so fits of it can be saved, loaded and compared.
+
+    A built-in law is never replaced; another user law of the same name only with ``replace``.
+    """
+    if law.name in _BUILT_IN:
+        raise ValueError(f"{law.name!r} is a built-in law; give your law another name")
+    if law.name in LAWS and not replace:
+        raise ValueError(f"a law named {law.name!r} is already registered; pass replace=True")
+    LAWS[law.name] = law
+    return law
+
+
+def make_law(name, loss, *, inputs, params, priors, power_terms=(), log_space=False,
+             reference="user-defined", register=True):
+    """Make a `Law` from your own jnp function; it then fits, forecasts and backtests as any other.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (`register_law`; a later `make_law` of the same name replaces it).
+    loss : callable
+        ``loss(p, x) -> L`` where ``p`` maps parameter names and ``x`` input names (``"N"``,
+        ``"D"``, ``"C"`` or other columns of the runs) to arrays in natural units, written with
+        ``jax.numpy`` and no Python branching on values. With ``log_space=True`` it is instead
+        ``log_loss(p, log_x) -> log L`` on the logs of the inputs (better for huge inputs).
+    inputs, params : sequence of str
+        The input and parameter names the function uses.
+    priors : dict or callable
+        One NumPyro distribution (or fixed number) per parameter, or ``priors(runs) -> dict``
+        for priors scaled to the data. Every parameter needs one (`priors.PriorError` otherwise).
+    power_terms : sequence of PowerTerm, optional
+        Terms ``coef·x^-exponent`` of the law; the sampler centres them on the data, which removes
+        the correlation between log coef and exponent (recommended when x spans decades).
+    log_space : bool
+    reference : str
+    register : bool
+        Add the law to `LAWS` (needed to load a saved fit of it in a later session: call
+        `make_law` again before `Posterior.load`).
+
+    Returns
+    -------
+    Law
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, numpyro.distributions as dist
+    >>> law = make_law("saturating", lambda p, x: p["E"] + p["A"] / (1 + x["N"] / p["N0"]),
+    ...                inputs=["N"], params=["E", "A", "N0"],
+    ...                priors={"E": dist.HalfNormal(2.0), "A": dist.LogNormal(0.0, 1.0),
+    ...                        "N0": dist.LogNormal(20.0, 2.0)})
+    >>> float(jnp.exp(law.log_loss({"E": 1.0, "A": 2.0, "N0": 1e9}, {"N": jnp.log(1e9)})))
+    2.0
+    """
+    from .priors import PriorError
+
+    params, inputs = tuple(params), tuple(inputs)
+    for term in power_terms:
+        if term.coef not in params or term.exponent not in params:
+            raise ValueError(f"power term {term} names parameters that {name!r} lacks")
+    if not callable(priors):
+        missing = [p for p in params if p not in priors]
+        if missing:
+            raise PriorError(f"law {name!r}: no prior for parameter(s) {missing}; give one each, "
+                             f"e.g. priors={{{missing[0]!r}: dist.LogNormal(0.0, 1.0), ...}}")
+        unknown = sorted(set(priors) - set(params))
+        if unknown:
+            raise PriorError(f"law {name!r}: priors given for unknown parameter(s) {unknown}; "
+                             f"parameters are {list(params)}")
+        fixed = dict(priors)
+        priors = lambda runs: fixed  # noqa: E731
+    if log_space:
+        log_loss = loss
+    else:
+        def log_loss(p, log_x):
+            return jnp.log(loss(p, {k: jnp.exp(v) for k, v in log_x.items()}))
+    law = Law(name=name, inputs=inputs, param_names=params, log_loss=log_loss,
+              power_terms=tuple(power_terms), reference=reference, priors=priors)
+    return register_law(law, replace=True) if register else law

@@ -32,7 +32,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import transforms
 
-from .laws import get_law
+from .laws import get_law, term_log_input
 from .priors import check_priors, noise_param_names
 
 __all__ = ["build_model", "model_inputs", "LIKELIHOODS", "centre_site"]
@@ -46,9 +46,13 @@ def centre_site(coef):
 
 
 def model_inputs(runs, law="chinchilla", dtype=None):
-    """The model's ``x``: a dict of the log of each input the law needs, from `Runs`."""
+    """The model's ``x``: a dict of the log of each input the law needs, from `Runs`.
+
+    Raises `data.RunsError` naming the column when the runs lack an input the law needs.
+    """
     law = get_law(law)
-    return {name: jnp.log(jnp.asarray(getattr(runs, name), dtype=dtype)) for name in law.inputs}
+    return {name: jnp.log(jnp.asarray(runs.input(name, law.name), dtype=dtype))
+            for name in law.inputs}
 
 
 def _parameter(name, prior):
@@ -109,7 +113,7 @@ def _make_model(law, priors, likelihood):
         params = {name: _parameter(name, priors[name])
                   for name in law.param_names if name not in coefs}
         for term in law.power_terms:
-            values = x[term.input]
+            values = term_log_input(term, x)
             centre = (jnp.mean(values) if mask is None
                       else jnp.sum(jnp.where(mask, values, 0.0)) / jnp.sum(mask))
             params[term.coef] = _coefficient(term, priors[term.coef], params[term.exponent], centre)

@@ -24,6 +24,40 @@ nu          Gamma(2, 0.1)                                   Student-t degrees of
                                                             Steel 2010): robust yet Normal-capable
 ==========  ==============================================  ===========================================
 
+Every coefficient of a term ``coef·x^-exponent`` (any law) gets the A, B rule above, with the
+median of its exponent's prior in place of 0.35, x the term's input (the sum of the sources for
+effective data), and the whole typical loss instead of a quarter when the term is the law's only
+one (pure power laws). The other laws' own parameters (`laws_family`):
+
+==============  ====================================  ==========================================
+parameter       default                               why
+==============  ====================================  ==========================================
+alpha of        LogNormal(log 0.175, 0.5)             compute splits between N and D, so its
+power_C                                               exponent is about αβ/(α+β), half of 0.35;
+                                                      95% in 0.066-0.47
+alpha of        LogNormal(log 0.1, 0.75)              without an irreducible term loss exponents
+pure_power_*                                          are small (Kaplan et al.: 0.050-0.095);
+                                                      95% in 0.023-0.43
+alpha_N,        LogNormal(log 0.1, 0.75)              as above (Kaplan et al. Table 2: 0.076,
+alpha_D                                               0.103)
+N_c, D_c        LogNormal(mean log x + log(s)/0.1, 5)  where (x_c/x)^0.1 is the typical loss at the
+                                                      runs' central x; sd 5 nats of log x_c
+alpha of        LogNormal(log 0.2, 1)                 exponent before the break; may be near 0
+broken_*                                              (BNSL 4-digit addition: 0.055)
+beta of         LogNormal(log 0.5, 1.5)               change of exponent at the break: 95% in
+broken_*                                              0.026-9.5 (sharp drops are large)
+x_b             LogNormal(mean log x, max(r/2, 0.5))  break inside the runs' log range r (±1 sd
+                                                      covers it)
+f               LogNormal(log 0.3, 1)                 sharpness of the bend (small: sharp)
+R_D_star,       LogNormal(log 10, 1)                  epochs (parameter excess) over which
+R_N_star                                              repetition stops helping; published 15.4
+                                                      and 5.3; 95% in 1.4-71
+w_2, w_3, ...   LogNormal(0, 1)                       a token of source i is a priori worth one
+                                                      of source 1, within a factor e (1 sd)
+==============  ====================================  ==========================================
+
+A user law (`laws.make_law`) brings its own priors; every parameter must have one.
+
 Because A and α are independent a priori and log N sits near 20, the prior on each term's size
 is still wide: on a Chinchilla-like design the prior predictive loss has median ≈ 2.4 s, and
 about two thirds of it lies below 12 nats (an untrained language model's loss), which
@@ -45,7 +79,7 @@ import re
 import numpy as np
 import numpyro.distributions as dist
 
-from .laws import get_law
+from .laws import get_law, term_log_input
 
 __all__ = ["default_priors", "parse_prior", "parse_priors", "read_prior_file", "check_priors",
            "noise_param_names", "all_param_names", "describe_prior", "PriorError"]
@@ -54,6 +88,10 @@ EXPONENT_PRIOR_MEDIAN = 0.35
 EXPONENT_PRIOR_SD = 0.4  # of log exponent
 TERM_SHARE = 0.25  # prior median of a term at the centre, as a share of the median loss
 COEF_PRIOR_SD = 1.0  # of log coefficient
+SMALL_EXPONENT = (math.log(0.1), 0.75)  # LogNormal (loc, scale): exponents of laws without E
+CRITICAL_SCALE_SD = 5.0  # of log N_c, log D_c (Kaplan)
+REPEAT_PRIOR = (math.log(10.0), 1.0)  # R_D*, R_N* (data-constrained)
+WEIGHT_PRIOR = (0.0, 1.0)  # w_i (effective data)
 
 # Distributions accepted in prior strings; positional arguments follow NumPyro's order.
 _DISTRIBUTIONS = {name: getattr(dist, name) for name in (
@@ -100,21 +138,68 @@ def default_priors(law, runs, likelihood="student_t"):
     ['A', 'B', 'E', 'alpha', 'beta', 'nu', 'sigma']
     """
     law = get_law(law)
-    scale = float(np.median(runs.loss))
-    log_mean = {name: float(np.mean(np.log(getattr(runs, name)))) for name in law.inputs}
-    priors = {}
-    for name in law.param_names:
-        if name == "E":
-            priors[name] = dist.HalfNormal(scale)
-        else:
-            priors[name] = dist.LogNormal(math.log(EXPONENT_PRIOR_MEDIAN), EXPONENT_PRIOR_SD)
-    for term in law.power_terms:
-        loc = math.log(TERM_SHARE * scale) + EXPONENT_PRIOR_MEDIAN * log_mean[term.input]
-        priors[term.coef] = dist.LogNormal(loc, COEF_PRIOR_SD)
+    if law.priors is not None:
+        priors = dict(law.priors(runs))  # a user law's own; `check_priors` names any missing
+    else:
+        priors = _built_in_priors(law, runs)
     priors["sigma"] = dist.HalfNormal(0.1)
     if likelihood == "student_t":
         priors["nu"] = dist.Gamma(2.0, 0.1)
     return priors
+
+
+def _built_in_priors(law, runs):
+    """The law's parameters' defaults (module docstring); names without a rule are left out."""
+    scale = float(np.median(runs.loss))
+    log_mean = {name: float(np.mean(np.log(runs.input(name, law.name)))) for name in law.inputs}
+    priors = {}
+    for name in law.param_names:
+        prior = _named_prior(law, name, scale, log_mean, runs)
+        if prior is not None:
+            priors[name] = prior
+    exponents = {term.exponent for term in law.power_terms}
+    for name in exponents - set(priors):
+        priors[name] = dist.LogNormal(math.log(EXPONENT_PRIOR_MEDIAN), EXPONENT_PRIOR_SD)
+    share = 1.0 if "E" not in law.param_names and len(law.power_terms) == 1 else TERM_SHARE
+    for term in law.power_terms:
+        exponent = priors[term.exponent]
+        median = float(np.exp(exponent.loc)) if isinstance(exponent, dist.LogNormal) \
+            else EXPONENT_PRIOR_MEDIAN
+        log_x = term_log_input(term, {n: np.log(runs.input(n, law.name)) for n in law.inputs})
+        loc = math.log(share * scale) + median * float(np.mean(log_x))
+        priors[term.coef] = dist.LogNormal(loc, COEF_PRIOR_SD)
+    return {name: priors[name] for name in law.param_names if name in priors}
+
+
+def _named_prior(law, name, scale, log_mean, runs):
+    """The default of parameter ``name`` of ``law`` by its name, or None (see the tables)."""
+    family = law.name.rsplit("_", 1)[0]
+    if name == "E":
+        return dist.HalfNormal(scale)
+    if name in ("alpha", "beta"):
+        if family == "pure_power" and name == "alpha":
+            return dist.LogNormal(*SMALL_EXPONENT)
+        if family == "power" and law.inputs == ("C",):
+            return dist.LogNormal(math.log(EXPONENT_PRIOR_MEDIAN / 2), 0.5)
+        if family == "broken":
+            return dist.LogNormal(math.log(0.2), 1.0) if name == "alpha" \
+                else dist.LogNormal(math.log(0.5), 1.5)
+        return dist.LogNormal(math.log(EXPONENT_PRIOR_MEDIAN), EXPONENT_PRIOR_SD)
+    if name in ("alpha_N", "alpha_D"):
+        return dist.LogNormal(*SMALL_EXPONENT)
+    if name in ("N_c", "D_c"):
+        centre = log_mean[name[0]] + math.log(scale) / math.exp(SMALL_EXPONENT[0])
+        return dist.LogNormal(centre, CRITICAL_SCALE_SD)
+    if name == "x_b":
+        values = np.log(runs.input(law.inputs[0], law.name))
+        return dist.LogNormal(float(np.mean(values)), max(float(np.ptp(values)) / 2, 0.5))
+    if name == "f":
+        return dist.LogNormal(math.log(0.3), 1.0)
+    if name in ("R_D_star", "R_N_star"):
+        return dist.LogNormal(*REPEAT_PRIOR)
+    if re.fullmatch(r"w_\d+", name):
+        return dist.LogNormal(*WEIGHT_PRIOR)
+    return None
 
 
 def _parse_value(text, spec):

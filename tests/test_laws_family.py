@@ -1,0 +1,170 @@
+"""Every law of the registry: generic checks (values, gradients, monotonicity, limits), hand
+computations against the published forms, recovery of known parameters from simulated runs, user
+laws through the normal fit path, and the errors for a missing column or a missing prior."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pandas as pd
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.data import RunsError
+from bayes_scaling.datasets import EPOCH_CHINCHILLA
+from bayes_scaling.laws import LAWS, PowerTerm, get_law, make_law
+from bayes_scaling.laws_family import KAPLAN_FIT, MUENNIGHOFF_FIT
+from bayes_scaling.priors import PriorError, check_priors, default_priors
+from tests.conftest import TEST_CONFIG
+
+# Typical parameters of every law, on the scale of the simulated design below (published fits
+# where there are: Epoch's Chinchilla, Kaplan et al. Tables 1-2, Muennighoff et al.).
+TYPICAL = {
+    "chinchilla": EPOCH_CHINCHILLA,
+    "power_N": {"E": 1.7, "A": 400.0, "alpha": 0.34},
+    "power_D": {"E": 1.7, "A": 2000.0, "alpha": 0.36},
+    "power_C": {"E": 1.7, "A": 1700.0, "alpha": 0.18},
+    "pure_power_N": {"A": 11.5, "alpha": 0.076},  # (8.8e13 / N)^0.076
+    "pure_power_D": {"A": 20.2, "alpha": 0.095},  # (5.4e13 / D)^0.095
+    "pure_power_C": {"A": 24.6, "alpha": 0.050},  # (3.1e8 PF-days / C)^0.050
+    "kaplan": KAPLAN_FIT,
+    "broken_N": {"E": 1.5, "A": 8.8, "alpha": 0.1, "beta": 0.5, "x_b": 1e9, "f": 0.3},
+    "broken_D": {"E": 1.5, "A": 11.9, "alpha": 0.1, "beta": 0.5, "x_b": 3e10, "f": 0.3},
+    "broken_C": {"E": 1.5, "A": 10.6, "alpha": 0.05, "beta": 0.3, "x_b": 1e20, "f": 0.3},
+    "data_constrained": MUENNIGHOFF_FIT,
+    "effective_data": {"E": 1.8, "A": 480.0, "alpha": 0.34, "B": 2000.0, "beta": 0.37,
+                       "w_2": 0.5},
+}
+# Where each input is varied in the generic checks, and where it sits while another one varies.
+RANGE = {"N": (1e6, 1e13), "D": (1e8, 1e14), "C": (1e15, 1e26), "U": (1e7, 1e11),
+         "D_1": (1e7, 1e13), "D_2": (1e7, 1e13)}
+BASE = {"N": 1e9, "D": 1e11, "C": 6e20, "U": 1e10, "D_1": 1e10, "D_2": 1e10}
+FAMILY = sorted(set(LAWS) - {"chinchilla"})  # chinchilla's own checks are in test_laws.py
+
+
+def log_inputs(law, varied=None, values=None, size=50):
+    x = {name: jnp.log(jnp.full(size, BASE[name], jnp.float32)) for name in law.inputs}
+    if varied is not None:
+        x[varied] = jnp.log(jnp.asarray(values, jnp.float32))
+    return x
+
+
+def simulate_runs(key, law, params, num_runs=100, sigma=0.01, nu=5.0):
+    """Chinchilla-like sweep (N log-uniform, 2-200 tokens per parameter, C = 6ND) with unique
+    tokens U = D / epochs (1-100 epochs) and two independent token sources D_1, D_2."""
+    k_n, k_r, k_e, k_s, k_noise = jax.random.split(key, 5)
+    uniform = lambda k, lo, hi, shape=(num_runs,): np.exp(np.asarray(  # noqa: E731
+        jax.random.uniform(k, shape, minval=np.log(lo), maxval=np.log(hi)), np.float64))
+    N = uniform(k_n, 5e7, 1.6e10)
+    D = N * uniform(k_r, 2.0, 200.0)
+    sources = uniform(k_s, 1e9, 1e12, (2, num_runs))
+    extra = {"U": D / uniform(k_e, 1.0, 100.0), "D_1": sources[0], "D_2": sources[1]}
+    columns = {"N": N, "D": D, "C": 6 * N * D, **extra}
+    log_x = {name: jnp.log(columns[name]) for name in law.inputs}
+    noise = sigma * np.asarray(jax.random.t(k_noise, nu, (num_runs,)), np.float64)
+    loss = np.exp(np.asarray(law.log_loss(params, log_x), np.float64) + noise)
+    return bs.Runs(N=N, D=D, C=6 * N * D, loss=loss, lines=np.arange(num_runs) + 2,
+                   source=f"simulated {law.name}", extra=extra)
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(LAWS))
+def test_every_law_is_documented_and_has_default_priors(name):
+    law = LAWS[name]
+    assert set(TYPICAL[name]) == set(law.param_names)
+    assert law.reference and law.name == name
+    runs = simulate_runs(jax.random.key(0), law, TYPICAL[name], num_runs=20)
+    check_priors(law, default_priors(law, runs), "student_t")  # one valid prior each
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_finite_values_and_gradients_over_realistic_ranges(name):
+    law = LAWS[name]
+    p = {k: jnp.float32(v) for k, v in TYPICAL[name].items()}
+    for varied in law.inputs:
+        x = log_inputs(law, varied, np.geomspace(*RANGE[varied], 30), size=30)
+        values = law.log_loss(p, x)
+        assert values.shape == (30,) and bool(jnp.all(jnp.isfinite(values)))
+        grads = jax.grad(lambda q: jnp.sum(law.log_loss(q, x)))(p)
+        bad = [k for k, g in grads.items() if not bool(jnp.isfinite(g))]
+        assert not bad, f"{name}: gradient not finite for {bad} while varying {varied}"
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_decreasing_in_every_input(name):
+    """Never increasing, and strictly decreasing over the lower half of each range (the
+    data-constrained law saturates by design: parameters far beyond what the unique data can
+    use stop helping)."""
+    law = LAWS[name]
+    for varied in law.inputs:
+        values = np.asarray(law.log_loss(TYPICAL[name],
+                                         log_inputs(law, varied, np.geomspace(*RANGE[varied], 50))))
+        steps = np.diff(values)
+        assert np.all(steps <= 0) and np.all(steps[:25] < 0), f"{name}: not decreasing in {varied}"
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILY if "E" in LAWS[n].param_names])
+def test_limit_is_E(name):
+    law = LAWS[name]
+    huge = {n: jnp.array([40 * np.log(10.0)]) for n in law.inputs}  # 1e40 of each input
+    assert float(jnp.exp(law.log_loss(TYPICAL[name], huge))[0]) == \
+        pytest.approx(TYPICAL[name]["E"], rel=1e-4)
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_vmap_over_draws_and_float64(name):
+    law, p = LAWS[name], TYPICAL[name]
+    out = jax.vmap(lambda q: law.log_loss(q, log_inputs(law, size=3)))(
+        {k: jnp.full(7, v, jnp.float32) for k, v in p.items()})
+    assert out.shape == (7, 3)
+    with jax.enable_x64(True):
+        x64 = {k: jnp.asarray(v, jnp.float64) for k, v in log_inputs(law, size=3).items()}
+        assert law.log_loss({k: jnp.float64(v) for k, v in p.items()}, x64).dtype == jnp.float64
+
+
+# -- the published forms, by hand ---------------------------------------------------------------
+
+def test_data_constrained_reproduces_the_published_worked_examples():
+    """README of huggingface/datablations: L(6.34B, 242B, 25B unique) = 2.22564 beats
+    L(8.67B, 178B, 25B unique) = 2.22696 (Figure 1, right)."""
+    law = LAWS["data_constrained"]
+    with jax.enable_x64(True):
+        x = {k: jnp.log(jnp.array(v, jnp.float64)) for k, v in
+             {"N": [6.34e9, 8.67e9], "D": [242e9, 178e9], "U": [25e9, 25e9]}.items()}
+        got = np.exp(np.asarray(law.log_loss(MUENNIGHOFF_FIT, x)))
+    np.testing.assert_allclose(got, [2.22564, 2.22696], atol=6e-6)
+
+
+def test_data_constrained_is_chinchilla_without_repetition():
+    """One epoch (U = D) and N below the compute-optimal size for U: plain Chinchilla."""
+    p, N, D = MUENNIGHOFF_FIT, np.array([1e8, 3e8]), np.array([1e11, 3e11])
+    x = {"N": jnp.log(N), "D": jnp.log(D), "U": jnp.log(D)}
+    expected = p["E"] + p["A"] * N ** -p["alpha"] + p["B"] * D ** -p["beta"]
+    np.testing.assert_allclose(np.exp(LAWS["data_constrained"].log_loss(p, x)), expected,
+                               rtol=1e-5)
+
+
+def test_kaplan_broken_and_effective_data_match_their_formulas():
+    N, D = np.array([1e8, 1e10]), np.array([1e9, 1e12])
+    p = KAPLAN_FIT
+    kaplan = ((p["N_c"] / N) ** (p["alpha_N"] / p["alpha_D"]) + p["D_c"] / D) ** p["alpha_D"]
+    got = np.exp(LAWS["kaplan"].log_loss(p, {"N": jnp.log(N), "D": jnp.log(D)}))
+    np.testing.assert_allclose(got, kaplan, rtol=1e-5)
+
+    # BNSL, Caballero et al. eq. 1 with one break, at their 4-digit-addition fit
+    q = {"E": 0.414, "A": 2.28, "alpha": 0.055, "beta": 5.66, "x_b": 612.6, "f": 0.059}
+    x = np.array([160.0, 600.0, 928.0])
+    bnsl = q["E"] + q["A"] * x ** -q["alpha"] * (1 + (x / q["x_b"]) ** (1 / q["f"])) ** (
+        -q["beta"] * q["f"])
+    got = np.exp(LAWS["broken_D"].log_loss(q, {"D": jnp.log(x)}))
+    np.testing.assert_allclose(got, bnsl, rtol=1e-5)
+
+    w = TYPICAL["effective_data"]
+    D1, D2 = np.array([1e10, 1e9]), np.array([1e9, 1e11])
+    eff = w["E"] + w["A"] * N ** -w["alpha"] + w["B"] * (D1 + w["w_2"] * D2) ** -w["beta"]
+    got = np.exp(LAWS["effective_data"].log_loss(
+        w, {"N": jnp.log(N), "D_1": jnp.log(D1), "D_2": jnp.log(D2)}))
+    np.testing.assert_allclose(got, eff, rtol=1e-5)
