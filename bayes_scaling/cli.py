@@ -744,8 +744,8 @@ def build_parser():
         columns.add_argument(flag, help=f"column of {what}")
     columns.add_argument("--flops-per-param-token", type=float, default=6.0)
     sampler = em.add_argument_group("sampler")
-    # Defaults (None here) come from emergence.DEFAULT_CONFIG: 4 chains x (500 + 500),
-    # target acceptance 0.95, tree depth 8.
+    # Defaults (None here) come from emergence.DEFAULT_CONFIG: 4 chains x (1000 + 1000),
+    # target acceptance 0.99, tree depth 10.
     sampler.add_argument("--chains", type=int)
     sampler.add_argument("--warmup", type=int)
     sampler.add_argument("--samples", type=int, help="draws per chain")

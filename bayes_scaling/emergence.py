@@ -18,13 +18,15 @@ start count at the start (``p_at_start``).
 Example
 -------
 >>> import jax, bayes_scaling as bs
->>> from bayes_scaling.emergence import fit_emergence, simulate_scores
->>> scores, truth = simulate_scores(jax.random.key(0), num_tasks=2)
+>>> from bayes_scaling.emergence import fit_emergence
+>>> from bayes_scaling.emergence_simulate import simulate_scores
+>>> scores, truth = simulate_scores(jax.random.key(0), num_tasks=4)
+>>> short = bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=300, target_accept=0.95,
+...                          max_tree_depth=8)
 >>> import warnings
 >>> with warnings.catch_warnings():  # chains this short may fail the gate: that warns
 ...     warnings.simplefilter("ignore", bs.ConvergenceWarning)
-...     fit = fit_emergence(scores, key=jax.random.key(1),
-...                         config=bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=300))
+...     fit = fit_emergence(scores, key=jax.random.key(1), config=short)
 >>> list(fit.diagnostics().columns[:3])  # the gate's verdict per task
 ['task', 'num_scores', 'ok']
 >>> report = fit.thresholds()
@@ -47,16 +49,20 @@ from .emergence_model import (EXACT_COUNTS, MEANS, PARAMS, EmergenceModel, num_p
                               score_distribution, task_data)
 from .inference import SamplerConfig, batch_strategy, run_batch
 
-__all__ = ["fit_emergence", "EmergenceFit", "EmergenceReport", "thresholds", "simulate_scores",
+__all__ = ["fit_emergence", "EmergenceFit", "EmergenceReport", "thresholds",
            "load_scores", "Scores", "ScoresError", "DEFAULT_MARGIN", "threshold_draws",
            "predict_scores"]
 
 DEFAULT_MARGIN = 0.05  # δ as a fraction of the way from chance to a perfect score
-# A curve whose centre lies outside the data leaves a long ridge in (midpoint, slope): a higher
-# target acceptance avoids divergences there, and depth 8 caps a stuck task's cost (the gate
-# reports it) since a batch on CPU runs its tasks one after another.
-DEFAULT_CONFIG = SamplerConfig(num_chains=4, num_warmup=500, num_samples=500,
-                               target_accept=0.95, max_tree_depth=8)
+# Eight to sixteen scores per task leave curved ridges in (height, slope, midpoint): every
+# ceiling above the highest score fits when the curve never flattens, and every far midpoint
+# fits a task still at chance. On Pythia's 9 tasks x 8 models (items known) 4 x (500 + 500) at
+# acceptance 0.95 and depth 8 passed the gate for 2 tasks (ESS down to 77, divergences up to
+# 13); 4 x (1000 + 1000) at 0.99 and depth 10 passed for 6, at 1.8x the time. Reparameterising
+# the ceiling (log(-log(1 - height))) or the curve by its values at two anchors of the data was
+# tried and was worse.
+DEFAULT_CONFIG = SamplerConfig(num_chains=4, num_warmup=1000, num_samples=1000,
+                               target_accept=0.99, max_tree_depth=10)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +73,12 @@ class _Axis:
     ell_bar: float = 0.0   # loss-linked: mean log-loss over the data
     ell_sd: float = 1.0    # loss-linked: its standard deviation
     x_sd: float = 1.0      # loss-linked: the standard deviation of log u
+
+    def t(self, log_u, ell=None):
+        """t at log scale ``log_u``, or, loss-linked, at log-loss ``ell`` (any shape)."""
+        if ell is None:
+            return np.asarray(log_u) - self.centre
+        return -(ell - self.ell_bar) / self.ell_sd * self.x_sd
 
 
 class EmergenceFit:
@@ -131,10 +143,7 @@ class EmergenceFit:
         """Scale coordinate t at ``log_u`` (log N or log C) for ``task``: shape (grid,) or, for
         loss-linked fits, (draws, grid) with ``draws`` indices of the loss posterior."""
         axis = self.axes[self.tasks.index(task)]
-        if self.mean != "loss-linked":
-            return np.asarray(log_u) - axis.centre
-        ell = self.loss_log(log_u, draws)
-        return -(ell - axis.ell_bar) / axis.ell_sd * axis.x_sd
+        return axis.t(log_u, None if self.loss_log is None else self.loss_log(log_u, draws))
 
     def task_params(self, task, max_draws=None):
         """A dict of parameter draws of one task (thinned evenly to at most ``max_draws``)."""
@@ -173,14 +182,9 @@ def _design(scores, mean, scale, loss_log, dtype):
             line = scores.lines[r][~np.isfinite(log_u)][0]
             raise ScoresError(f"{scores.source}, line {line}, task {task!r}: no {scale} value "
                               f"(needed by --scale {scale})")
-        if mean == "loss-linked":
-            ell = np.median(loss_log(log_u, None), axis=0)
-            axis = _Axis(float(log_u.mean()), float(ell.mean()), float(ell.std() or 1.0),
-                         float(log_u.std() or 1.0))
-            t = -(ell - axis.ell_bar) / axis.ell_sd * axis.x_sd
-        else:
-            axis = _Axis(float(log_u.mean()))
-            t = log_u - axis.centre
+        ell = None if loss_log is None else np.median(loss_log(log_u, None), axis=0)
+        axis = _Axis(float(log_u.mean())) if ell is None else loss_axis(log_u, ell)
+        t = axis.t(log_u, ell)
         pad = longest - len(t)
         span = max(float(np.ptp(t)), 1.0)
         d = task_data(jnp.asarray(np.concatenate([t, np.repeat(t[:1], pad)]), dtype),
@@ -193,11 +197,20 @@ def _design(scores, mean, scale, loss_log, dtype):
     return jax.tree_util.tree_map(lambda *v: jnp.stack(v), *datas), axes
 
 
-def _loss_function(loss_posterior, tokens_per_param, max_draws=400):
-    """log L(N) per loss-posterior draw, with D = tokens_per_param·N: ``f(log_n, draws)``,
-    shape (draws, points); ``draws=None`` means all (thinned) draws."""
-    law = loss_posterior.law
-    params = loss_posterior.draws(law.param_names)
+def loss_axis(log_u, ell):
+    """The loss-linked axis of a task: t = −(log L − mean)/sd · sd(log N), so t spreads as
+    the centred log N does (``log_u``: log N of the data; ``ell``: log L there)."""
+    return _Axis(float(log_u.mean()), float(ell.mean()), float(ell.std() or 1.0),
+                 float(log_u.std() or 1.0))
+
+
+def loss_function(law, params, tokens_per_param, max_draws=400):
+    """log L(N) per draw of a loss law's parameters, with D = tokens_per_param·N.
+
+    ``params`` maps the law's parameter names to arrays of draws (thinned evenly to at most
+    ``max_draws``). Returns ``f(log_n, draws)`` of shape (draws, points); ``draws=None`` means
+    all (thinned) draws, and indices wrap around.
+    """
     params = {k: np.asarray(v, np.float64).reshape(-1) for k, v in params.items()}
     total = len(next(iter(params.values())))
     pick = np.linspace(0, total - 1, min(total, max_draws)).round().astype(int)
@@ -239,7 +252,7 @@ def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_po
         Tokens per parameter of the models (e.g. 20, Chinchilla's rule): needed by
         ``loss-linked`` (D = rule·N), and converts thresholds to compute (C = k·N·rule·N).
     config : SamplerConfig, optional
-        Default: 4 chains x (500 warmup + 500 draws).
+        Default `DEFAULT_CONFIG`: 4 chains x (1000 warmup + 1000 draws), acceptance 0.99.
     strategy, num_devices
         How the tasks share the devices (`inference.batch_strategy`): one after another per
         CPU core, vectorised on accelerators; split over every device (at most one per task).
@@ -262,7 +275,8 @@ def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_po
         if scale != "N":
             raise ValueError("mean='loss-linked' works on scale 'N' (the loss law's input)")
         tokens_per_param = 20.0 if tokens_per_param is None else tokens_per_param
-        loss_log = _loss_function(loss_posterior, tokens_per_param)
+        law = loss_posterior.law
+        loss_log = loss_function(law, loss_posterior.draws(law.param_names), tokens_per_param)
     need = num_params(mean, steps is None)
     for task in scores.tasks:
         r = scores.rows(task)
@@ -451,66 +465,6 @@ def _compute_units(fit, row):
         else:
             out[f"N_star_{part}"] = np.sqrt(value / (k * rule))
     return out
-
-
-# -- simulation -------------------------------------------------------------------------------
-def simulate_scores(key, *, num_tasks=8, mean="sigmoid", sizes=None, items=500, chance=None,
-                    steps=None, params=None):
-    """Simulated tasks with known truth: parameters drawn from the model's priors.
-
-    Parameters
-    ----------
-    key : jax.random key
-    num_tasks : int
-    mean : {"sigmoid", "multi-step"}
-    sizes : array, optional
-        The ladder of model sizes N (default 12 sizes from 50M to 50B).
-    items : int
-        Items per evaluation (0: unknown; scores are then Beta draws).
-    chance : sequence of float, optional
-        Chance per task (default: 0.25 and 0 alternating).
-    steps : float, optional
-        Fixed k for multi-step (default: drawn from its prior).
-    params : dict, optional
-        True parameters per task (arrays of num_tasks), instead of prior draws.
-
-    Returns
-    -------
-    (Scores, dict)
-        The scores and the true parameters (arrays over tasks).
-    """
-    from numpyro.infer import Predictive
-
-    sizes = np.geomspace(5e7, 5e10, 12) if sizes is None else np.asarray(sizes, float)
-    chance = (np.resize([0.25, 0.0], num_tasks) if chance is None
-              else np.asarray(chance, float))
-    log_n = np.log(sizes)
-    t = log_n - log_n.mean()
-    data = jax.vmap(lambda r: task_data(jnp.asarray(t), jnp.zeros_like(t),
-                                        jnp.full(t.shape, float(items)), r,
-                                        steps=1.0 if steps is None else steps))(
-        jnp.asarray(chance, jnp.result_type(float)))
-    del data["score"]
-    model = EmergenceModel(mean, steps is None).build()
-    k_prior, k_obs = jax.random.split(key)
-    keys = jax.random.split(k_prior, num_tasks)
-    if params is None:
-        draw = jax.vmap(lambda k, d: Predictive(model, num_samples=1)(k, d))(keys, data)
-        params = {k: np.asarray(v)[:, 0] for k, v in draw.items() if k in PARAMS}
-    if steps is not None or mean != "multi-step":
-        params["steps"] = np.full(num_tasks, 1.0 if steps is None else float(steps))
-    obs = jax.vmap(lambda k, p, d: score_distribution(mean, p, d["t"], d["chance"],
-                                                      d["ceiling"], d["items"]).sample(k))(
-        jax.random.split(k_obs, num_tasks), {k: jnp.asarray(v) for k, v in params.items()},
-        data)
-    obs = np.asarray(obs, np.float64)
-    names = np.repeat([f"task{i}" for i in range(num_tasks)], len(sizes))
-    scores = Scores(task=names, N=np.tile(sizes, num_tasks), D=np.full(names.shape, np.nan),
-                    C=np.full(names.shape, np.nan), score=obs.reshape(-1),
-                    chance=np.repeat(chance, len(sizes)),
-                    items=np.full(names.shape, float(items)),
-                    lines=np.arange(len(names)), source=f"simulate_scores({mean})")
-    return scores, params
 
 
 def predict_scores(fit, task, values, *, key, prob=0.9, items=None):

@@ -32,7 +32,8 @@ import warnings  # noqa: E402
 import jax  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling.emergence import fit_emergence, simulate_scores  # noqa: E402
+from bayes_scaling.emergence import fit_emergence  # noqa: E402
+from bayes_scaling.emergence_simulate import simulate_scores  # noqa: E402
 from bayes_scaling.inference import batch_strategy  # noqa: E402
 
 CONFIG = bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=300, target_accept=0.95,

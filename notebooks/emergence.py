@@ -27,14 +27,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import bayes_scaling as bs
-from bayes_scaling.emergence import fit_emergence
+from bayes_scaling.emergence import DEFAULT_CONFIG, fit_emergence
 from bayes_scaling.emergence_data import pythia_final_frame
 from bayes_scaling.plots import plot_emergence
 
 QUICK = os.environ.get("BAYES_SCALING_QUICK") == "1"  # the test suite runs this notebook quickly
-config = bs.SamplerConfig(num_chains=2 if QUICK else 4, num_warmup=200 if QUICK else 500,
-                          num_samples=200 if QUICK else 500, target_accept=0.95,
-                          max_tree_depth=8)
+# The default sampler (emergence.DEFAULT_CONFIG) is 4 chains x (1000 + 1000); QUICK is a smoke run.
+config = (bs.SamplerConfig(num_chains=2, num_warmup=200, num_samples=200, target_accept=0.95,
+                           max_tree_depth=8) if QUICK else DEFAULT_CONFIG)
 
 # %%
 frame = pythia_final_frame(tasks=("lambada_openai", "arc_easy", "arc_challenge", "mmlu_avg57"))
