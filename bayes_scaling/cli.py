@@ -509,7 +509,10 @@ def cmd_emergence(args):
                          score=args.score_col, task=args.task_col,
                          chance=args.chance_col or args.chance,
                          items=args.items_col or args.items, group=args.group,
-                         ceiling=args.ceiling, flops_per_param_token=args.flops_per_param_token)
+                         ceiling=args.ceiling, flops_per_param_token=args.flops_per_param_token,
+                         where=args.where)
+    for note in scores.dropped:
+        _err(f"emergence: {note}")
     check_threshold_options(args.level, args.margin)  # before the fit, not after it
     at = _parse_list(args.at, "at") or []
     scale_range = _parse_range(args.range)
@@ -743,6 +746,9 @@ def build_parser():
                        ("--items-col", "item counts"), ("--group", "model families")):
         columns.add_argument(flag, help=f"column of {what}")
     columns.add_argument("--flops-per-param-token", type=float, default=6.0)
+    columns.add_argument("--where", help="keep only matching rows, e.g. 'metric == acc' or "
+                                         "'step == 143000' (columns of the data); the dropped "
+                                         "lines are reported")
     sampler = em.add_argument_group("sampler")
     # Defaults (None here) come from emergence.DEFAULT_CONFIG: 4 chains x (1000 + 1000),
     # target acceptance 0.99, tree depth 10.

@@ -226,17 +226,19 @@ def _parse_column(frame, column, canonical, lines, source):
     return values
 
 
-def _apply_where(columns, frame, lines, where, source):
+def _apply_where(columns, frame, lines, where, source, what="runs", error=None):
     """Keep rows matching every ``name OP value`` condition of ``where`` (joined by 'and').
 
-    ``name`` is N, D, C, loss, or any column of the data: compared as text with == and !=
-    (e.g. ``config_id == rw|base``), as numbers otherwise.
+    ``name`` is one of ``columns`` (parsed values: N, D, C, loss) or any column of the data:
+    compared as text with == and != (e.g. ``config_id == rw|base``), as numbers otherwise.
+    ``what`` names the rows in messages; ``error`` is the exception class (`RunsError`).
     """
+    error = error or RunsError
     keep = np.ones(len(lines), dtype=bool)
     for condition in re.split(r"\s+and\s+|\s*&\s*|\s*,\s*", where.strip()):
         match = _CONDITION.match(condition)
         if not match:
-            raise RunsError(f"cannot read the filter {condition!r}: write e.g. 'loss < 3.447' or "
+            raise error(f"cannot read the filter {condition!r}: write e.g. 'loss < 3.447' or "
                             f"'N >= 1e8 and D < 1T' or 'family == gpt2'")
         name, op, value = match.groups()
         if name in columns:
@@ -250,12 +252,15 @@ def _apply_where(columns, frame, lines, where, source):
                                     for c, line in zip(cells, lines)])
                 keep &= _OPERATORS[op](numbers, parse_number(value))
         else:
-            raise RunsError(f"filter {condition!r}: unknown column {name!r}; use N, D, C, loss "
-                            f"or a column of the data: {list(frame.columns)}")
+            order = sorted(columns, key=lambda c: "N D C loss".split().index(c)
+                           if c in ("N", "D", "C", "loss") else 4)
+            named = f"{', '.join(order)} or " if columns else ""
+            raise error(f"filter {condition!r}: unknown column {name!r}; use {named}"
+                        f"a column of the data: {list(frame.columns)}")
     if not keep.any():
-        raise RunsError(f"{source}: the filter {where!r} keeps none of the {len(lines)} runs")
+        raise error(f"{source}: the filter {where!r} keeps none of the {len(lines)} {what}")
     dropped = lines[~keep]
-    note = (f"dropped {len(dropped)} of {len(lines)} runs not matching {where!r} "
+    note = (f"dropped {len(dropped)} of {len(lines)} {what} not matching {where!r} "
             f"(lines {_line_ranges(dropped)})") if len(dropped) else ""
     return keep, note
 

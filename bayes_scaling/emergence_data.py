@@ -24,8 +24,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from .data import (DEFAULT_FLOPS_PER_PARAM_TOKEN, RunsError, _check_k, _read_table,
-                   match_columns, parse_number)
+from .data import (DEFAULT_FLOPS_PER_PARAM_TOKEN, RunsError, _apply_where, _check_k,
+                   _read_table, match_columns, parse_number)
 
 __all__ = ["Scores", "load_scores", "SCORE_ALIASES", "obsscaling_emergence_frame", "pythia_final_frame"]
 
@@ -34,7 +34,7 @@ SCORE_ALIASES = {
           "size"),
     "D": ("d", "tokens", "ntokens", "numtokens", "trainingtokens", "traintokens", "datasize"),
     "C": ("c", "flops", "flop", "compute", "trainingflop", "trainingflops", "trainflops"),
-    "score": ("score", "accuracy", "acc", "exactmatch", "value", "metric"),
+    "score": ("score", "accuracy", "acc", "exactmatch", "value"),
     "task": ("task", "taskname", "benchmark"),
     "chance": ("chance", "chancelevel", "chanceaccuracy", "random", "randombaseline"),
     "items": ("items", "nitems", "numitems", "numexamples", "examples", "nexamples"),
@@ -76,6 +76,7 @@ class Scores:
     source: str = "DataFrame"
     flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN
     columns: dict = dataclasses.field(default_factory=dict)
+    dropped: tuple = ()
 
     def __len__(self):
         return len(self.score)
@@ -141,7 +142,7 @@ def _cells(frame, column, canonical, lines, source, tasks, *, optional=False):
 
 def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=None,
                 chance=None, items=None, group=None, ceiling=1.0,
-                flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN):
+                flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, where=None):
     """Read and validate task scores from a CSV path or a DataFrame.
 
     Parameters
@@ -157,6 +158,10 @@ def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=
         The largest possible score (default 1); every chance level must lie below it.
     flops_per_param_token : float
         k in C = k·N·D, to derive C from N and D.
+    where : str, optional
+        Keep only rows matching conditions on the data's own columns, e.g. ``"metric == acc
+        and step == 143000"``, applied before anything is read (so rows of other metrics are
+        never validated as scores). The rows removed are listed in ``Scores.dropped``.
 
     Returns
     -------
@@ -169,6 +174,11 @@ def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=
         scores outside [0, 1], a missing chance level, chance ≥ ceiling, non-positive sizes.
     """
     frame, source, lines = _read_table(data)
+    dropped = ()
+    if where:
+        keep, note = _apply_where({}, frame, lines, where, source, "rows", ScoresError)
+        frame, lines = frame[keep].reset_index(drop=True), np.asarray(lines)[keep]
+        dropped = (note,) if note else ()
     k = _check_k(flops_per_param_token)
     if not 0 < ceiling <= 1:
         raise ScoresError(f"ceiling must be in (0, 1], got {ceiling}")
@@ -232,7 +242,8 @@ def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=
                           f"compute")
     return Scores(task=tasks.astype(str), N=N, D=D, C=C, score=s, chance=r, items=m,
                   ceiling=float(ceiling), group=groups, lines=np.asarray(lines),
-                  source=source, flops_per_param_token=k, columns=dict(mapping))
+                  source=source, flops_per_param_token=k, columns=dict(mapping),
+                  dropped=dropped)
 
 
 def _is_number(text):

@@ -89,6 +89,22 @@ def test_bad_input_names_task_and_row(changes, options, message):
     assert message in str(err.value)
 
 
+def test_where_keeps_one_metric_before_reading_scores():
+    """A long table with a perplexity row (not a score) among accuracies: ``where`` drops it
+    before validation and says which lines went."""
+    frame = _frame()
+    frame["metric"] = "acc"
+    frame.loc[12] = {"params": "70M", "task": "a", "score": 3.5e6, "chance": 0.25,
+                     "metric": "ppl"}
+    with pytest.raises(ScoresError, match="score 3.5e[+]06 is outside"):
+        load_scores(frame)
+    scores = load_scores(frame, where="metric == acc")
+    assert len(scores) == 12 and scores.dropped == (
+        "dropped 1 of 13 rows not matching 'metric == acc' (lines 12)",)
+    with pytest.raises(ScoresError, match="unknown column 'metrc'; use a column of the data"):
+        load_scores(frame, where="metrc == acc")
+
+
 def test_missing_chance_level_everywhere():
     with pytest.raises(ScoresError, match="task 'a': no chance level; give --chance"):
         load_scores(_frame().drop(columns="chance"))
@@ -207,6 +223,8 @@ def test_cli_bad_input_exits_2(tmp_path):
     assert "scores.csv, line 5, column 'score', task 'a': score 1.5 is outside [0, 1]" in out.stderr
     out = _cli(["emergence", "scores.csv", "--task-col", "bench"], tmp_path, ok=False)
     assert out.returncode == 2 and "column 'bench' given for task" in out.stderr
+    out = _cli(["emergence", "scores.csv", "--where", "metrc == acc"], tmp_path, ok=False)
+    assert out.returncode == 2 and "unknown column 'metrc'" in out.stderr
 
 
 @pytest.mark.slow
