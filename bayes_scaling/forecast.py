@@ -27,7 +27,7 @@ import pandas as pd
 
 from .priors import all_param_names
 
-__all__ = ["forecast", "resolve_points", "DEFAULT_PROBS", "predictive_draws",
+__all__ = ["forecast", "resolve_points", "law_points", "DEFAULT_PROBS", "predictive_draws",
            "posterior_params"]
 
 DEFAULT_PROBS = (0.5, 0.9, 0.95)
@@ -102,7 +102,41 @@ def posterior_params(post):
     return {name: jnp.asarray(v) for name, v in post.draws(names).items()}
 
 
-def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepancy=0.0):
+def law_points(law, N=None, D=None, C=None, inputs=None, flops_per_param_token=6.0):
+    """The points' inputs for ``law``: N, D, C completed from two of them (only the law's own one
+    is needed by a one-variable law; the others are then NaN) plus its further ``inputs``.
+
+    >>> from bayes_scaling.laws import LAWS
+    >>> law_points(LAWS["data_constrained"], N=1e9, D=2e10, inputs={"U": 1e9})["U"]
+    array([1.e+09])
+    """
+    given = {"N": N, "D": D, "C": C}
+    present = [name for name, values in given.items() if values is not None]
+    own = [name for name in law.inputs if name in given]
+    if len(own) == 1 and present == own:  # a one-variable law, given just its input
+        values = _positive(own[0], given[own[0]])
+        resolved = {k: values if k == own[0] else np.full_like(values, np.nan) for k in given}
+    else:
+        resolved = dict(zip(given, resolve_points(N, D, C, flops_per_param_token)))
+    extra = {name: _positive(name, values) for name, values in (inputs or {}).items()}
+    missing = [name for name in law.inputs if name not in resolved and name not in extra]
+    if missing:
+        raise ValueError(f"law {law.name!r} needs {missing} at the points too; pass "
+                         f"inputs={{{missing[0]!r}: ...}}")
+    arrays = np.broadcast_arrays(*resolved.values(), *extra.values())
+    return dict(zip([*resolved, *extra], arrays))
+
+
+def _positive(name, values):
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    bad = values[~(np.isfinite(values) & (values > 0))]
+    if bad.size:
+        raise ValueError(f"{name} must be positive and finite, got {bad[0]!r}")
+    return values
+
+
+def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepancy=0.0,
+             inputs=None):
     """Posterior predictive loss at new points (any two of N, D, C per point).
 
     Parameters
@@ -118,6 +152,9 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
         Extrapolation discrepancy κ (nats of log-loss per e-fold of compute beyond the largest
         fitted run) added to the observed band's noise, e.g. from
         `discrepancy.estimate_discrepancy`; 0 (default) is the plain posterior predictive.
+    inputs : dict, optional
+        Further inputs the law needs at the points, e.g. ``{"U": unique_tokens}`` for the
+        data-constrained law. A one-variable law needs only its own one of N, D, C.
 
     Returns
     -------
@@ -135,10 +172,10 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     if not probs or not all(0 < p < 1 for p in probs):
         raise ValueError(f"interval probabilities must lie in (0, 1), got {probs}")
     post.warn_if_unconverged("forecasting", stacklevel=3)
-    N, D, C = resolve_points(N, D, C, post.flops_per_param_token)
     law = post.law
+    base = law_points(law, N, D, C, inputs, post.flops_per_param_token)
+    N, C = base["N"], base["C"]
     params = posterior_params(post)
-    base = {"N": N, "D": D, "C": C}
     log_x = {name: jnp.log(jnp.asarray(base[name])) for name in law.inputs}
     fitted = post.runs_table
     if discrepancy:
@@ -150,7 +187,7 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     else:
         expected, observed = predictive_draws(params, log_x, key, law=law,
                                               likelihood=post.likelihood)
-    scale = {f"{k}_vs_max": v / fitted[k].max() for k, v in base.items()}
+    scale = {f"{k}_vs_max": base[k] / fitted[k].max() for k in ("N", "D", "C")}
     frames = []
     for quantity, values in (("expected", expected), ("observed", observed)):
         cols = _interval_columns(np.exp(np.asarray(values, np.float64)), probs)
