@@ -168,3 +168,142 @@ def test_kaplan_broken_and_effective_data_match_their_formulas():
     got = np.exp(LAWS["effective_data"].log_loss(
         w, {"N": jnp.log(N), "D_1": jnp.log(D1), "D_2": jnp.log(D2)}))
     np.testing.assert_allclose(got, eff, rtol=1e-5)
+
+
+# -- recovery of known parameters ---------------------------------------------------------------
+
+RECOVERY_CONFIG = bs.SamplerConfig(num_chains=4, num_warmup=500, num_samples=1000)
+# One law of each form in the default run; the same forms in the other inputs are `slow`.
+# (test_user_law_fits_forecasts_and_reloads recovers a user-written power law in D.)
+QUICK_RECOVERY = ("kaplan", "broken_D", "data_constrained", "effective_data")
+_FITS = {}
+
+
+def fitted(name, law=None, truth=None):
+    """A fit of simulated runs with known truth (fixed keys), made once per session."""
+    if name not in _FITS:
+        law = law or LAWS[name]
+        runs = simulate_runs(jax.random.key(10), law, truth or TYPICAL[name])
+        _FITS[name] = bs.fit(runs, key=jax.random.key(11), law=law, config=RECOVERY_CONFIG)
+    return _FITS[name]
+
+
+def assert_recovered(post, truth):
+    """Each true value inside its central 1 − 0.10/k posterior interval: the truth lies in the
+    90% credible box of the k parameters (Bonferroni), so a calibrated posterior fails this
+    at most 10% of the time per law, however many parameters it has."""
+    level = 1 - 0.10 / len(truth)
+    draws = post.draws(list(truth))
+    outside = {}
+    for name, value in truth.items():
+        lo, hi = np.quantile(draws[name], [(1 - level) / 2, (1 + level) / 2])
+        if not lo <= value <= hi:
+            outside[name] = (value, round(float(lo), 5), round(float(hi), 5))
+    assert not outside, f"truth outside the {level:.3f} interval: {outside}"
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in QUICK_RECOVERY
+                                               else pytest.mark.slow) for n in FAMILY])
+def test_recovers_known_parameters(name):
+    post = fitted(name)
+    assert post.check().ok  # and no ConvergenceWarning (warnings are errors)
+    assert_recovered(post, TYPICAL[name])
+
+
+def test_forecast_and_summary_of_a_family_law():
+    """The data-constrained fit goes through the normal forecast and summary with no special
+    case: the expected band is the law over the posterior draws, at the given U."""
+    post = fitted("data_constrained")
+    assert {"R_D_star", "R_N_star", "a", "b"} <= set(post.summary().index)
+    N, D, U = np.array([1e9, 3e9]), np.array([1e11, 3e11]), np.array([2e10, 3e9])
+    with pytest.raises(ValueError, match=r"law 'data_constrained' needs \['U'\] at the points"):
+        bs.forecast(post, N=N, D=D, key=jax.random.key(3))
+    table = bs.forecast(post, N=N, D=D, inputs={"U": U}, key=jax.random.key(3))
+    expected = table[table["quantity"] == "expected"]
+    assert expected["U"].tolist() == U.tolist()
+    draws = {k: v[:, None] for k, v in post.draws(list(post.law.param_names)).items()}
+    by_hand = np.exp(np.asarray(post.law.log_loss(
+        draws, {"N": np.log(N), "D": np.log(D), "U": np.log(U)}), np.float64))
+    np.testing.assert_allclose(expected["median"], np.median(by_hand, axis=0), rtol=1e-5)
+
+
+# -- user-defined laws --------------------------------------------------------------------------
+
+def _user_priors(runs):
+    s = float(np.median(runs.loss))
+    return {"E": dist.HalfNormal(s), "alpha": dist.LogNormal(np.log(0.35), 0.4),
+            "A": dist.LogNormal(np.log(s / 4) + 0.35 * np.mean(np.log(runs.D)), 1.0)}
+
+
+def test_user_law_fits_forecasts_and_reloads(tmp_path):
+    law = make_law("my_power_D", lambda p, x: p["E"] + p["A"] * x["D"] ** -p["alpha"],
+                   inputs=["D"], params=["E", "A", "alpha"], priors=_user_priors,
+                   power_terms=[PowerTerm("A", "alpha", "D")])
+    assert get_law("my_power_D") is law
+    post = fitted("my_power_D", law, TYPICAL["power_D"])
+    assert post.check().ok
+    assert_recovered(post, TYPICAL["power_D"])
+    path = post.save(tmp_path / "fit.nc")
+    again = bs.Posterior.load(path)
+    assert again.law is law
+    one = bs.forecast(again, D=1e13, key=jax.random.key(0))  # a law of D alone needs only D
+    truth = TYPICAL["power_D"]
+    expected = truth["E"] + truth["A"] * 1e13 ** -truth["alpha"]
+    row = one[one["quantity"] == "expected"].iloc[0]
+    assert row["lo_95"] < expected < row["hi_95"]
+
+
+def test_user_law_parameter_without_a_prior_is_named():
+    with pytest.raises(PriorError, match=r"no prior for parameter\(s\) \['alpha'\]"):
+        make_law("no_prior", lambda p, x: p["A"] * x["N"] ** -p["alpha"], inputs=["N"],
+                 params=["A", "alpha"], priors={"A": dist.LogNormal(0.0, 1.0)})
+    law = make_law("late_prior", lambda p, x: p["A"] * x["N"] ** -p["alpha"], inputs=["N"],
+                   params=["A", "alpha"], priors=lambda runs: {"A": dist.LogNormal(0.0, 1.0)},
+                   register=False)
+    runs = simulate_runs(jax.random.key(0), LAWS["pure_power_N"], TYPICAL["pure_power_N"], 20)
+    with pytest.raises(PriorError, match=r"no prior for parameter\(s\) \['alpha'\]"):
+        bs.fit(runs, key=jax.random.key(0), law=law)
+
+
+def test_user_law_cannot_replace_a_built_in():
+    with pytest.raises(ValueError, match="'kaplan' is a built-in law"):
+        make_law("kaplan", lambda p, x: p["A"] + 0 * x["N"], inputs=["N"], params=["A"],
+                 priors={"A": dist.LogNormal(0.0, 1.0)})
+
+
+# -- inputs beyond N, D, C ----------------------------------------------------------------------
+
+def test_missing_column_is_named():
+    N = np.geomspace(1e8, 1e10, 12)
+    frame = pd.DataFrame({"params": N, "tokens": 20 * N, "loss": np.linspace(3.0, 2.3, 12)})
+    with pytest.raises(RunsError, match="law 'data_constrained' needs column 'U' "
+                                        r"\(unique tokens\)"):
+        bs.load_runs(frame, law="data_constrained")
+    runs = bs.load_runs(frame)
+    with pytest.raises(RunsError, match="needs column 'U'"):
+        bs.fit(runs, key=jax.random.key(0), law="data_constrained")
+    with pytest.raises(RunsError, match="law 'effective_data' needs column 'D_2'"):
+        bs.load_runs(frame.assign(web=frame["tokens"]), law="effective_data",
+                     inputs={"D_1": "web"})
+
+
+def test_extra_inputs_are_read_validated_filtered_and_subset():
+    frame = pd.DataFrame({"params": ["70M", "1B", "1B"], "tokens": ["7B", "20B", "40B"],
+                          "unique_tokens": ["1B", "20B", "5B"], "code": [1e9, 2e9, 3e9],
+                          "loss": [3.1, 2.6, 2.55]})
+    runs = bs.load_runs(frame, inputs={"D_2": "code"}, where="U > 2e9")
+    assert runs.U.tolist() == [20e9, 5e9] and runs.extra["D_2"].tolist() == [2e9, 3e9]
+    assert runs.subset([False, True]).U.tolist() == [5e9]
+    assert runs.columns["U"] == "unique_tokens" and "U" in runs.to_frame()
+    with pytest.raises(RunsError, match=r"line 1, column 'unique_tokens' \(U\): .* positive"):
+        bs.load_runs(frame.assign(unique_tokens=[1e9, -1.0, 2e9]))
+
+
+def test_one_variable_law_needs_only_its_own_column():
+    frame = pd.DataFrame({"examples": [160, 320, 640], "loss": [2.1, 2.0, 1.5]})
+    with pytest.raises(RunsError, match="need two of parameters"):
+        bs.load_runs(frame, tokens="examples")
+    runs = bs.load_runs(frame, tokens="examples", law="broken_D")
+    assert runs.D.tolist() == [160, 320, 640] and np.isnan(runs.N).all()
+    with pytest.raises(RunsError, match="law 'power_N' needs column 'N'"):
+        bs.load_runs(frame, tokens="examples", law="power_N")
