@@ -282,3 +282,179 @@ def test_checks_draw_into_the_given_axes(sim_post, draw):
     assert draw(sim_post, right) is right
     assert plt.get_fignums() == [fig.number]
     assert right.collections and not left.lines and not left.collections
+
+
+# -- the fit itself (plots_fit) -----------------------------------------------------------------
+from matplotlib.container import ErrorbarContainer  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from bayes_scaling import forecast  # noqa: E402
+from bayes_scaling.plots_fit import (  # noqa: E402
+    fit_residuals, noise_interval, plot_fit, plot_pairs, plot_residuals)
+
+
+def chinchilla_losses(post, N, D):
+    """Expected loss per draw (rows) at N, D (columns), by hand in NumPy (float64)."""
+    p = {k: v[:, None] for k, v in post.draws(["E", "A", "alpha", "B", "beta"]).items()}
+    return p["E"] + p["A"] * np.asarray(N) ** -p["alpha"] + p["B"] * np.asarray(D) ** -p["beta"]
+
+
+def width(band, x):
+    lo, hi = band_range(band, x)
+    return hi - lo
+
+
+def test_fit_draws_each_group_as_a_median_inside_its_bands(sim_post):
+    table = sim_post.runs_table
+    ax = plot_fit(sim_post, groups=3)
+    lines, polys = data_lines(ax), bands(ax)
+    assert len(lines) == 3 and len(polys) == 2 * 3  # a 90% and a 50% band per group
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(scatters) == 3 and sum(len(c.get_offsets()) for c in scatters) == len(table)
+    shade = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(shade) == 1  # the extrapolation region, from the largest N to the right edge
+    left, right = ax.get_xlim()
+    assert right == pytest.approx(10 * table["N"].max())
+    assert shade[0].get_x() == pytest.approx(table["N"].max())
+    for j, line in enumerate(lines):
+        wide, narrow = polys[2 * j], polys[2 * j + 1]
+        assert to_rgb(line.get_color()) == to_rgb(wide.get_facecolor()[0][:3])
+        assert to_rgb(line.get_color()) == to_rgb(scatters[j].get_facecolor()[0][:3])
+        x, y = line.get_xdata(), line.get_ydata()
+        assert x[0] == pytest.approx(left) and x[-1] == pytest.approx(right)
+        for xi, yi in zip(x[::7], y[::7]):
+            lo90, hi90 = band_range(wide, xi)
+            lo50, hi50 = band_range(narrow, xi)
+            assert lo90 <= lo50 <= yi <= hi50 <= hi90 and hi90 > lo90
+        # the band widens into the extrapolation region
+        inside = x[np.argmin(np.abs(np.log(x / np.median(table["N"]))))]
+        assert width(wide, x[-1]) > 1.5 * width(wide, inside)
+        # the curve is the law at the group's typical D (the label's "curve at ...")
+        d_group = np.exp(np.log(table["D"][np.isclose(scatters[j].get_offsets()[:, 0][:, None],
+                                                      table["N"].to_numpy()[None, :]).any(0)])
+                         .mean())
+        hand = np.median(chinchilla_losses(sim_post, x, d_group), axis=0)
+        np.testing.assert_allclose(y, hand, rtol=2e-3)
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "parameters N" and ax.get_ylabel() == "final loss"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].startswith("beyond the fitted runs") and labels[1].startswith("D ")
+    assert labels[-2:] == ["90% credible interval of the expected loss",
+                           "50% credible interval of the expected loss"]
+
+
+def test_fit_shows_forecasts_with_their_intervals(sim_post):
+    table = forecast(sim_post, N=[70e9, 7e9], D=[1.4e12, 1.4e11], key=jax.random.key(3))
+    ax = plot_fit(sim_post, forecasts=table, forecast_prob=0.9)
+    (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    marker, _, (segments,) = bars.lines
+    observed = table[table["quantity"] == "observed"]
+    np.testing.assert_allclose(marker.get_xdata(), observed["N"])
+    np.testing.assert_allclose(marker.get_ydata(), observed["median"])
+    ends = np.array([seg[:, 1] for seg in segments.get_segments()])
+    np.testing.assert_allclose(np.sort(ends, axis=1), observed[["lo_90", "hi_90"]], rtol=1e-12)
+    assert ax.get_xlim()[1] >= 70e9  # the axes reach the forecasts
+    with pytest.raises(ValueError, match="forecasts lack column"):
+        plot_fit(sim_post, forecasts=table, forecast_prob=0.8)
+
+
+def test_fit_against_compute_is_the_compute_optimal_loss(sim_post):
+    ax = plot_fit(sim_post, x="C", probs=(0.9,))
+    (line,) = data_lines(ax)
+    assert line.get_label() == "compute-optimal loss L*(C)"
+    expected = optimal(sim_post, line.get_xdata(), probs=(0.9,))
+    np.testing.assert_allclose(line.get_ydata(),
+                               expected[expected.quantity == "loss"]["median"], rtol=1e-12)
+    assert len(bands(ax)) == 1
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert sum(len(c.get_offsets()) for c in scatters) == len(sim_post.runs_table)
+    assert ax.get_xlabel() == "training compute C (FLOP)"
+
+
+def test_fit_isoflop_groups_stay_near_their_runs(sim_post):
+    ax = plot_fit(sim_post, color_by="C", groups=4)
+    table = sim_post.runs_table
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(data_lines(ax)) == len(scatters) == 4
+    for line, runs in zip(data_lines(ax), scatters):
+        n = runs.get_offsets()[:, 0]
+        x = line.get_xdata()
+        assert x[0] == pytest.approx(n.min() / 1.5) and x[-1] == pytest.approx(n.max() * 1.5)
+    assert ax.get_xlim()[1] == pytest.approx(1.3 * table["N"].max())  # no 10x reach
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(x="Q"), "x must be one of"),
+    (dict(x="N", color_by="N"), "color_by must be one of"),
+    (dict(groups=0), "groups must be a whole number from 1 to 7"),
+    (dict(groups=8), "groups must be a whole number from 1 to 7"),
+    (dict(extend=0.5), "extend must be a factor >= 1"),
+    (dict(color_by=None), "with color_by=None plot a one-variable law"),
+    (dict(probs=(0.5, 1.5)), "interval probabilities must lie in"),
+])
+def test_fit_bad_input(sim_post, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plot_fit(sim_post, **kwargs)
+
+
+@pytest.mark.parametrize("against", ["N", "D", "C"])
+def test_residuals_are_the_runs_minus_the_law_within_the_noise(sim_post, against):
+    table = sim_post.runs_table
+    ax = plot_residuals(sim_post, against, prob=0.9)
+    inside, outside = [c for c in ax.collections if isinstance(c, PathCollection)]
+    points = np.concatenate([inside.get_offsets(), outside.get_offsets()])
+    assert len(points) == len(table)
+    hand = np.log(table["loss"]) - np.median(np.log(chinchilla_losses(
+        sim_post, table["N"], table["D"])), axis=0)
+    residuals = fit_residuals(sim_post)
+    np.testing.assert_allclose(residuals, hand, atol=3e-4)  # float32, 1000 of 2000 draws
+    drawn = points[np.lexsort((points[:, 1], points[:, 0]))]
+    x = table[against].to_numpy()
+    np.testing.assert_allclose(drawn, np.column_stack([x, residuals])[np.lexsort((residuals, x))])
+    lower, upper = noise_interval(sim_post, 0.9)
+    (band,) = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert band.get_y() == pytest.approx(lower) and band.get_height() == pytest.approx(upper - lower)
+    assert np.all(np.abs(inside.get_offsets()[:, 1]) <= upper)
+    assert np.all(np.abs(outside.get_offsets()[:, 1]) > upper)
+    # the simulation's noise is the model's: about 90% of 245 runs inside (±3 binomial sd)
+    assert 0.84 <= len(inside.get_offsets()) / len(table) <= 0.96
+    assert ax.get_xscale() == "log" and ax.get_xlabel().endswith(against + ("" if against != "C"
+                                                                           else " (FLOP)"))
+    assert "residual" in ax.get_ylabel() and "inside the 90% noise interval" in ax.get_title()
+    (trend,) = data_lines(ax)[-1:]
+    assert np.all(np.abs(trend.get_ydata()) < upper)  # no misfit trend in simulated data
+
+
+def test_residuals_bad_input(sim_post):
+    with pytest.raises(ValueError, match="against must be one of"):
+        plot_residuals(sim_post, "loss")
+
+
+def test_pairs_is_a_corner_of_the_law_parameters(sim_post):
+    names = ["E", "A", "alpha", "B", "beta"]
+    axes = plot_pairs(sim_post, max_draws=500)
+    assert axes.shape == (5, 5)
+    draws = sim_post.draws(names)
+    for i in range(5):
+        assert [axes[i, j].axison for j in range(5)] == [True] * (i + 1) + [False] * (4 - i)
+        diagonal = axes[i, i]
+        assert len(diagonal.patches) == 30  # histogram bars
+        lo, mid, hi = np.quantile(draws[names[i]][::4], [0.05, 0.5, 0.95])
+        np.testing.assert_allclose(sorted(line.get_xdata()[0] for line in diagonal.lines),
+                                   [lo, mid, hi])
+        for j in range(i):
+            (scatter,) = axes[i, j].collections
+            np.testing.assert_allclose(scatter.get_offsets(),
+                                       np.column_stack([draws[names[j]][::4],
+                                                        draws[names[i]][::4]]))
+    assert [ax.get_xlabel() for ax in axes[-1]] == ["E", "A", "α", "B", "β"]
+    assert [ax.get_ylabel() for ax in axes[1:, 0]] == ["A", "α", "B", "β"]
+    with pytest.raises(ValueError, match="at least two"):
+        plot_pairs(sim_post, ["E"])
+
+
+@pytest.mark.parametrize("draw", [plot_fit, plot_residuals])
+def test_fit_plots_draw_into_the_given_axes(sim_post, draw):
+    fig, ax = plt.subplots()
+    assert draw(sim_post, ax=ax) is ax
+    assert len(fig.axes) == 1
