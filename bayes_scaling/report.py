@@ -1,0 +1,401 @@
+"""One self-contained HTML report of a fit: a file to share that opens offline.
+
+It holds the verdict of the diagnostics gate, warnings in plain words (a failed gate,
+forecasts far beyond the data, a posterior pressing against a bound of its prior), a summary of
+the data, the priors, the parameter table with its diagnostics, the fit, residual and pair
+plots (PNG images embedded as base64 data URIs), forecasts at the points asked for, and the
+compute-optimal allocation for a few budgets. No external resource is referenced: no scripts,
+fonts, style sheets or images from elsewhere.
+
+Example
+-------
+>>> import jax, bayes_scaling as bs
+>>> post = bs.fit(bs.simulate(jax.random.key(0)), key=jax.random.key(1),
+...               config=bs.SamplerConfig(num_warmup=500, num_samples=500))
+>>> page = render_report(post, key=jax.random.key(2), at=parse_points("700B:14T"))
+>>> page.startswith("<!DOCTYPE html>"), 'id="warnings"' in page  # 700B/14T: far out
+(True, True)
+>>> [w.kind for w in report_warnings(post)]  # the fit itself raises none
+[]
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+import tempfile
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+
+__all__ = ["render_report", "write_report", "report_warnings", "parse_points", "ReportWarning",
+           "FAR_EXTRAPOLATION", "default_budgets"]
+
+FAR_EXTRAPOLATION = 10.0  # a point beyond this multiple of the largest fitted N, D or C is "far"
+BOUND_SHARE = 0.01  # posterior share within 5% of its 1-99% range of a prior bound: "pressing"
+
+
+class ReportWarning(NamedTuple):
+    """One warning of the report: ``kind`` is "gate", "extrapolation" or "prior-bound"."""
+
+    kind: str
+    text: str
+
+
+# -- inputs --------------------------------------------------------------------------------------
+def parse_points(text):
+    """Points written ``N:D``, comma-separated, e.g. ``"70B:1.4T,7B:140B"``; returns (N, D).
+
+    >>> parse_points("70B:1.4T, 7B:140B")
+    ([70000000000.0, 7000000000.0], [1400000000000.0, 140000000000.0])
+    """
+    from .data import parse_number
+
+    n_values, d_values = [], []
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        pieces = part.split(":")
+        if len(pieces) != 2:
+            raise ValueError(f"--at: write each point as PARAMS:TOKENS, e.g. 70B:1.4T; got "
+                             f"{part!r}")
+        try:
+            n, d = (parse_number(p.strip()) for p in pieces)
+        except ValueError as err:
+            raise ValueError(f"--at: {err}") from None
+        n_values.append(n)
+        d_values.append(d)
+    if not n_values:
+        raise ValueError(f"--at: no points in {text!r}; write e.g. 70B:1.4T")
+    return n_values, d_values
+
+
+def default_budgets(post):
+    """Powers of ten from the fitted runs' median compute up to `FAR_EXTRAPOLATION` times
+    their largest one (at most six).
+
+    Examples
+    --------
+    See the module example, which runs it.
+    """
+    flops = post.runs_table["C"].to_numpy()
+    first = math.floor(math.log10(np.median(flops)))
+    last = math.floor(math.log10(FAR_EXTRAPOLATION * flops.max()))
+    return [10.0 ** e for e in range(first, last + 1)][-6:]
+
+
+# -- warnings ------------------------------------------------------------------------------------
+def _prior_bound_warnings(post):
+    from .priors import PriorError, parse_prior
+
+    found = []
+    for name, text in post.attrs.get("priors", {}).items():
+        if text.startswith("fixed") or name not in post.idata.posterior:
+            continue
+        try:
+            prior = parse_prior(f"{name}={text}")[name]
+        except PriorError:
+            continue
+        values = post.idata.posterior[name].values.reshape(-1)
+        low, high = np.quantile(values, [0.01, 0.99])
+        near = 0.05 * (high - low)
+        support = prior.support
+        for side, bound in (("lower", getattr(support, "lower_bound", None)),
+                            ("upper", getattr(support, "upper_bound", None))):
+            if bound is None or not np.isfinite(float(np.asarray(bound))):
+                continue
+            share = float(np.mean(np.abs(values - float(np.asarray(bound))) <= near))
+            if share > BOUND_SHARE:
+                found.append(ReportWarning("prior-bound", (
+                    f"The posterior of {name} presses against the {side} bound {float(bound):g} "
+                    f"of its prior {text}: {share:.0%} of the draws lie next to it. The data "
+                    f"push {name} towards a value the prior rules out; the law may not suit "
+                    f"these runs, or the prior is too narrow.")))
+    return found
+
+
+def report_warnings(post, forecasts=None, budgets=None):
+    """The report's warnings, in plain words: a list of `ReportWarning` (empty when all is well).
+
+    A failed diagnostics gate; forecast points (a `forecast` table) or budgets beyond
+    `FAR_EXTRAPOLATION` times the largest fitted run; a posterior pressing against a bound of
+    its prior.
+
+    Examples
+    --------
+    See the module example, which runs it.
+    """
+    found = []
+    diagnostics = post.check()
+    if not diagnostics.ok:
+        found.append(ReportWarning("gate", (
+            "The sampler did not converge by the diagnostics gate: "
+            + "; ".join(diagnostics.problems) + ". Do not trust the numbers in this report as "
+            "they are. Fit again with more warmup and draws (--warmup, --samples) or a higher "
+            "--target-accept, and look at the priors.")))
+    table = post.runs_table
+    if forecasts is not None:
+        rows = forecasts.drop_duplicates("point")
+        for _, row in rows.iterrows():
+            worst = max(row["N_vs_max"], row["D_vs_max"], row["C_vs_max"])
+            if worst > FAR_EXTRAPOLATION:
+                found.append(ReportWarning("extrapolation", (
+                    f"Forecast point {int(row['point'])} (N = {row['N']:.3g}, D = "
+                    f"{row['D']:.3g}) lies far beyond the data: {row['C_vs_max']:.3g}x the "
+                    f"largest fitted compute ({row['N_vs_max']:.3g}x N, {row['D_vs_max']:.3g}x "
+                    f"D). Its intervals assume the law still holds there, which the data cannot "
+                    f"check.")))
+    for budget in budgets or ():
+        if budget > FAR_EXTRAPOLATION * table["C"].max():
+            found.append(ReportWarning("extrapolation", (
+                f"The budget {budget:.3g} FLOP is {budget / table['C'].max():.3g}x the largest "
+                f"fitted compute; its compute-optimal allocation extrapolates the law far beyond "
+                f"the data.")))
+    return found + _prior_bound_warnings(post)
+
+
+# -- pieces of the page --------------------------------------------------------------------------
+def _figure_uri(figure, dpi=100):
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _figures(post, forecasts):
+    """(title, data URI, caption) of the fit, residual and pair plots."""
+    from matplotlib.figure import Figure
+
+    from .allocation import ALLOCATION_LAWS
+    from .plots_fit import plot_fit, plot_pairs, plot_residuals
+
+    out = []
+    figure = Figure(figsize=(13, 5.2), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    inputs = set(post.law.inputs)
+    x_left = "N" if "N" in inputs else post.law.inputs[0]
+    plot_fit(post, ax=left, x=x_left, forecasts=forecasts)
+    if post.law.name in ALLOCATION_LAWS:
+        plot_fit(post, ax=right, x="C", forecasts=forecasts)
+    else:
+        plot_residuals(post, "C" if "C" in inputs else x_left, ax=right)
+    out.append(("The fit", _figure_uri(figure), (
+        "Runs with the law's posterior median (lines) and 50%/90% credible bands of the "
+        "expected loss; grey: beyond the largest fitted run, where the law is extrapolated. "
+        "Black diamonds: forecasts with the 90% interval of the observed loss.")))
+    figure = Figure(figsize=(15, 4.4), layout="constrained")
+    for ax, against in zip(figure.subplots(1, 3), ("N", "D", "C")):
+        plot_residuals(post, against, ax=ax)
+    out.append(("Residuals", _figure_uri(figure), (
+        "Each run's log-loss minus the fitted law's; grey: the 90% interval of the fitted "
+        "noise. A trend in the binned median (blue), rather than scatter around 0, is a misfit.")))
+    names = [n for n in post.law.param_names if n in set(post.param_names)]
+    if len(names) >= 2:
+        figure = Figure(figsize=(1.9 * len(names), 1.9 * len(names)), layout="constrained")
+        plot_pairs(post, names, axes=figure.subplots(len(names), len(names)))
+        out.append(("Posterior of the parameters", _figure_uri(figure, dpi=80), (
+            "Marginal histograms (median and 90% interval dashed) and pairwise draws.")))
+    return out
+
+
+def _table(frame, digits=4):
+    return frame.to_html(index=False, border=0, classes="table", na_rep="–",
+                         float_format=lambda v: f"{v:.{digits}g}")
+
+
+def _data_section(post):
+    table = post.runs_table.assign(**{"D/N": lambda t: t["D"] / t["N"]})
+    rows = pd.DataFrame({"quantity": ["N (parameters)", "D (tokens)", "C (FLOP)", "loss",
+                                      "tokens per parameter D/N"],
+                         "min": table.min().to_numpy(), "median": table.median().to_numpy(),
+                         "max": table.max().to_numpy()})
+    attrs = post.attrs
+    notes = [f"{len(table)} runs from {html.escape(str(attrs.get('source', '?')))}; C = "
+             f"{post.flops_per_param_token:g}·N·D."]
+    if attrs.get("columns"):
+        notes.append("Columns: " + html.escape(", ".join(
+            f"{k} ← {v!r}" for k, v in attrs["columns"].items())) + ".")
+    notes += [html.escape(str(note)) for note in attrs.get("dropped") or []]
+    return "".join(f"<p>{n}</p>" for n in notes) + _table(rows)
+
+
+def _diagnostics_table(diagnostics):
+    from .posterior import GATE
+
+    checks = [("max R-hat", f"{diagnostics.max_r_hat:.4f}", f"≤ {GATE['r_hat']}",
+               diagnostics.max_r_hat <= GATE["r_hat"]),
+              ("min bulk ESS", f"{diagnostics.min_ess_bulk:.0f}", f"≥ {GATE['ess']}",
+               diagnostics.min_ess_bulk >= GATE["ess"]),
+              ("min tail ESS", f"{diagnostics.min_ess_tail:.0f}", f"≥ {GATE['ess']}",
+               diagnostics.min_ess_tail >= GATE["ess"]),
+              ("divergent transitions", f"{diagnostics.divergences}", "0",
+               diagnostics.divergences <= GATE["divergences"]),
+              ("min E-BFMI", f"{diagnostics.min_bfmi:.2f}", f"≥ {GATE['bfmi']}",
+               diagnostics.min_bfmi >= GATE["bfmi"])]
+    return _table(pd.DataFrame(
+        [(name, value, need, "pass" if ok else "FAIL") for name, value, need, ok in checks],
+        columns=["check", "value", "needed", "result"]))
+
+
+def _forecast_table(forecasts):
+    shown = forecasts.copy()
+    shown["beyond the data"] = [
+        "within" if max(n, d, c) <= 1 else f"{c:.3g}x C, {n:.3g}x N, {d:.3g}x D"
+        for n, d, c in zip(shown["N_vs_max"], shown["D_vs_max"], shown["C_vs_max"])]
+    columns = ["point", "quantity", "N", "D", "C", "median"] + [
+        c for c in shown.columns if c.startswith(("lo_", "hi_"))] + ["beyond the data"]
+    return _table(shown[columns])
+
+
+def _interval(row, prob=0.9):
+    lo, hi = f"lo_{100 * prob:g}", f"hi_{100 * prob:g}"
+    return f"{row['median']:.3g} ({row[lo]:.3g} – {row[hi]:.3g})"
+
+
+def _optimal_section(post, budgets):
+    from .allocation import ALLOCATION_LAWS, optimal
+
+    if post.law.name not in ALLOCATION_LAWS:
+        return (f"<p>The {html.escape(post.law.name)} law has no closed-form compute-optimal "
+                f"allocation; this section needs a Chinchilla fit.</p>")
+    table = optimal(post, budgets, probs=(0.9,))
+    largest = post.runs_table["C"].max()
+    rows = []
+    for budget, part in table.groupby("C", sort=True):
+        by = part.set_index("quantity")
+        rows.append({"budget C (FLOP)": f"{budget:.3g}",
+                     "N* parameters": _interval(by.loc["N"]), "D* tokens": _interval(by.loc["D"]),
+                     "D*/N*": _interval(by.loc["tokens_per_param"]),
+                     "L* expected loss": _interval(by.loc["loss"]),
+                     "vs largest fitted C": f"{budget / largest:.3g}x"})
+    return ("<p>Median and 90% credible interval per budget (C = "
+            f"{post.flops_per_param_token:g}·N·D).</p>" + _table(pd.DataFrame(rows)))
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; color: #222;
+       padding: 0 1em; line-height: 1.45; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
+.verdict { padding: .8em 1em; border-radius: 6px; font-weight: 600; }
+.verdict.pass { background: #e3f2ea; border: 2px solid #009E73; }
+.verdict.fail { background: #fbe9e0; border: 2px solid #D55E00; }
+#warnings { background: #fff4e0; border: 2px solid #E69F00; border-radius: 6px;
+            padding: .2em 1.2em; }
+#warnings li.gate { font-weight: 600; color: #8a2c00; }
+table.table { border-collapse: collapse; margin: .6em 0; font-size: .92em; }
+table.table th, table.table td { padding: .25em .7em; border-bottom: 1px solid #ddd;
+                                 text-align: right; }
+figure { margin: 1em 0; } figure img { max-width: 100%; }
+figcaption { color: #555; font-size: .9em; }
+"""
+
+
+def render_report(post, *, key, at=None, budgets=None, title=None):
+    """The HTML text of a report of ``post``.
+
+    Parameters
+    ----------
+    post : Posterior
+    key : jax.random key
+        For the observation noise of the forecasts.
+    at : tuple of (N list, D list), optional
+        Points to forecast, e.g. from `parse_points`; none by default.
+    budgets : sequence of float, optional
+        Budgets (FLOPs) of the compute-optimal table; default `default_budgets`.
+    title : str, optional
+        Heading; default names the law and the data.
+
+    Returns
+    -------
+    str
+        A complete HTML document with every image embedded.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the posterior fails the diagnostics gate (the report's warnings say so too).
+
+    Examples
+    --------
+    See the module example, which runs it.
+    """
+    from .forecast import forecast
+    from .posterior import ConvergenceWarning
+
+    diagnostics = post.warn_if_unconverged("reporting", stacklevel=3)
+    budgets = default_budgets(post) if budgets is None else [float(b) for b in budgets]
+    with warnings.catch_warnings():  # announced once above and in the page itself
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        forecasts = None if at is None else forecast(post, N=at[0], D=at[1], key=key)
+        found = report_warnings(post, forecasts, budgets)
+        figures = _figures(post, forecasts)
+        optimal_html = _optimal_section(post, budgets)
+    attrs = post.attrs
+    title = title or f"{post.law.name} law fitted to {html.escape(str(attrs.get('source')))}"
+    verdict = ("pass", "PASS: the sampler converged by every check of the diagnostics gate.")
+    if not diagnostics.ok:
+        verdict = ("fail", "FAIL: the fit did not pass the diagnostics gate; see the warnings.")
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+             f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+             f"<h1>{html.escape(title)}</h1>",
+             f"<p class=\"verdict {verdict[0]}\" id=\"verdict\">{verdict[1]}</p>"]
+    if found:
+        items = "".join(f"<li class=\"{w.kind}\">{html.escape(w.text)}</li>" for w in found)
+        parts.append(f"<section id=\"warnings\"><h2>Warnings</h2><ul>{items}</ul></section>")
+    sampler = attrs.get("sampler", {})
+    priors = pd.DataFrame(list(attrs.get("priors", {}).items()), columns=["parameter", "prior"])
+    summary = post.summary(prob=0.9).reset_index().rename(columns={"index": "parameter"})
+    parts += [
+        "<section id=\"data\"><h2>Data</h2>" + _data_section(post) + "</section>",
+        "<section id=\"model\"><h2>Model and priors</h2>"
+        f"<p>Law {html.escape(post.law.name)} ({html.escape(post.law.reference)}); "
+        f"{html.escape(post.likelihood)} likelihood on log-loss. NUTS, "
+        f"{sampler.get('num_chains')} chains × ({sampler.get('num_warmup')} warmup + "
+        f"{sampler.get('num_samples')} draws), target acceptance "
+        f"{sampler.get('target_accept')}.</p>" + _table(priors) + "</section>",
+        "<section id=\"parameters\"><h2>Parameters</h2><p>Posterior median, mean, sd, 90% "
+        "central interval, R-hat and effective sample sizes.</p>" + _table(summary)
+        + "<h3>Diagnostics gate</h3>" + _diagnostics_table(diagnostics) + "</section>",
+        "<section id=\"figures\"><h2>Plots</h2>"]
+    for heading, uri, caption in figures:
+        parts.append(f"<figure><img alt=\"{html.escape(heading)}\" src=\"{uri}\">"
+                     f"<figcaption><b>{html.escape(heading)}.</b> {html.escape(caption)}"
+                     f"</figcaption></figure>")
+    parts.append("</section><section id=\"forecasts\"><h2>Forecasts</h2>")
+    if forecasts is None:
+        parts.append("<p>No points were asked for (CLI: <code>--at 70B:1.4T</code>).</p>")
+    else:
+        parts.append("<p>Expected loss (the law) and observed loss (plus the fitted noise) "
+                     "with central intervals.</p>" + _forecast_table(forecasts))
+    parts += ["</section><section id=\"optimal\"><h2>Compute-optimal allocation</h2>",
+              optimal_html, "</section>",
+              f"<footer><p>bayes_scaling {__version__}</p></footer>\n</body>\n</html>\n"]
+    return "\n".join(parts)
+
+
+def write_report(post, path, *, key, force=False, **options):
+    """Write `render_report`'s page to ``path``; an existing file needs ``force=True``.
+
+    Returns the path. ``options`` go to `render_report`.
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) and not force:
+        raise FileExistsError(f"{path} exists; pass force=True (--force) to overwrite it")
+    page = render_report(post, key=key, **options)
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, partial = tempfile.mkstemp(dir=directory, suffix=".html.part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(page)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path

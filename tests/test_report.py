@@ -1,0 +1,180 @@
+"""The HTML report: parsed with the standard library; images decode, nothing external is
+referenced, and the warnings section appears exactly when there is something to warn about."""
+
+import base64
+import copy
+import io
+import json
+from html.parser import HTMLParser
+
+import jax
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from matplotlib.image import imread  # noqa: E402
+
+from bayes_scaling.posterior import ConvergenceWarning, Posterior  # noqa: E402
+from bayes_scaling.report import (  # noqa: E402
+    FAR_EXTRAPOLATION, default_budgets, parse_points, render_report, report_warnings,
+    write_report)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class Page(HTMLParser):
+    """What a browser would fetch or show: every tag with its attributes, sections, warnings."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.tags, self.sections, self.warning_kinds, self._in_title = [], [], [], False
+        self.title = ""
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag == "section":
+            self.sections.append(attrs.get("id"))
+        if tag == "li" and self.sections and self.sections[-1] == "warnings":
+            self.warning_kinds.append(attrs.get("class"))
+        self._in_title = tag == "title"
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title += data
+
+    def handle_endtag(self, tag):
+        self._in_title = False
+
+    def attribute_values(self, *names):
+        return [value for _, attrs in self.tags for name, value in attrs.items()
+                if name in names and value is not None]
+
+    def find(self, tag, **wanted):
+        return [attrs for t, attrs in self.tags if t == tag
+                and all(attrs.get(k) == v for k, v in wanted.items())]
+
+
+def failed_gate(post):
+    """The same posterior with three divergent transitions: it fails the gate."""
+    idata = copy.deepcopy(post.idata)
+    idata.sample_stats["diverging"].values[0, :3] = True
+    return Posterior(idata)
+
+
+@pytest.fixture(scope="module")
+def plain_page(sim_post):
+    """A converged fit, no forecast points: nothing to warn about."""
+    return render_report(sim_post, key=jax.random.key(0))
+
+
+def assert_self_contained(page):
+    parsed = Page(page)
+    images = parsed.find("img")
+    assert len(images) == 3  # the fit, the residuals, the pairs
+    for attrs in images:
+        src = attrs["src"]
+        assert src.startswith("data:image/png;base64,")
+        raw = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert raw.startswith(PNG_SIGNATURE)
+        pixels = imread(io.BytesIO(raw), format="png")
+        assert pixels.shape[0] > 200 and pixels.shape[1] > 200
+        assert pixels[..., :3].std() > 0.05  # not blank
+        assert attrs["alt"]
+    for value in parsed.attribute_values("src", "href", "srcset", "action", "data", "poster"):
+        assert value.startswith(("data:", "#")), value
+        assert not value.lower().startswith(("http:", "https:", "//", "file:"))
+    assert not parsed.find("script") and not parsed.find("link") and not parsed.find("iframe")
+    assert "url(" not in page and "@import" not in page  # no CSS fetches either
+    return parsed
+
+
+def test_report_of_a_converged_fit_is_self_contained_and_has_no_warnings(sim_post, plain_page):
+    parsed = assert_self_contained(plain_page)
+    assert plain_page.startswith("<!DOCTYPE html>")
+    assert parsed.sections == ["data", "model", "parameters", "figures", "forecasts", "optimal"]
+    assert "warnings" not in parsed.sections and not parsed.warning_kinds
+    (verdict,) = parsed.find("p", id="verdict")
+    assert verdict["class"] == "verdict pass"
+    assert "PASS: the sampler converged" in plain_page
+    for prior in sim_post.attrs["priors"].values():
+        assert prior in plain_page
+    for name in ("alpha", "beta", "r_hat", "ess_bulk", "divergent transitions", "min E-BFMI"):
+        assert name in plain_page
+    assert "No points were asked for" in plain_page
+    assert plain_page.count("<tr>") >= 5 + 7 + 9 + 5 + len(default_budgets(sim_post))
+
+
+def test_failed_gate_gets_the_warnings_section_and_a_fail_verdict(sim_post):
+    post = failed_gate(sim_post)
+    with pytest.warns(ConvergenceWarning, match="reporting from a fit that failed the gate"):
+        page = render_report(post, key=jax.random.key(0))
+    parsed = assert_self_contained(page)
+    assert "warnings" in parsed.sections and parsed.warning_kinds == ["gate"]
+    assert parsed.sections.index("warnings") == 0  # before everything else
+    (verdict,) = parsed.find("p", id="verdict")
+    assert verdict["class"] == "verdict fail"
+    assert "3 divergent transitions" in page and "Do not trust the numbers" in page
+    assert "<td>FAIL</td>" in page
+
+
+def test_far_forecasts_are_warned_about_but_not_as_a_gate_failure(sim_post):
+    page = render_report(sim_post, key=jax.random.key(0),
+                         at=parse_points("700B:14T,1B:20B"), budgets=[1e21, 1e25])
+    parsed = assert_self_contained(page)
+    assert parsed.warning_kinds == ["extrapolation", "extrapolation"]  # 700B/14T and 1e25
+    assert "Forecast point 0" in page and "Forecast point 1" not in page
+    assert "The budget 1e+25 FLOP" in page
+    (verdict,) = parsed.find("p", id="verdict")
+    assert verdict["class"] == "verdict pass"
+    assert "forecasts" in parsed.sections and "No points were asked for" not in page
+
+
+def test_warnings_name_a_posterior_pressing_on_its_prior_bound(sim_post):
+    assert report_warnings(sim_post) == []
+    idata = copy.deepcopy(sim_post.idata)
+    median = float(np.median(idata.posterior["sigma"].values))
+    priors = json.loads(idata.posterior.attrs["priors"])
+    priors["sigma"] = f"Uniform(low=0, high={median:.6g})"
+    idata.posterior.attrs["priors"] = json.dumps(priors)
+    (warning,) = report_warnings(Posterior(idata))
+    assert warning.kind == "prior-bound"
+    assert warning.text.startswith(f"The posterior of sigma presses against the upper bound "
+                                   f"{float(f'{median:.6g}'):g}")
+
+
+def test_default_budgets_stay_within_reach_of_the_data(sim_post):
+    budgets = default_budgets(sim_post)
+    flops = sim_post.runs_table["C"]
+    assert 2 <= len(budgets) <= 6 and budgets == sorted(budgets)
+    assert budgets[0] <= np.median(flops) and budgets[-1] <= FAR_EXTRAPOLATION * flops.max()
+    assert np.allclose(np.log10(budgets), np.round(np.log10(budgets)))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("70B", "write each point as PARAMS:TOKENS"),
+    ("70B:1.4T:3", "write each point as PARAMS:TOKENS"),
+    ("70X:1T", "--at"),
+    (" , ", "no points"),
+])
+def test_parse_points_errors(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_points(text)
+
+
+def test_write_report_never_overwrites_unless_forced(sim_post, tmp_path, monkeypatch):
+    import bayes_scaling.report as report
+
+    monkeypatch.setattr(report, "render_report", lambda post, **options: "<!DOCTYPE html>new")
+    path = tmp_path / "report.html"
+    path.write_text("old")
+    with pytest.raises(FileExistsError, match="pass force=True"):
+        write_report(sim_post, path, key=jax.random.key(0))
+    assert path.read_text() == "old"
+    write_report(sim_post, path, key=jax.random.key(0), force=True)
+    assert path.read_text() == "<!DOCTYPE html>new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no partial left
