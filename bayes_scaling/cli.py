@@ -1,8 +1,8 @@
 """The ``bayes-scaling`` command line; the only module that prints.
 
 Subcommands: ``demo``, ``fit``, ``forecast``, ``optimal``, ``plan``, ``summary``, ``backtest``,
-``sbc`` and ``emergence``. Every command takes ``--json``; tabular
-ones also ``--csv``. Input errors exit with status 2 and a message naming the file, line and
+``sbc``, ``emergence``, ``plot`` and ``report``. Every command that prints results takes
+``--json``; tabular ones also ``--csv``; ``plot`` and ``report`` write files. Input errors exit with status 2 and a message naming the file, line and
 column; a fit that fails the diagnostics gate is announced on stderr wherever it is used.
 """
 
@@ -592,6 +592,98 @@ def cmd_summary(args):
     return 0
 
 
+PLOT_KINDS = ("fit", "residuals", "pairs", "frontier")
+IMAGE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def _image_format(path):
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in IMAGE_FORMATS:
+        raise ValueError(f"{path}: unknown image format {ext or '(no extension)'!r}; "
+                         f"use {', '.join(IMAGE_FORMATS)}")
+    return IMAGE_FORMATS[ext]
+
+
+def _frontier_budgets(post, text):
+    import numpy as np
+
+    if text is not None:
+        return np.asarray(_budgets(text), dtype=float)
+    flops = post.runs_table["C"]
+    return np.geomspace(flops.min(), 100 * flops.max(), 40)
+
+
+def cmd_plot(args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import jax
+    import matplotlib.pyplot as plt
+
+    from .posterior import Posterior
+
+    image_format = _image_format(args.output)  # before any work
+    _check_writable(args.output, args.force)
+    post = Posterior.load(args.fit)
+    if args.kind == "fit":
+        from .forecast import forecast
+        from .plots_fit import plot_fit
+        from .report import parse_points
+
+        forecasts = None
+        if args.at:
+            N, D = parse_points(args.at)
+            forecasts = forecast(post, N=N, D=D, key=jax.random.key(args.seed))
+        fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+        color_by = "auto" if args.color_by is None else (
+            None if args.color_by == "none" else args.color_by)
+        plot_fit(post, ax=ax, x=args.x, color_by=color_by, forecasts=forecasts)
+    elif args.kind == "residuals":
+        from .plots_fit import plot_residuals
+
+        fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+        plot_residuals(post, args.x, ax=ax)
+    elif args.kind == "pairs":
+        from .plots_fit import plot_pairs
+
+        fig = plot_pairs(post).flat[0].figure
+    else:
+        from .plots import plot_frontier
+
+        budgets = _frontier_budgets(post, args.flops)
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
+        for ax, quantity in zip(axes, ("N", "D", "loss")):
+            plot_frontier(post, budgets, quantity, ax=ax)
+    fig.savefig(args.output, format=image_format, dpi=150)
+    plt.close(fig)
+    _announce_gate(post.check())
+    _err(f"wrote {args.output}")
+    return 0
+
+
+def cmd_report(args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import jax
+
+    from .posterior import Posterior
+    from .report import parse_points, write_report
+
+    out = args.output or os.path.splitext(os.path.basename(args.fit))[0] + "_report.html"
+    if os.path.splitext(out)[1].lower() not in (".html", ".htm"):
+        raise ValueError(f"{out}: the report is an HTML file; name it *.html")
+    _check_writable(out, args.force)
+    at = parse_points(args.at) if args.at else None
+    budgets = _parse_list(args.flops, "flops") if args.flops else None
+    post = Posterior.load(args.fit)
+    write_report(post, out, key=jax.random.key(args.seed), at=at, budgets=budgets,
+                 force=args.force)
+    _announce_gate(post.check())
+    _err(f"wrote {out}")
+    return 0
+
+
 # -- argument parsing -------------------------------------------------------------------------
 def _add_output_flags(parser, csv=True):
     formats = parser.add_mutually_exclusive_group()
@@ -791,6 +883,38 @@ def build_parser():
 
     _fit_file_command(sub, "summary", "reprint a fit's parameter table and diagnostics",
                       cmd_summary, probs=False)
+
+    pt = sub.add_parser("plot", help="draw a fit: data and law, residuals, parameter pairs or "
+                                     "the compute-optimal frontier, as PNG, SVG or PDF")
+    pt.add_argument("fit", help="fit file (.nc) from 'bayes-scaling fit'")
+    pt.add_argument("--kind", default="fit", choices=PLOT_KINDS,
+                    help="what to draw (default fit)")
+    pt.add_argument("-o", "--output", required=True,
+                    help="image file; the format follows the extension: .png, .svg or .pdf")
+    pt.add_argument("--x", default="N", choices=("N", "D", "C"),
+                    help="fit: the horizontal axis; residuals: what they are plotted against")
+    pt.add_argument("--color-by", choices=("N", "D", "C", "none"),
+                    help="fit: what groups the runs (default D against N, N against D or C)")
+    pt.add_argument("--at", help="fit: forecast points drawn with error bars, e.g. "
+                                 "70B:1.4T,7B:140B")
+    pt.add_argument("--flops", help="frontier: budgets, a list or a log range 1e19:1e25:30 "
+                                    "(default: the fitted compute range up to 100x)")
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--force", action="store_true", help="overwrite an existing image")
+    pt.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    pt.set_defaults(func=cmd_plot)
+
+    rp = sub.add_parser("report", help="one self-contained HTML report of a fit (plots "
+                                       "embedded, no external URLs)")
+    rp.add_argument("fit", help="fit file (.nc) from 'bayes-scaling fit'")
+    rp.add_argument("-o", "--output", help="HTML file to write (default: <fit>_report.html)")
+    rp.add_argument("--at", help="forecast points PARAMS:TOKENS, e.g. 70B:1.4T,7B:140B")
+    rp.add_argument("--flops", help="budgets of the compute-optimal table, e.g. 1e21,1e23 "
+                                    "(default: powers of ten up to 10x the largest fitted run)")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--force", action="store_true", help="overwrite an existing report")
+    rp.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    rp.set_defaults(func=cmd_report)
     return parser
 
 

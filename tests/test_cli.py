@@ -212,3 +212,97 @@ def test_fit_of_a_huge_table_chooses_float64(capsys, monkeypatch, tmp_path):
     finally:
         jax.config.update("jax_enable_x64", was_x64)
     assert "float64 (chosen for more than 100 runs)" in capsys.readouterr().err
+
+
+# -- plot and report ---------------------------------------------------------------------------
+SIGNATURES = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-", "svg": b"<?xml"}
+
+
+@pytest.fixture(scope="module")
+def sim_fit_file(sim_post, tmp_path_factory):
+    path = tmp_path_factory.mktemp("plot") / "sim.nc"
+    sim_post.save(path)
+    return path
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """cli.main in this process, leaving JAX's configuration alone."""
+    from bayes_scaling import cli
+
+    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")
+    return cli.main
+
+
+@pytest.mark.parametrize("kind, ext", [("fit", "png"), ("residuals", "svg"), ("pairs", "pdf"),
+                                       ("frontier", "png")])
+def test_plot_each_kind_in_the_format_of_its_extension(sim_fit_file, tmp_path, capsys,
+                                                       in_process, kind, ext):
+    out = tmp_path / f"fig.{ext}"
+    assert in_process(["plot", str(sim_fit_file), "--kind", kind, "-o", str(out),
+                       "--at", "70B:1.4T"]) == 0
+    data = out.read_bytes()
+    assert data.startswith(SIGNATURES[ext]) and len(data) > 10_000
+    if ext == "svg":
+        assert b"<svg" in data[:1000]
+    if ext == "png":
+        from matplotlib.image import imread
+
+        pixels = imread(out)
+        assert pixels.shape[1] > 1000 and pixels[..., :3].std() > 0.05  # 150 dpi, not blank
+    assert f"wrote {out}" in capsys.readouterr().err
+
+
+def test_plot_errors_and_never_overwrites(sim_fit_file, tmp_path, capsys, in_process):
+    with pytest.raises(SystemExit) as exit_info:
+        in_process(["plot", str(sim_fit_file), "--kind", "corner", "-o", "x.png"])
+    assert exit_info.value.code == 2
+    assert "argument --kind: invalid choice: 'corner'" in capsys.readouterr().err
+    out = tmp_path / "fig.jpg"
+    assert in_process(["plot", str(sim_fit_file), "-o", str(out)]) == 2
+    assert "unknown image format '.jpg'; use .png, .svg, .pdf" in capsys.readouterr().err
+    assert not out.exists()
+    out = tmp_path / "fig.png"
+    out.write_bytes(b"old")
+    assert in_process(["plot", str(sim_fit_file), "-o", str(out)]) == 2
+    assert "fig.png exists; pass --force" in capsys.readouterr().err
+    assert out.read_bytes() == b"old"
+    assert in_process(["plot", str(sim_fit_file), "-o", str(out), "--force"]) == 0
+    assert out.read_bytes().startswith(SIGNATURES["png"])
+    assert in_process(["plot", str(tmp_path / "none.nc"), "-o", str(tmp_path / "a.png")]) == 2
+    assert "no such fit file" in capsys.readouterr().err
+
+
+def test_report_of_a_failed_fit_says_so_on_stderr_and_in_the_page(sim_post, tmp_path, capsys,
+                                                                  in_process):
+    import copy
+
+    from bayes_scaling.posterior import Posterior
+
+    idata = copy.deepcopy(sim_post.idata)
+    idata.sample_stats["diverging"].values[0, :2] = True  # fails the gate
+    fit = Posterior(idata).save(tmp_path / "failed.nc")
+    out = tmp_path / "failed_report.html"
+    assert in_process(["report", str(fit), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: FIT DID NOT PASS THE DIAGNOSTICS GATE" in err and f"wrote {out}" in err
+    page = out.read_text()
+    assert '<section id="warnings">' in page and '<li class="gate">' in page
+    assert in_process(["report", str(fit), "-o", str(out)]) == 2
+    assert "failed_report.html exists; pass --force" in capsys.readouterr().err
+    assert in_process(["report", str(fit), "-o", str(tmp_path / "r.txt")]) == 2
+    assert "name it *.html" in capsys.readouterr().err
+    assert in_process(["report", str(fit), "--at", "70B"]) == 2
+    assert "write each point as PARAMS:TOKENS" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_report_console_script_on_the_epoch_fit(epoch_fit, cli_env):
+    cwd, _ = epoch_fit
+    out = run(["report", "fit.nc", "--at", "70B:1.4T,1B:20B"], cli_env, cwd)
+    assert "wrote fit_report.html" in out.stderr and "WARNING" not in out.stderr
+    page = (cwd / "fit_report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 3 and "http" not in page
+    # 70B/1.4T is 45x the largest Chinchilla sweep run: warned about, the gate is not
+    assert '<li class="extrapolation">Forecast point 0' in page and 'class="gate"' not in page
+    assert 'class="verdict pass"' in page
