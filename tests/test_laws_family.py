@@ -173,9 +173,13 @@ def test_kaplan_broken_and_effective_data_match_their_formulas():
 # -- recovery of known parameters ---------------------------------------------------------------
 
 RECOVERY_CONFIG = bs.SamplerConfig(num_chains=4, num_warmup=500, num_samples=1000)
-# One law of each form in the default run; the same forms in the other inputs are `slow`.
+# One law of each form is fitted; its variants in the other inputs are the same function of a
+# renamed input (test_input_variants_are_one_function), so they share its recovery.
 # (test_user_law_fits_forecasts_and_reloads recovers a user-written power law in D.)
-QUICK_RECOVERY = ("kaplan", "broken_D", "data_constrained", "effective_data")
+RECOVERED = ("power_N", "pure_power_N", "kaplan", "broken_D", "data_constrained",
+             "effective_data")
+VARIANTS = {"power_D": "power_N", "power_C": "power_N", "pure_power_D": "pure_power_N",
+            "pure_power_C": "pure_power_N", "broken_N": "broken_D", "broken_C": "broken_D"}
 _FITS = {}
 
 
@@ -202,8 +206,26 @@ def assert_recovered(post, truth):
     assert not outside, f"truth outside the {level:.3f} interval: {outside}"
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in QUICK_RECOVERY
-                                               else pytest.mark.slow) for n in FAMILY])
+def test_every_law_is_recovered_or_a_variant_of_one():
+    assert set(RECOVERED) | set(VARIANTS) == set(FAMILY)
+
+
+@pytest.mark.parametrize("variant, twin", sorted(VARIANTS.items()))
+def test_input_variants_are_one_function(variant, twin):
+    """The variant's log-loss at input values v equals its twin's at the same v (same
+    parameters), and the two build the same model sites, so recovery carries over."""
+    law, other = LAWS[variant], LAWS[twin]
+    (x,), (y,) = law.inputs, other.inputs
+    values = jnp.log(jnp.geomspace(*RANGE[x], 50))
+    params = TYPICAL[variant]
+    np.testing.assert_allclose(law.log_loss(params, {x: values}),
+                               other.log_loss(params, {y: values}), rtol=1e-6)
+    assert law.param_names == other.param_names
+    assert [(t.coef, t.exponent) for t in law.power_terms] == [
+        (t.coef, t.exponent) for t in other.power_terms]
+
+
+@pytest.mark.parametrize("name", RECOVERED)
 def test_recovers_known_parameters(name):
     post = fitted(name)
     assert post.check().ok  # and no ConvergenceWarning (warnings are errors)
