@@ -191,6 +191,8 @@ def _runs_from_args(args):
                    flops_per_param_token=args.flops_per_param_token)
     if args.where:
         options["where"] = args.where
+    if getattr(args, "law", None):
+        options["law"] = args.law  # a one-variable law needs only its column; U etc. are checked
     if args.dataset:
         runs = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
                             **options)
@@ -685,6 +687,34 @@ def cmd_report(args):
 
 
 # -- argument parsing -------------------------------------------------------------------------
+def cmd_compare(args):
+    import jax
+
+    from .compare import STATEMENT, compare_laws
+
+    laws = [name.strip() for name in args.laws.split(",") if name.strip()]
+    if len(laws) < 2:
+        raise ValueError(f"--laws needs two or more laws separated by commas, got {args.laws!r}")
+    runs, _ = _runs_from_args(args)
+    _describe_runs(runs)
+    _err(f"comparing {', '.join(laws)}: two fits per law (all runs for LOO, the smaller "
+         f"{1 - args.holdout_top:.0%} for the backtest)")
+    table = compare_laws(runs, laws, key=jax.random.key(args.seed), holdout_top=args.holdout_top,
+                         likelihood=args.likelihood, config=_sampler_config(args))
+    _emit_table(table, args, extra={"statement": STATEMENT}, title="Law comparison (best ELPD "
+                "first; backtest: forecasts of the held-out largest-compute runs)")
+    if not (args.json or args.csv):
+        print(f"\n{STATEMENT}")
+    for _, row in table.iterrows():
+        if row["runs_bad_k"]:
+            _err(f"warning: {row['law']}: {row['runs_bad_k']} run(s) have Pareto k > 0.7 "
+                 f"(max {row['max_pareto_k']:.2f}); its LOO estimate is unreliable there")
+        if not (row["fit_ok"] and row["backtest_ok"]):
+            _err(f"warning: {row['law']}: a fit failed the diagnostics gate; its numbers are "
+                 f"not trustworthy (see 'bayes-scaling fit --law {row['law']}')")
+    return 0
+
+
 def _add_output_flags(parser, csv=True):
     formats = parser.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
@@ -790,6 +820,24 @@ def build_parser():
     _add_fit_flags(bt)
     _add_output_flags(bt)
     bt.set_defaults(func=cmd_backtest)
+
+    cmp = sub.add_parser("compare", help="compare laws on the same runs: PSIS-LOO (interpolation) "
+                                         "and a backtest (extrapolation) side by side")
+    _add_runs_flags(cmp)
+    group = cmp.add_argument_group("laws and sampler")
+    group.add_argument("--laws", required=True,
+                       help="comma-separated law names, e.g. chinchilla,kaplan,power_N")
+    group.add_argument("--holdout-top", type=float, default=0.2,
+                       help="the backtest holds out this fraction of the largest-compute runs")
+    group.add_argument("--likelihood", default="student_t", choices=("student_t", "normal"))
+    group.add_argument("--chains", type=int, default=4)
+    group.add_argument("--warmup", type=int, default=1000)
+    group.add_argument("--samples", type=int, default=1000, help="draws per chain")
+    group.add_argument("--target-accept", type=float, default=0.9)
+    group.add_argument("--seed", type=int, default=0)
+    _add_device_flags(group)
+    _add_output_flags(cmp)
+    cmp.set_defaults(func=cmd_compare)
 
     sb = sub.add_parser("sbc", help="simulation-based calibration of a law and its default priors")
     sb.add_argument("--law", default="chinchilla", help="scaling law (default chinchilla)")
