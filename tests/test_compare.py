@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import warnings
 
 import jax
 import pytest
@@ -19,15 +20,20 @@ def chinchilla_runs():
 
 
 def test_the_true_law_wins_by_loo_and_by_backtest(chinchilla_runs):
-    table = compare_laws(chinchilla_runs, ["power_N", "chinchilla"], key=jax.random.key(1),
-                         config=bs.SamplerConfig(num_chains=4, num_warmup=500, num_samples=500))
+    with warnings.catch_warnings():
+        # The misspecified law's fits may fail the gate (a law of N alone against data that
+        # vary in D): that warns, and the table says so in fit_ok / backtest_ok.
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        table = compare_laws(chinchilla_runs, ["power_N", "chinchilla"], key=jax.random.key(1),
+                             config=bs.SamplerConfig(num_chains=4, num_warmup=500,
+                                                     num_samples=500))
     print(table.to_string())
     assert list(table["law"]) == ["chinchilla", "power_N"]  # best ELPD first
     best, other = table.iloc[0], table.iloc[1]
     assert best["elpd_diff"] == 0 and other["elpd_diff"] < -4 * max(best["elpd_se"],
                                                                      other["elpd_se"])
     assert best["backtest_rel_error"] < other["backtest_rel_error"]
-    assert table["fit_ok"].all() and table["backtest_ok"].all()
+    assert best["fit_ok"] and best["backtest_ok"]
     assert table["runs_bad_k"].between(0, len(chinchilla_runs)).all()
 
 
