@@ -731,13 +731,17 @@ def _add_fit_flags(parser):
                        help="override a prior, e.g. --prior 'alpha=Beta(2,5)' or --prior nu=5 "
                             "(a number fixes the parameter); repeatable")
     group.add_argument("--prior-file", help="file of NAME=DIST lines")
+    _add_sampler_flags(group)
+    group.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+
+def _add_sampler_flags(group):
     group.add_argument("--chains", type=int, default=4)
     group.add_argument("--warmup", type=int, default=1000)
     group.add_argument("--samples", type=int, default=1000, help="draws per chain")
     group.add_argument("--target-accept", type=float, default=0.9)
     group.add_argument("--seed", type=int, default=0)
     _add_device_flags(group)
-    group.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
 def _add_device_flags(parser):
@@ -830,12 +834,7 @@ def build_parser():
     group.add_argument("--holdout-top", type=float, default=0.2,
                        help="the backtest holds out this fraction of the largest-compute runs")
     group.add_argument("--likelihood", default="student_t", choices=("student_t", "normal"))
-    group.add_argument("--chains", type=int, default=4)
-    group.add_argument("--warmup", type=int, default=1000)
-    group.add_argument("--samples", type=int, default=1000, help="draws per chain")
-    group.add_argument("--target-accept", type=float, default=0.9)
-    group.add_argument("--seed", type=int, default=0)
-    _add_device_flags(group)
+    _add_sampler_flags(group)
     _add_output_flags(cmp)
     cmp.set_defaults(func=cmd_compare)
 
