@@ -180,6 +180,11 @@ def _fit_and_report(runs, args, out_path, header, show_summary=True):
     return post
 
 
+def _join_filters(filters):
+    """Repeated --where options: every one must hold (None when there are none)."""
+    return " and ".join(filters) if filters else None
+
+
 def _runs_from_args(args):
     """The runs named on the command line (a CSV or --dataset) and a short name for them."""
     from .data import load_runs
@@ -190,7 +195,7 @@ def _runs_from_args(args):
     options = dict(params=args.params, tokens=args.tokens, flops=args.flops, loss=args.loss,
                    flops_per_param_token=args.flops_per_param_token)
     if args.where:
-        options["where"] = args.where
+        options["where"] = _join_filters(args.where)
     if getattr(args, "law", None):
         options["law"] = args.law  # a one-variable law needs only its column; U etc. are checked
     if args.dataset:
@@ -512,7 +517,7 @@ def cmd_emergence(args):
                          chance=args.chance_col or args.chance,
                          items=args.items_col or args.items, group=args.group,
                          ceiling=args.ceiling, flops_per_param_token=args.flops_per_param_token,
-                         where=args.where)
+                         where=_join_filters(args.where))
     for note in scores.dropped:
         _err(f"emergence: {note}")
     check_threshold_options(args.level, args.margin)  # before the fit, not after it
@@ -704,14 +709,22 @@ def cmd_compare(args):
     _emit_table(table, args, extra={"statement": STATEMENT}, title="Law comparison (best ELPD "
                 "first; backtest: forecasts of the held-out largest-compute runs)")
     if not (args.json or args.csv):
-        print(f"\n{STATEMENT}")
+        by_backtest = table.loc[table["backtest_rel_error"].idxmin(), "law"]
+        print(f"\nBest by LOO: {table['law'].iloc[0]}; best by backtest error: {by_backtest}.")
+        print(STATEMENT)
     for _, row in table.iterrows():
         if row["runs_bad_k"]:
             _err(f"warning: {row['law']}: {row['runs_bad_k']} run(s) have Pareto k > 0.7 "
                  f"(max {row['max_pareto_k']:.2f}); its LOO estimate is unreliable there")
-        if not (row["fit_ok"] and row["backtest_ok"]):
-            _err(f"warning: {row['law']}: a fit failed the diagnostics gate; its numbers are "
-                 f"not trustworthy (see 'bayes-scaling fit --law {row['law']}')")
+        failed = [name for name, ok in (("the fit to all runs (LOO)", row["fit_ok"]),
+                                        ("the backtest's fit", row["backtest_ok"])) if not ok]
+        if failed:
+            _err(f"warning: {row['law']}: {' and '.join(failed)} failed the diagnostics gate; "
+                 f"its numbers are not trustworthy (more --warmup/--samples)")
+        if row["backtest_coverage_90"] < 0.8:
+            _err(f"warning: {row['law']}: only {row['backtest_coverage_90']:.0%} of the held-out "
+                 f"runs fell in its 90% intervals: overconfident beyond the data (see "
+                 f"'bayes-scaling backtest --discrepancy')")
     return 0
 
 
@@ -765,9 +778,11 @@ def _add_runs_flags(parser):
     columns.add_argument("--loss", help="column of final losses")
     columns.add_argument("--flops-per-param-token", type=float, default=6.0,
                          help="k in C = k*N*D (default 6)")
-    columns.add_argument("--where", help="keep only matching runs, e.g. 'loss < 3.447' or "
-                                         "'config_id == rw|base' (any column); the dropped "
-                                         "lines are reported")
+    columns.add_argument("--where", action="append",
+                         help="keep only matching runs, e.g. 'loss < 3.447' or "
+                              "'config_id == rw|base' (any column); conditions join with "
+                              "'and', and a repeated --where must hold too; the dropped lines "
+                              "are reported")
 
 
 def _fit_file_command(sub, name, help_text, func, probs=True):
@@ -885,9 +900,10 @@ def build_parser():
                        ("--items-col", "item counts"), ("--group", "model families")):
         columns.add_argument(flag, help=f"column of {what}")
     columns.add_argument("--flops-per-param-token", type=float, default=6.0)
-    columns.add_argument("--where", help="keep only matching rows, e.g. 'metric == acc' or "
-                                         "'step == 143000' (columns of the data); the dropped "
-                                         "lines are reported")
+    columns.add_argument("--where", action="append",
+                         help="keep only matching rows, e.g. 'step == 143000 and metric == "
+                              "acc' (columns of the data); a repeated --where must hold too; "
+                              "the dropped lines are reported")
     sampler = em.add_argument_group("sampler")
     # Defaults (None here) come from emergence.DEFAULT_CONFIG: 4 chains x (1000 + 1000),
     # target acceptance 0.99, tree depth 10.

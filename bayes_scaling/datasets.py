@@ -139,7 +139,10 @@ def load_dataset(name, data_dir=None, download=False, **kwargs):
     """
     spec = DATASETS.get(name)
     path = dataset_path(name, data_dir=data_dir, download=download)
-    options = {**spec.columns, "where": spec.where, **kwargs}
+    options = {**spec.columns, **kwargs}
+    # The dataset's own filter (e.g. Epoch's loss cut) holds together with a caller's.
+    filters = [w for w in (spec.where, kwargs.get("where")) if w]
+    options["where"] = " and ".join(filters) if filters else None
     return load_runs(path, **options)
 
 

@@ -31,7 +31,7 @@ __all__ = ["Scores", "load_scores", "SCORE_ALIASES", "obsscaling_emergence_frame
 
 SCORE_ALIASES = {
     "N": ("n", "params", "parameters", "nparams", "numparams", "paramcount", "modelsize",
-          "size"),
+          "size", "paramstotal", "totalparams"),
     "D": ("d", "tokens", "ntokens", "numtokens", "trainingtokens", "traintokens", "datasize"),
     "C": ("c", "flops", "flop", "compute", "trainingflop", "trainingflops", "trainflops"),
     "score": ("score", "accuracy", "acc", "exactmatch", "value"),
@@ -211,7 +211,8 @@ def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=
         hint = " (percentages? divide by 100)" if s.max() <= 100 and s.max() > 1 else ""
         raise ScoresError(f"{source}, line {lines[i]}, column {mapping['score']!r}, task "
                           f"{tasks[i]!r}: score {s[i]:g} is outside [0, 1]{hint}; "
-                          f"{len(bad)} rows are")
+                          f"{len(bad)} rows are (a table of several metrics? keep one with "
+                          f"--where \"metric == acc\")")
     r = _per_row(frame, mapping, "chance", chance, lines, source, tasks)
     missing = np.flatnonzero(np.isnan(r))
     if len(missing):

@@ -56,3 +56,13 @@ def test_simulate_design():
     np.testing.assert_allclose(runs.C, 6 * runs.N * runs.D)
     ratio = runs.D / runs.N
     assert 2 <= ratio.min() and ratio.max() <= 200
+
+
+def test_a_callers_filter_joins_the_datasets_own(datasets_dir):
+    """Epoch's subset drops the 5 highest losses; a caller's --where must not undo that."""
+    import bayes_scaling as bs
+
+    runs = bs.load_dataset("chinchilla-epoch240", data_dir=datasets_dir, where="N > 1e8")
+    assert runs.dropped[0].startswith("dropped 14 of 245 runs not matching "
+                                      "'loss < 3.4469 and N > 1e8'")
+    assert runs.loss.max() < 3.4469 and runs.N.min() > 1e8

@@ -325,3 +325,14 @@ def test_large_count_cdf_approximation_is_close():
     got = score_cdf(a, b, jnp.full(2, 1000.0), 0.2, max_count=65)
     want = stats.betabinom(1000, np.asarray(a), np.asarray(b)).cdf(200)
     np.testing.assert_allclose(got, want, atol=0.01)
+
+
+def test_cli_repeated_where_must_all_hold():
+    from bayes_scaling.cli import _join_filters, build_parser
+
+    args = build_parser().parse_args(["emergence", "s.csv", "--where", "step == 143000",
+                                      "--where", "metric == acc"])
+    assert _join_filters(args.where) == "step == 143000 and metric == acc"
+    args = build_parser().parse_args(["fit", "r.csv", "--where", "loss < 3", "--where", "N > 1e8"])
+    assert _join_filters(args.where) == "loss < 3 and N > 1e8"
+    assert _join_filters(None) is None
