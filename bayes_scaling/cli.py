@@ -572,6 +572,10 @@ def cmd_emergence(args):
         for _, row in table[table["open_ended"]].iterrows():
             print(f"note: {row['task']}: {row['p_beyond_range']:.0%} of the posterior does not "
                   f"emerge below {row['range_hi']:.3g}; its interval is open-ended")
+        for _, row in table[table["p_at_start"] > 0.05].iterrows():
+            print(f"note: {row['task']}: {row['p_at_start']:.0%} of the posterior has emerged "
+                  f"already at the range's start, {row['range_lo']:.3g}: {x}* is at most that "
+                  f"(give a lower --range to look further down)")
     failed = diagnostics[~diagnostics["ok"]]
     if len(failed):
         bar = "!" * 78

@@ -408,17 +408,21 @@ def load_points(data, *, params=None, tokens=None, flops=None,
     return columns["N"], columns["D"], columns["C"]
 
 
-def _line_ranges(lines):
-    """``[2, 3, 4, 7]`` -> ``"2-4, 7"`` (labels that are not integers are listed as they are)."""
+def _line_ranges(lines, most=20):
+    """``[2, 3, 4, 7]`` -> ``"2-4, 7"`` (labels that are not integers are listed as they are);
+    past ``most`` ranges the rest are counted, not listed."""
     try:
         numbers = [int(line) for line in lines]
     except ValueError:
-        return ", ".join(map(str, lines))
-    parts, start = [], numbers[0]
-    for previous, current in zip(numbers, numbers[1:] + [None]):
-        if current is None or current != previous + 1:
-            parts.append(str(start) if start == previous else f"{start}-{previous}")
-            start = current
+        parts = list(map(str, lines))
+    else:
+        parts, start = [], numbers[0]
+        for previous, current in zip(numbers, numbers[1:] + [None]):
+            if current is None or current != previous + 1:
+                parts.append(str(start) if start == previous else f"{start}-{previous}")
+                start = current
+    if len(parts) > most:
+        return ", ".join(parts[:most]) + f", and {len(parts) - most} more ranges"
     return ", ".join(parts)
 
 
