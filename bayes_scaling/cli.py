@@ -142,9 +142,13 @@ def _forecast_frame(table):
 # -- subcommands ------------------------------------------------------------------------------
 def _sampler_config(args):
     from .inference import SamplerConfig
+    from .pooling import POOLED_TARGET_ACCEPT
 
+    target = args.target_accept
+    if target is None:  # a pooled fit's default is higher (see pooling)
+        target = POOLED_TARGET_ACCEPT if getattr(args, "group_col", None) else 0.9
     return SamplerConfig(num_chains=args.chains, num_warmup=args.warmup, num_samples=args.samples,
-                         target_accept=args.target_accept, progress_bar=sys.stderr.isatty())
+                         target_accept=target, progress_bar=sys.stderr.isatty())
 
 
 def _priors_from_args(args):
@@ -171,13 +175,47 @@ def _fit_and_report(runs, args, out_path, header, show_summary=True):
          f"({config.num_warmup} warmup + {config.num_samples} draws), {per_device} chains on "
          f"{devices} of {_devices_line()}, {precision}")
     _describe_runs(runs)
-    post = fit(runs, key=jax.random.key(args.seed), law=args.law,
-               priors=_priors_from_args(args), likelihood=args.likelihood, config=config)
+    options = dict(key=jax.random.key(args.seed), law=args.law, priors=_priors_from_args(args),
+                   likelihood=args.likelihood, config=config)
+    if getattr(args, "group_col", None):
+        from .pooling import fit_pooled
+
+        pool = _pool_names(args.pool)
+        _err(f"pooling {', '.join(pool) if pool else 'the exponents'} across "
+             f"{len(set(runs.group))} groups of column {args.group_col!r}")
+        post = fit_pooled(runs, pool=pool, **options)
+    else:
+        post = fit(runs, **options)
     post.save(out_path, force=args.force)
     if show_summary:
         _print_summary(post, args, header)
     _err(f"wrote {out_path}")
     return post
+
+
+def _load_fit(args):
+    """The posterior in ``args.fit``; of a pooled fit, the group named by ``--group`` (``new``:
+    a group not in the data, drawn from the population). ``summary`` shows a pooled fit whole."""
+    import jax
+
+    from .pooling import PooledPosterior
+    from .posterior import Posterior
+
+    post = Posterior.load(args.fit)
+    group = getattr(args, "group", None)
+    if not isinstance(post, PooledPosterior):
+        if group is not None:
+            raise ValueError(f"{args.fit} is not a pooled fit; --group applies to fits made "
+                             f"with 'fit --group-col COLUMN'")
+        return post
+    if group is None:
+        if args.command == "summary":
+            return post
+        raise ValueError(f"{args.fit} is a pooled fit of groups {post.groups}: name one with "
+                         f"--group NAME, or --group new for a group not in the data")
+    if group == "new":
+        return post.for_new_group(jax.random.key(getattr(args, "seed", 0)))
+    return post.for_group(group)
 
 
 def _join_filters(filters):
@@ -198,11 +236,25 @@ def _runs_from_args(args):
         options["where"] = _join_filters(args.where)
     if getattr(args, "law", None):
         options["law"] = args.law  # a one-variable law needs only its column; U etc. are checked
+    if getattr(args, "group_col", None):
+        options["group"] = args.group_col
+    elif getattr(args, "pool", None):
+        raise ValueError("--pool needs --group-col COLUMN (the column naming each run's group)")
     if args.dataset:
         runs = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
                             **options)
         return runs, args.dataset
     return load_runs(args.runs, **options), os.path.splitext(os.path.basename(args.runs))[0]
+
+
+def _pool_names(text):
+    """``--pool alpha,beta`` as a tuple (None: the default, the law's exponents)."""
+    if text is None:
+        return None
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise ValueError(f"--pool needs parameter names separated by commas, got {text!r}")
+    return names
 
 
 def _describe_runs(runs):
@@ -297,9 +349,8 @@ def cmd_forecast(args):
 
     from .data import load_points
     from .forecast import forecast
-    from .posterior import Posterior
 
-    post = Posterior.load(args.fit)
+    post = _load_fit(args)
     if args.points:
         if any(v is not None for v in (args.params, args.tokens, args.flops)):
             raise ValueError("give either --points FILE or --params/--tokens/--flops, not both")
@@ -342,11 +393,10 @@ def _exponents_frame(post):
 
 def cmd_optimal(args):
     from .allocation import compute_for_target, optimal
-    from .posterior import Posterior
 
     if (args.flops is None) == (args.target_loss is None):
         raise ValueError("give --flops BUDGETS or --target-loss LOSSES (one of them)")
-    post = Posterior.load(args.fit)
+    post = _load_fit(args)
     probs = _parse_list(args.probs, "probs")
     if args.flops is not None:
         table = optimal(post, _budgets(args.flops), probs=probs,
@@ -375,9 +425,8 @@ def cmd_optimal(args):
 
 def cmd_plan(args):
     from .allocation import plan
-    from .posterior import Posterior
 
-    post = Posterior.load(args.fit)
+    post = _load_fit(args)
     N, D, C = (_parse_list(args.params, "params"), _parse_list(args.tokens, "tokens"),
                _parse_list(args.flops, "flops"))
     table, facts = plan(post, N=N, D=D, C=C, within=args.within,
@@ -409,18 +458,44 @@ def _side_by_side(table):
     return wide
 
 
+def _backtest_figure(path, probs, result=None, table=None):
+    """--plot: one backtest run by run, or a rolling one's error and coverage against the
+    extrapolation distance; the 90% interval when asked for, else the widest."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from .plots_backtest import plot_backtest, plot_rolling_backtest
+
+    prob = 0.9 if 0.9 in probs else max(probs)
+    if result is not None:
+        figure = Figure(figsize=(8, 5.5), layout="constrained")
+        plot_backtest(result, ax=figure.subplots(), prob=prob)
+    else:
+        figure = Figure(figsize=(12, 4.8), layout="constrained")
+        error, coverage = figure.subplots(1, 2)
+        plot_rolling_backtest(table, quantity="error", ax=error)
+        plot_rolling_backtest(table, quantity="coverage", ax=coverage, prob=prob)
+    figure.savefig(path, format=_image_format(path), dpi=150)
+    _err(f"wrote {path}")
+
+
 def cmd_backtest(args):
     import jax
 
     from .validate import backtest, rolling_backtest
 
+    if args.plot:  # before any work
+        _image_format(args.plot)
+        _check_writable(args.plot, args.force, other="--plot another path")
     runs, _ = _runs_from_args(args)
     _describe_runs(runs)
     compare = () if args.compare == "none" else (args.compare,)
+    probs = _parse_list(args.probs, "probs")
     options = dict(key=jax.random.key(args.seed), law=args.law, priors=_priors_from_args(args),
                    likelihood=args.likelihood, config=_sampler_config(args), compare=compare,
-                   num_resamples=args.resamples, probs=_parse_list(args.probs, "probs"),
-                   discrepancy=args.discrepancy)
+                   num_resamples=args.resamples, probs=probs, discrepancy=args.discrepancy)
     if args.rolling:
         if args.holdout_top is not None or args.cutoff_flops is not None:
             raise ValueError("--rolling picks its own cutoffs; drop --holdout-top/--cutoff-flops")
@@ -428,6 +503,8 @@ def cmd_backtest(args):
         extra = {"diagnostics": [_diagnostics_dict(r.diagnostics) for r in results]}
         _emit_table(table, args, extra=extra, title="Rolling backtest: one row per cutoff and "
                     "method (median_C_vs_train = how far the held-out runs lie beyond the fit)")
+        if args.plot:
+            _backtest_figure(args.plot, probs, table=table)
         for result in results:
             _announce_gate(result.diagnostics)
         return 0
@@ -451,6 +528,8 @@ def cmd_backtest(args):
         if result.kappa is not None:
             print(f"extrapolation discrepancy learned from the training runs: kappa = "
                   f"{result.kappa:.3g} (use 'forecast --discrepancy {result.kappa:.3g}')")
+    if args.plot:
+        _backtest_figure(args.plot, probs, result=result)
     ours = result.summary.set_index("method").loc["bayes"]
     if result.kappa is None and "coverage_90" in ours and ours["coverage_90"] < 0.8:
         _err(f"note: only {ours['coverage_90']:.0%} of held-out runs fell in the 90% intervals; "
@@ -597,9 +676,8 @@ def _parse_range(text):
 
 
 def cmd_summary(args):
-    from .posterior import Posterior
 
-    _print_summary(Posterior.load(args.fit), args)
+    _print_summary(_load_fit(args), args)
     return 0
 
 
@@ -631,11 +709,10 @@ def cmd_plot(args):
     import jax
     import matplotlib.pyplot as plt
 
-    from .posterior import Posterior
 
     image_format = _image_format(args.output)  # before any work
     _check_writable(args.output, args.force)
-    post = Posterior.load(args.fit)
+    post = _load_fit(args)
     if args.kind == "fit":
         from .forecast import forecast
         from .plots_fit import plot_fit
@@ -678,7 +755,6 @@ def cmd_report(args):
     matplotlib.use("Agg")
     import jax
 
-    from .posterior import Posterior
     from .report import parse_points, write_report
 
     out = args.output or os.path.splitext(os.path.basename(args.fit))[0] + "_report.html"
@@ -687,7 +763,7 @@ def cmd_report(args):
     _check_writable(out, args.force)
     at = parse_points(args.at) if args.at else None
     budgets = _parse_list(args.flops, "flops") if args.flops else None
-    post = Posterior.load(args.fit)
+    post = _load_fit(args)
     write_report(post, out, key=jax.random.key(args.seed), at=at, budgets=budgets,
                  force=args.force)
     _announce_gate(post.check())
@@ -756,7 +832,8 @@ def _add_sampler_flags(group):
     group.add_argument("--chains", type=int, default=4)
     group.add_argument("--warmup", type=int, default=1000)
     group.add_argument("--samples", type=int, default=1000, help="draws per chain")
-    group.add_argument("--target-accept", type=float, default=0.9)
+    group.add_argument("--target-accept", type=float,
+                       help="NUTS step-size target (default 0.9; pooled fits 0.99)")
     group.add_argument("--seed", type=int, default=0)
     _add_device_flags(group)
 
@@ -797,9 +874,15 @@ def _fit_file_command(sub, name, help_text, func, probs=True):
         parser.add_argument("--probs", default="0.5,0.9,0.95",
                             help="central interval probabilities")
     parser.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    _add_group_flag(parser)
     _add_output_flags(parser)
     parser.set_defaults(func=func)
     return parser
+
+
+def _add_group_flag(parser):
+    parser.add_argument("--group", help="of a pooled fit (fit --group-col): the group to use, "
+                                        "or 'new' for a group not in the data")
 
 
 def build_parser():
@@ -820,6 +903,12 @@ def build_parser():
     fit = sub.add_parser("fit", help="fit a law to a runs CSV and save the posterior (.nc)")
     _add_runs_flags(fit)
     fit.add_argument("-o", "--output", help="fit file to write (default: <runs>_fit.nc)")
+    pooling = fit.add_argument_group("pooling across groups (families, data sets, ...)")
+    pooling.add_argument("--group-col", help="column naming each run's group: fit one "
+                                             "hierarchical model over the groups")
+    pooling.add_argument("--pool", help="parameters partially pooled across groups, e.g. "
+                                        "alpha,beta or alpha,beta,E (default: the law's "
+                                        "exponents); the others are each group's own")
     _add_fit_flags(fit)
     _add_output_flags(fit)
     fit.set_defaults(func=cmd_fit)
@@ -840,6 +929,9 @@ def build_parser():
                     help="also score forecasts widened by the extrapolation discrepancy learned "
                          "from the training runs (one more fit)")
     bt.add_argument("--probs", default="0.5,0.9,0.95", help="central interval probabilities")
+    bt.add_argument("--plot", metavar="FIG", help="also draw the forecasts' error and interval "
+                    "against the extrapolation distance (with --rolling: error and coverage per "
+                    "cutoff) into this image (.png, .svg or .pdf)")
     _add_fit_flags(bt)
     _add_output_flags(bt)
     bt.set_defaults(func=cmd_backtest)
@@ -969,6 +1061,7 @@ def build_parser():
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--force", action="store_true", help="overwrite an existing image")
     pt.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    _add_group_flag(pt)
     pt.set_defaults(func=cmd_plot)
 
     rp = sub.add_parser("report", help="one self-contained HTML report of a fit (plots "
@@ -981,6 +1074,7 @@ def build_parser():
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--force", action="store_true", help="overwrite an existing report")
     rp.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    _add_group_flag(rp)
     rp.set_defaults(func=cmd_report)
     return parser
 

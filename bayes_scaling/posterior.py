@@ -90,6 +90,34 @@ def gate(max_rhat, min_ess_bulk, min_ess_tail, divergences, min_bfmi):
                        divergences, min_bfmi)
 
 
+def _metadata(law, likelihood, priors, runs, config, sample):
+    """The attributes and constant data a fit file records (see the module docstring)."""
+    attrs = {
+        "law": law.name, "likelihood": likelihood, "source": runs.source,
+        "priors": json.dumps({k: describe_prior(v) for k, v in priors.items()}),
+        "sampler": json.dumps(dataclasses.asdict(config)),
+        "flops_per_param_token": runs.flops_per_param_token,
+        "dropped": json.dumps(list(runs.dropped)),
+        "columns": json.dumps(runs.columns),
+        "dtype": str(np.asarray(sample).dtype),
+    }
+    constant = {"N": runs.N, "D": runs.D, "C": runs.C, "loss": runs.loss}
+    return attrs, constant
+
+
+def _posterior_idata(posterior, stats, loglik, runs, constant, attrs, dims=None, coords=None):
+    """The InferenceData of a fit: posterior, sample stats, log-likelihood, data, attributes."""
+    dims = {**{name: ["run"] for name in (*constant, "log_loss")}, **(dims or {})}
+    idata = az.from_dict(
+        posterior=posterior,
+        sample_stats={k: np.asarray(v) for k, v in stats.items()},
+        log_likelihood=None if loglik is None else {"log_loss": np.asarray(loglik, np.float64)},
+        observed_data={"log_loss": np.log(runs.loss)},
+        constant_data=constant, dims=dims, coords=coords)
+    idata.posterior.attrs.update(attrs)
+    return idata
+
+
 class Posterior:
     """A fitted scaling law: ``idata`` (ArviZ InferenceData) plus what is needed to use it.
 
@@ -111,25 +139,8 @@ class Posterior:
         if law.derived is not None:
             derived = law.derived({k: posterior[k] for k in law.param_names})
             posterior.update({k: np.asarray(v, np.float64) for k, v in derived.items()})
-        attrs = {
-            "law": law.name, "likelihood": likelihood, "source": runs.source,
-            "priors": json.dumps({k: describe_prior(v) for k, v in priors.items()}),
-            "sampler": json.dumps(dataclasses.asdict(config)),
-            "flops_per_param_token": runs.flops_per_param_token,
-            "dropped": json.dumps(list(runs.dropped)),
-            "columns": json.dumps(runs.columns),
-            "dtype": str(np.asarray(samples[names[0]]).dtype),
-        }
-        constant = {"N": runs.N, "D": runs.D, "C": runs.C, "loss": runs.loss}
-        dims = {name: ["run"] for name in ("N", "D", "C", "loss", "log_loss")}
-        idata = az.from_dict(
-            posterior=posterior,
-            sample_stats={k: np.asarray(v) for k, v in stats.items()},
-            log_likelihood=None if loglik is None else {"log_loss": np.asarray(loglik, np.float64)},
-            observed_data={"log_loss": np.log(runs.loss)},
-            constant_data=constant, dims=dims)
-        idata.posterior.attrs.update(attrs)
-        return cls(idata)
+        attrs, constant = _metadata(law, likelihood, priors, runs, config, samples[names[0]])
+        return cls(_posterior_idata(posterior, stats, loglik, runs, constant, attrs))
 
     # -- what was fitted ------------------------------------------------------------------------
     @property
@@ -170,9 +181,10 @@ class Posterior:
         rhat = az.rhat(self.idata, var_names=names)
         ess_bulk = az.ess(self.idata, var_names=names, method="bulk")
         ess_tail = az.ess(self.idata, var_names=names, method="tail")
-        max_rhat = max(float(rhat[n]) for n in names)
-        min_bulk = min(float(ess_bulk[n]) for n in names)
-        min_tail = min(float(ess_tail[n]) for n in names)
+        # .max()/.min(): a parameter may have more dimensions than (chain, draw), e.g. groups
+        max_rhat = max(float(rhat[n].max()) for n in names)
+        min_bulk = min(float(ess_bulk[n].min()) for n in names)
+        min_tail = min(float(ess_tail[n].min()) for n in names)
         divergences = int(self.idata.sample_stats["diverging"].values.sum())
         bfmi = float(np.min(az.bfmi(self.idata)))
         return gate(max_rhat, min_bulk, min_tail, divergences, bfmi)
@@ -190,17 +202,22 @@ class Posterior:
         return diagnostics
 
     def summary(self, prob=0.9):
-        """Parameter table: median, mean, sd, central ``prob`` interval, R-hat, bulk/tail ESS."""
+        """Parameter table: median, mean, sd, central ``prob`` interval, R-hat, bulk/tail ESS.
+
+        A parameter with more dimensions than (chain, draw) has a row per element, labelled
+        as ArviZ does (``alpha[g0]``).
+        """
         names = self.param_names + self.derived_names
         stats = az.summary(self.idata, var_names=names, kind="diagnostics")
         lo, hi = (1 - prob) / 2, (1 + prob) / 2
         rows = {}
-        for name in names:
-            values = self.idata.posterior[name].values.reshape(-1)
-            rows[name] = {"median": np.median(values), "mean": values.mean(), "sd": values.std(),
-                          f"q{lo:.3g}": np.quantile(values, lo), f"q{hi:.3g}": np.quantile(values, hi),
-                          "r_hat": stats.loc[name, "r_hat"], "ess_bulk": stats.loc[name, "ess_bulk"],
-                          "ess_tail": stats.loc[name, "ess_tail"]}
+        for label, values in _elements(self.idata.posterior, names):
+            rows[label] = {"median": np.median(values), "mean": values.mean(), "sd": values.std(),
+                           f"q{lo:.3g}": np.quantile(values, lo),
+                           f"q{hi:.3g}": np.quantile(values, hi),
+                           "r_hat": stats.loc[label, "r_hat"],
+                           "ess_bulk": stats.loc[label, "ess_bulk"],
+                           "ess_tail": stats.loc[label, "ess_tail"]}
         return pd.DataFrame(rows).T
 
     # -- files ----------------------------------------------------------------------------------
@@ -236,13 +253,34 @@ class Posterior:
             raise ValueError(f"{path}: not a bayes_scaling fit file ({err})") from None
         if "posterior" not in idata.groups() or "law" not in idata.posterior.attrs:
             raise ValueError(f"{path}: not a bayes_scaling fit file (no posterior with a law)")
+        if "pool" in idata.posterior.attrs and cls is Posterior:
+            from .pooling import PooledPosterior
+
+            return PooledPosterior(idata)
         return cls(idata)
 
     @property
     def attrs(self):
         """Fit metadata: law, likelihood, priors, sampler, source, dropped rows."""
         raw = dict(self.idata.posterior.attrs)
-        for key in ("priors", "sampler", "dropped", "columns"):
+        for key in ("priors", "sampler", "dropped", "columns", "pool", "groups"):
             if key in raw:
                 raw[key] = json.loads(raw[key])
         return raw
+
+
+def _elements(posterior, names):
+    """``(label, 1-D draws)`` for every element of the named variables, labelled like ArviZ's
+    summary (``alpha`` or ``alpha[g0]``)."""
+    for name in names:
+        var = posterior[name]
+        extra = [d for d in var.dims if d not in ("chain", "draw")]
+        if not extra:
+            yield name, var.values.reshape(-1)
+            continue
+        stacked = var.stack(element=extra).transpose("element", ...)
+        for i in range(stacked.sizes["element"]):
+            coord = stacked["element"].values[i]
+            coord = coord if isinstance(coord, tuple) else (coord,)
+            label = f"{name}[{', '.join(str(c) for c in coord)}]"
+            yield label, stacked.isel(element=i).values.reshape(-1)
