@@ -24,7 +24,7 @@ _EXPORTS = {
     "compute_for_target": "allocation", "optimal": "allocation", "plan": "allocation",
     "Runs": "data", "RunsError": "data", "load_runs": "data", "parse_number": "data",
     "load_dataset": "datasets", "simulate": "datasets",
-    "forecast": "forecast",
+    "forecast": "forecast", "fit_pooled": "pooling", "PooledPosterior": "pooling",
     "fit_emergence": "emergence", "EmergenceFit": "emergence", "load_scores": "emergence_data",
     "SamplerConfig": "inference", "run_nuts": "inference",
     "LAWS": "laws", "Law": "laws", "PowerTerm": "laws", "make_law": "laws",
