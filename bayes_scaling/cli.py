@@ -234,6 +234,8 @@ def _runs_from_args(args):
                    flops_per_param_token=args.flops_per_param_token)
     if args.where:
         options["where"] = _join_filters(args.where)
+    if args.input:
+        options["inputs"] = _input_columns(args.input)
     if getattr(args, "law", None):
         options["law"] = args.law  # a one-variable law needs only its column; U etc. are checked
     if getattr(args, "group_col", None):
@@ -245,6 +247,19 @@ def _runs_from_args(args):
                             **options)
         return runs, args.dataset
     return load_runs(args.runs, **options), os.path.splitext(os.path.basename(args.runs))[0]
+
+
+def _input_columns(specs):
+    """``--input U=unique_tokens`` options as ``{"U": "unique_tokens"}``."""
+    inputs = {}
+    for spec in specs:
+        name, sep, column = (part.strip() for part in spec.partition("="))
+        if not (sep and name and column):
+            raise ValueError(f"--input must be NAME=COLUMN, e.g. U=unique_tokens; got {spec!r}")
+        if name in inputs:
+            raise ValueError(f"--input {name} given twice ({inputs[name]!r} and {column!r})")
+        inputs[name] = column
+    return inputs
 
 
 def _pool_names(text):
@@ -857,6 +872,10 @@ def _add_runs_flags(parser):
     columns.add_argument("--tokens", help="column of training tokens D")
     columns.add_argument("--flops", help="column of training FLOPs C")
     columns.add_argument("--loss", help="column of final losses")
+    columns.add_argument("--input", action="append", metavar="NAME=COLUMN",
+                         help="a further input a law needs, e.g. --input U=unique_tokens "
+                              "(data_constrained) or --input D_1=web --input D_2=code "
+                              "(effective_data); repeatable")
     columns.add_argument("--flops-per-param-token", type=float, default=6.0,
                          help="k in C = k*N*D (default 6)")
     columns.add_argument("--where", action="append",

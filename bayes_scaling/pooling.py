@@ -290,12 +290,6 @@ class PooledPosterior(Posterior):
         names += list(noise_param_names(self.likelihood))
         return [n for n in names if float(self.idata.posterior[n].std()) > 0]
 
-    @property
-    def runs_table(self):
-        table = super().runs_table
-        table["group"] = self.idata.constant_data["group"].values
-        return table
-
     def draws(self, names=None):
         """Flattened draws of parameters without a group dimension; for a group's use
         ``for_group(name).draws(...)``."""

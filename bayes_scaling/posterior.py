@@ -2,8 +2,8 @@
 
 The InferenceData holds the posterior in the published parameterization plus derived quantities
 (for Chinchilla the compute-optimal exponents a = β/(α+β), b = α/(α+β)), sample_stats,
-observed_data (log-loss), constant_data (N, D, C, loss) and, when small enough, the pointwise
-log_likelihood. Its attributes record the law, likelihood, priors, sampler settings and source, so
+observed_data (log-loss), constant_data (N, D, C, loss and any further inputs such as unique
+tokens U) and, when small enough, the pointwise log_likelihood. Its attributes record the law, likelihood, priors, sampler settings and source, so
 a loaded file gives the same forecasts.
 
 The gate (DESIGN.md): R-hat > 1.01, bulk or tail ESS < 400, any divergence, or E-BFMI < 0.3 fails
@@ -101,7 +101,8 @@ def _metadata(law, likelihood, priors, runs, config, sample):
         "columns": json.dumps(runs.columns),
         "dtype": str(np.asarray(sample).dtype),
     }
-    constant = {"N": runs.N, "D": runs.D, "C": runs.C, "loss": runs.loss}
+    # Further inputs (unique tokens U, token sources D_i) too: checks and plots re-evaluate the law.
+    constant = {"N": runs.N, "D": runs.D, "C": runs.C, "loss": runs.loss, **runs.extra}
     return attrs, constant
 
 
@@ -161,9 +162,9 @@ class Posterior:
 
     @property
     def runs_table(self):
-        """The fitted runs as a DataFrame (N, D, C, loss)."""
+        """The fitted runs as a DataFrame: N, D, C, loss, then any further inputs (and group)."""
         const = self.idata.constant_data
-        return pd.DataFrame({k: const[k].values for k in ("N", "D", "C", "loss")})
+        return pd.DataFrame({k: const[k].values for k in const.data_vars})
 
     @property
     def flops_per_param_token(self):

@@ -17,7 +17,6 @@ from bayes_scaling.datasets import EPOCH_CHINCHILLA
 from bayes_scaling.laws import LAWS, PowerTerm, get_law, make_law
 from bayes_scaling.laws_family import KAPLAN_FIT, MUENNIGHOFF_FIT
 from bayes_scaling.priors import PriorError, check_priors, default_priors
-from tests.conftest import TEST_CONFIG
 
 # Typical parameters of every law, on the scale of the simulated design below (published fits
 # where there are: Epoch's Chinchilla, Kaplan et al. Tables 1-2, Muennighoff et al.).
@@ -247,6 +246,37 @@ def test_forecast_and_summary_of_a_family_law():
     by_hand = np.exp(np.asarray(post.law.log_loss(
         draws, {"N": np.log(N), "D": np.log(D), "U": np.log(U)}), np.float64))
     np.testing.assert_allclose(expected["median"], np.median(by_hand, axis=0), rtol=1e-5)
+
+
+def test_checks_of_a_law_with_a_further_input(tmp_path):
+    """The fit keeps U beside N, D, C: posterior predictive checks re-evaluate the law at the
+    runs, also after saving and loading."""
+    post = bs.Posterior.load(fitted("data_constrained").save(tmp_path / "dc.nc"))
+    columns = list(post.runs_table.columns)
+    assert columns[:4] == ["N", "D", "C", "loss"] and "U" in columns
+    replicated = bs.replicated_losses(post, key=jax.random.key(0))
+    assert replicated.shape == (4, 1000, len(post.runs_table))
+    # A well-specified fit: about 90% of the runs inside their own 90% predictive interval.
+    lo, hi = np.quantile(replicated, [0.05, 0.95], axis=(0, 1))
+    inside = np.mean((lo <= post.runs_table["loss"]) & (post.runs_table["loss"] <= hi))
+    assert 0.8 <= inside <= 0.99, inside
+
+
+def test_cli_names_further_input_columns(tmp_path, capsys):
+    from bayes_scaling import cli
+
+    frame = pd.DataFrame({"params": [1e8, 1e9], "tokens": [1e10, 1e11], "uniq": [5e9, 2e10],
+                          "loss": [3.0, 2.5]})
+    csv = tmp_path / "runs.csv"
+    frame.to_csv(csv, index=False)
+    args = cli.build_parser().parse_args(["fit", str(csv), "--law", "data_constrained",
+                                          "--input", "U=uniq"])
+    runs, _ = cli._runs_from_args(args)
+    assert runs.U.tolist() == [5e9, 2e10] and runs.columns["U"] == "uniq"
+    for spec, message in (("U", "--input must be NAME=COLUMN"),
+                          ("U=nope", "'nope'")):
+        assert cli.main(["fit", str(csv), "--law", "data_constrained", "--input", spec]) == 2
+        assert message in capsys.readouterr().err
 
 
 # -- user-defined laws --------------------------------------------------------------------------
