@@ -45,6 +45,10 @@ AXIS_LABELS = {"N": "parameters N", "D": "training tokens D",
 UNITS = {"N": "", "D": " tokens", "C": " FLOP"}
 SIZES = ("N", "D", "C")
 GROUP_COLORS = PALETTE[:-1]  # yellow left out: too faint for points and lines on white
+# Beyond the fitted runs: hatched, so that its legend key cannot be taken for a band's.
+BEYOND_STYLE = dict(facecolor="#F3F3F3", edgecolor="#C4C4C4", hatch="//", linewidth=0)
+BAND_KEY_COLOR = "#333333"  # legend key of the bands when the curves have several colours
+OTHER_RUNS = "#AAAAAA"  # runs left out of every group (`_group_runs`)
 MAX_DRAWS = 1000  # posterior draws used for the bands (evenly thinned; ample for quantiles)
 
 
@@ -89,26 +93,43 @@ def _complete(x_name, xs, fixed_name, fixed_value, k):
 
 
 # -- grouping the runs ---------------------------------------------------------------------------
-def _group_runs(values, groups):
+def _group_runs(values, groups, subset=True):
     """Split runs by ``values`` (one of N, D, C) into at most ``groups`` groups.
 
     Runs sharing a value (to 2.3 %, e.g. an IsoFLOP budget) form a group when there are at most
-    ``groups`` such values; otherwise the log range is cut into ``groups`` equal bins (empty
-    ones dropped). Returns a list of (mask, centre, low, high): centre is the geometric mean of
-    the group's values, low and high its extremes.
+    ``groups`` such values. When there are more, but the runs come in such shared values (three
+    or more runs per value on average: a sweep's design), ``groups`` of the values, evenly
+    spread from the smallest to the largest, are kept as groups and the other runs are left
+    out of every group, so that each curve is the law at its runs' own value. Otherwise (a
+    continuum of values, or without ``subset``) the log range is cut into ``groups`` equal bins
+    (empty ones dropped).
+
+    Returns
+    -------
+    (list, numpy.ndarray)
+        A list of (mask, centre, low, high) per group: centre is the geometric mean of the
+        group's values, low and high its extremes; and the mask of the runs in no group.
+
+    >>> budgets = np.repeat([1e18, 2e18, 4e18, 8e18], 3)
+    >>> parts, rest = _group_runs(budgets, 2)
+    >>> [float(centre) for _, centre, _, _ in parts], int(rest.sum())
+    ([1e+18, 8e+18], 6)
     """
     log_v = np.log10(values)
-    distinct = np.unique(np.round(log_v, 2))
-    if len(distinct) <= groups:
-        labels = np.searchsorted(distinct, np.round(log_v, 2))
-    else:
+    rounded = np.round(log_v, 2)
+    distinct = np.unique(rounded)
+    labels = np.searchsorted(distinct, rounded)
+    if subset and len(distinct) > groups and len(values) >= 3 * len(distinct):
+        keep = np.unique(np.round(np.linspace(0, len(distinct) - 1, groups)).astype(int))
+        labels = np.where(np.isin(labels, keep), labels, -1)
+    elif len(distinct) > groups:
         edges = np.linspace(log_v.min(), log_v.max(), groups + 1)
         labels = np.clip(np.searchsorted(edges, log_v, side="right") - 1, 0, groups - 1)
     out = []
-    for label in np.unique(labels):
+    for label in np.unique(labels[labels >= 0]):
         mask = labels == label
         out.append((mask, 10 ** log_v[mask].mean(), values[mask].min(), values[mask].max()))
-    return out
+    return out, labels < 0
 
 
 def _short(name, value):
@@ -156,11 +177,13 @@ def plot_fit(post, ax=None, *, x="N", color_by="auto", groups=5, probs=(0.5, 0.9
     """The fitted runs' loss against N, D or C with the law's posterior median and bands.
 
     Runs are coloured by ``color_by`` (one of the other inputs), cut into at most ``groups``
-    groups (runs sharing a value, e.g. an IsoFLOP budget, form one group; otherwise equal bins
-    in log scale). For each group the law's expected loss at the group's typical value (its
-    geometric mean) is a median line with central ``probs`` bands in the group's colour. When
-    the held value is N or D and the axis the other one, the curves reach ``extend`` times past
-    the largest fitted value; beyond the data the axes are shaded grey, the region where the
+    groups (runs sharing a value, e.g. an IsoFLOP budget, form one group; when a sweep has more
+    such values than ``groups``, that many of them, evenly spread, get a colour and a curve and
+    the other runs are drawn small and grey; a continuum of values, or the runs under the
+    compute-optimal curve below, are cut into equal bins in log scale). For each group the law's expected loss at the group's typical value (its geometric
+    mean) is a median line with central ``probs`` bands in the group's colour. When the held
+    value is N or D and the axis the other one, the curves reach ``extend`` times past the
+    largest fitted value; beyond the data the axes are hatched grey, the region where the
     bands show what extrapolation costs. Curves that move along C (IsoFLOP profiles, or loss
     against C at fixed N) stay near their group's runs, where the law is informed. Against C,
     a law with a closed-form compute-optimal allocation (Chinchilla) is drawn instead as its
@@ -235,13 +258,14 @@ def plot_fit(post, ax=None, *, x="N", color_by="auto", groups=5, probs=(0.5, 0.9
     hi = max(xs_data.max() * reach, xs_data.max() * 1.3,
              *(bars[0] * 1.3 if bars is not None else [0]))
     ax = _new_axes(ax)
-    ax.axvspan(xs_data.max(), hi, color=DATA_SHADE, alpha=0.3, linewidth=0,
+    ax.axvspan(xs_data.max(), hi, **BEYOND_STYLE,
                label=f"beyond the fitted runs (largest {x} = {xs_data.max():.3g})")
     grid = np.geomspace(lo, hi, int(num))
     if color_by is None:
-        parts = [(np.ones(len(table), bool), None, None, None)]
+        parts, rest = [(np.ones(len(table), bool), None, None, None)], np.zeros(len(table), bool)
     else:
-        parts = _group_runs(table[color_by].to_numpy(), int(groups))
+        # without curves (the envelope), every run keeps a colour: bins rather than a subset
+        parts, rest = _group_runs(table[color_by].to_numpy(), int(groups), subset=not envelope)
     for j, (mask, centre, low, high) in enumerate(parts):
         color = GROUP_COLORS[j % len(GROUP_COLORS)]
         if envelope:
@@ -263,6 +287,10 @@ def plot_fit(post, ax=None, *, x="N", color_by="auto", groups=5, probs=(0.5, 0.9
         _draw_band(ax, xs, quantiles[0], bands, color, label=label)
         ax.scatter(xs_data[mask], table["loss"].to_numpy()[mask], s=16, color=color,
                    edgecolors="white", linewidths=0.4, zorder=3)
+    if rest.any():
+        others = len(np.unique(np.round(np.log10(table[color_by].to_numpy()[rest]), 2)))
+        ax.scatter(xs_data[rest], table["loss"].to_numpy()[rest], s=10, color=OTHER_RUNS,
+                   linewidths=0, zorder=2, label=f"runs at {others} other {color_by} values")
     if envelope:
         _draw_optimal_loss(post, ax, grid, probs)
     if bars is not None:
@@ -273,9 +301,14 @@ def plot_fit(post, ax=None, *, x="N", color_by="auto", groups=5, probs=(0.5, 0.9
     from matplotlib.patches import Patch
 
     handles, _ = ax.get_legend_handles_labels()
-    handles += [Patch(color="grey", linewidth=0, alpha=BAND_ALPHAS[min(i, len(BAND_ALPHAS) - 1)],
+    # Keys for the bands: the curve's own colour when there is one curve, else a dark neutral
+    # one; never the light grey of the hatched extrapolation region.
+    key_color = (OKABE_ITO["black"] if envelope else GROUP_COLORS[0] if len(parts) == 1
+                 else BAND_KEY_COLOR)
+    handles += [Patch(facecolor=key_color, linewidth=0,
+                      alpha=BAND_ALPHAS[min(i, len(BAND_ALPHAS) - 1)],
                       label=f"{p:.0%} credible interval of the expected loss")
-                for i, p in enumerate(sorted(probs, reverse=True))]  # keys for the bands
+                for i, p in enumerate(sorted(probs, reverse=True))]
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), xlabel=AXIS_LABELS[x], ylabel="final loss")
     _plain_log_ticks(ax.yaxis)
     ax.set_title(f"{law.name} law fitted to {len(table)} runs: posterior median and "

@@ -285,10 +285,13 @@ def test_checks_draw_into_the_given_axes(sim_post, draw):
 
 
 # -- the fit itself (plots_fit) -----------------------------------------------------------------
+import copy  # noqa: E402
+
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from bayes_scaling import forecast  # noqa: E402
+from bayes_scaling.posterior import Posterior  # noqa: E402
 from bayes_scaling.plots_fit import (  # noqa: E402
     fit_residuals, noise_interval, plot_fit, plot_pairs, plot_residuals)
 
@@ -383,6 +386,64 @@ def test_fit_isoflop_groups_stay_near_their_runs(sim_post):
     assert ax.get_xlim()[1] == pytest.approx(1.3 * table["N"].max())  # no 10x reach
 
 
+def isoflop_design(post, per_decade=2):
+    """The same posterior with every run's C rounded to a grid of budgets (``per_decade`` a
+    decade), N kept and D = C / (k·N): an IsoFLOP-like sweep to draw (the draws are unchanged)."""
+    idata = copy.deepcopy(post.idata)
+    const = idata.constant_data
+    flops = 10 ** (np.round(np.log10(const["C"].values) * per_decade) / per_decade)
+    const["C"].values[:] = flops
+    const["D"].values[:] = flops / (post.flops_per_param_token * const["N"].values)
+    return Posterior(idata)
+
+
+def test_fit_isoflop_design_draws_a_curve_at_each_chosen_budget(sim_post):
+    post = isoflop_design(sim_post)
+    table = post.runs_table
+    budgets = np.unique(table["C"])
+    assert len(budgets) > 3 and len(table) >= 3 * len(budgets)  # a sweep's design
+    ax = plot_fit(post, color_by="C", groups=3)
+    *coloured, grey = [c for c in ax.collections if isinstance(c, PathCollection)]
+    lines = data_lines(ax)
+    kept = budgets[np.round(np.linspace(0, len(budgets) - 1, 3)).astype(int)]
+    assert len(lines) == len(coloured) == 3
+    for line, runs, budget in zip(lines, coloured, kept):
+        assert line.get_label() == f"C ≈ {budget:.2g} FLOP"
+        np.testing.assert_allclose(np.sort(runs.get_offsets()[:, 0]),
+                                   np.sort(table["N"][table["C"] == budget]))
+        x, y = line.get_xdata(), line.get_ydata()  # the law along N·D = C/k at that budget
+        hand = chinchilla_losses(post, x, budget / (post.flops_per_param_token * x))
+        np.testing.assert_allclose(y, np.median(hand, axis=0), rtol=2e-3)
+    others = ~table["C"].isin(kept).to_numpy()
+    np.testing.assert_allclose(np.sort(grey.get_offsets()[:, 0]), np.sort(table["N"][others]))
+    assert to_rgb(grey.get_facecolor()[0][:3]) == to_rgb("#AAAAAA")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"runs at {len(budgets) - 3} other C values" in labels
+    # under the compute-optimal curve there are no per-group curves: every run keeps a colour
+    against_c = plot_fit(post, x="C", groups=3)
+    scatters = [c for c in against_c.collections if isinstance(c, PathCollection)]
+    assert len(scatters) == 3 and sum(len(c.get_offsets()) for c in scatters) == len(table)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"x": "C"}])
+def test_fit_legend_keys_the_bands_apart_from_the_extrapolation(sim_post, kwargs):
+    ax = plot_fit(sim_post, **kwargs)
+    legend = ax.get_legend()
+    handles = dict(zip([t.get_text() for t in legend.get_texts()], legend.legend_handles))
+    (beyond,) = [h for label, h in handles.items() if label.startswith("beyond the fitted")]
+    keys = [h for label, h in handles.items() if "credible interval" in label]
+    assert len(keys) == 2 and beyond.get_hatch()
+
+    def on_white(patch):  # the grey level a patch shows on a white background
+        alpha = 1.0 if patch.get_alpha() is None else patch.get_alpha()
+        return 1 - alpha * (1 - np.mean(to_rgb(patch.get_facecolor())))
+
+    for key in keys:
+        assert not key.get_hatch()
+        assert on_white(key) < on_white(beyond) - 0.08
+    assert on_white(keys[1]) < on_white(keys[0])  # the 50% key darker than the 90% key
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(x="Q"), "x must be one of"),
     (dict(x="N", color_by="N"), "color_by must be one of"),
@@ -458,3 +519,4 @@ def test_fit_plots_draw_into_the_given_axes(sim_post, draw):
     fig, ax = plt.subplots()
     assert draw(sim_post, ax=ax) is ax
     assert len(fig.axes) == 1
+
