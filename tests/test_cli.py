@@ -163,14 +163,57 @@ def test_optimal_budgets_targets_and_plan(epoch_fit, cli_env):
 def test_backtest_side_by_side_with_the_baseline(datasets_dir, cli_env, tmp_path):
     csv = os.path.join(datasets_dir, "chinchilla", "svg_extracted_data.csv")
     out = run(["backtest", csv, "--where", "loss < 3.4469", "--holdout-top", "0.2",
-               "--resamples", "300", *SMALL, "--json"], cli_env, tmp_path)
+               "--resamples", "300", *SMALL, "--json", "--plot", "backtest.png"], cli_env,
+              tmp_path)
     payload = json.loads(out.stdout)
+    from matplotlib.image import imread
+
+    assert "wrote backtest.png" in out.stderr
+    pixels = imread(tmp_path / "backtest.png")
+    assert pixels.shape[1] > 1000 and pixels[..., :3].std() > 0.05  # 150 dpi, not blank
     summary = {row["method"]: row for row in payload["summary"]}
     assert set(summary) == {"bayes", "huber-bootstrap"}
     assert summary["bayes"]["held_out"] == len(payload["table"]) // 2 > 40
     assert payload["num_train"] + summary["bayes"]["held_out"] == 240
     for row in summary.values():
         assert 0 <= row["coverage_90"] <= 1 and row["median_abs_rel_error"] < 0.05
+
+
+def test_rolling_backtest_plot_draws_error_and_coverage(tmp_path, capsys, monkeypatch):
+    """--rolling --plot: the figure of the rolling table, two panels (the backtests themselves
+    replaced by a table, to test the wiring without fitting)."""
+    from matplotlib.image import imread
+
+    from bayes_scaling import cli, validate
+    from bayes_scaling.posterior import gate
+
+    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")  # in-process: leave JAX's config alone
+    table = pd.DataFrame({"method": "bayes", "held_out": [12, 24], "median_abs_rel_error":
+                          [0.004, 0.008], "coverage_90": [0.83, 0.62],
+                          "median_C_vs_train": [1.5, 2.8]})
+    done = type("Done", (), {"diagnostics": gate(1.0, 900, 900, 0, 0.9)})()
+    seen = {}
+
+    def rolling(runs, **options):
+        seen.update(options)
+        return table, [done, done]
+
+    monkeypatch.setattr(validate, "rolling_backtest", rolling)
+    csv = tmp_path / "runs.csv"
+    csv.write_text("params,tokens,loss\n" + "".join(
+        f"{n},{20 * n},{2 + 400 / n ** 0.34}\n" for n in [1e7 * 1.5 ** i for i in range(12)]))
+    out = tmp_path / "rolling.svg"
+    assert cli.main(["backtest", str(csv), "--rolling", "--plot", str(out), "--json"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().err and seen["probs"] == [0.5, 0.9, 0.95]
+    assert out.read_bytes().count(b"<g id=\"axes_") == 2  # error and coverage
+    assert cli.main(["backtest", str(csv), "--rolling", "--plot", str(out)]) == 2
+    assert "rolling.svg exists; pass --force to overwrite it or --plot another path" in (
+        capsys.readouterr().err)
+    assert cli.main(["backtest", str(csv), "--plot", str(tmp_path / "b.jpg")]) == 2
+    assert "unknown image format '.jpg'" in capsys.readouterr().err
+    png = tmp_path / "rolling.png"
+    assert cli.main(["backtest", str(csv), "--rolling", "--plot", str(png), "--csv"]) == 0
+    assert imread(png)[..., :3].std() > 0.05
 
 
 def test_device_that_jax_does_not_have_is_an_input_error(capsys, monkeypatch):

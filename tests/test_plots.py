@@ -520,3 +520,117 @@ def test_fit_plots_draw_into_the_given_axes(sim_post, draw):
     assert draw(sim_post, ax=ax) is ax
     assert len(fig.axes) == 1
 
+
+# -- backtests (plots_backtest) -----------------------------------------------------------------
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from bayes_scaling.plots_backtest import (  # noqa: E402
+    DISTANCE_LABEL, OFFSET, plot_backtest, plot_rolling_backtest)
+
+
+def backtest_runs():
+    """Two methods' forecasts of the same 6 held-out runs, as `validate.backtest` tabulates
+    them: errors growing with the distance, the second method's faster and its intervals
+    narrower, so it misses more (bayes: the 3 nearest runs inside; the other: the nearest)."""
+    distance = np.array([1.2, 1.5, 2.0, 2.6, 3.3, 4.4])
+    loss = np.array([2.10, 2.07, 2.03, 2.00, 1.97, 1.94])
+    frames = []
+    for method, bias, half in (("bayes", 0.004, 0.012), ("huber-bootstrap", 0.008, 0.008)):
+        median = loss * (1 + bias * np.log(distance) * 4)
+        frame = pd.DataFrame({"method": method, "C_vs_train": distance, "loss": loss,
+                              "median": median, "lo_90": median * (1 - half),
+                              "hi_90": median * (1 + half)})
+        frame["rel_error"] = frame["median"] / frame["loss"] - 1
+        frame["in_90"] = (frame["lo_90"] <= frame["loss"]) & (frame["loss"] <= frame["hi_90"])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_backtest_plot_draws_each_runs_error_with_its_interval():
+    runs = backtest_runs()
+    ax = plot_backtest(runs, prob=0.9)
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    points = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(bars) == 2 and len(points) == 4  # per method: inside (filled), outside (open)
+    for j, (method, part) in enumerate(runs.groupby("method", sort=False)):
+        x = part["C_vs_train"].to_numpy() * OFFSET ** j
+        (segments,) = bars[j].lines[2]
+        ends = np.sort(np.array([seg[:, 1] for seg in segments.get_segments()]), axis=1)
+        np.testing.assert_allclose(ends, np.column_stack([part["lo_90"] / part["loss"] - 1,
+                                                          part["hi_90"] / part["loss"] - 1]))
+        np.testing.assert_allclose([seg[0, 0] for seg in segments.get_segments()], x)
+        inside, outside = points[2 * j], points[2 * j + 1]
+        hit = part["in_90"].to_numpy()
+        np.testing.assert_allclose(inside.get_offsets(),
+                                   np.column_stack([x[hit], part["rel_error"][hit]]))
+        np.testing.assert_allclose(outside.get_offsets(),
+                                   np.column_stack([x[~hit], part["rel_error"][~hit]]))
+        # a run is inside exactly when its bar crosses the observed loss (the line at 0)
+        assert np.array_equal(hit, (ends[:, 0] <= 0) & (0 <= ends[:, 1]))
+        assert to_rgb(outside.get_facecolor()[0][:3]) == (1.0, 1.0, 1.0)  # open markers
+    assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "-"] == [0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["bayes: 3 of 6 inside the 90% interval",
+                      "huber-bootstrap: 1 of 6 inside the 90% interval"]
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == DISTANCE_LABEL
+    assert "relative error" in ax.get_ylabel() and ax.get_title().startswith("6 held-out runs")
+
+
+def rolling_table():
+    """Summaries of backtests at three cutoffs, as `validate.rolling_backtest` stacks them."""
+    rows = []
+    for held, distance, coverage, error in ((24, 1.6, 0.875, 0.004), (48, 2.4, 0.75, 0.006),
+                                            (72, 3.9, 0.5, 0.011)):
+        rows.append({"method": "bayes", "held_out": held, "median_C_vs_train": distance,
+                     "coverage_90": coverage, "median_abs_rel_error": error})
+        rows.append({"method": "huber-bootstrap", "held_out": held,
+                     "median_C_vs_train": distance, "coverage_90": coverage - 0.1,
+                     "median_abs_rel_error": 1.5 * error})
+    return pd.DataFrame(rows[::-1])  # out of order on purpose
+
+
+@pytest.mark.parametrize("quantity, column", [("coverage", "coverage_90"),
+                                              ("error", "median_abs_rel_error")])
+def test_rolling_backtest_plot_draws_each_method_against_the_distance(quantity, column):
+    table = rolling_table()
+    ax = plot_rolling_backtest(table, quantity=quantity, prob=0.9)
+    methods = [line for line in ax.lines if line.get_label() in ("bayes", "huber-bootstrap")]
+    assert [line.get_label() for line in methods] == ["huber-bootstrap", "bayes"]  # table order
+    for line in methods:
+        part = table[table["method"] == line.get_label()].sort_values("median_C_vs_train")
+        np.testing.assert_allclose(line.get_xdata(), part["median_C_vs_train"])
+        np.testing.assert_allclose(line.get_ydata(), part[column])
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == DISTANCE_LABEL
+    if quantity == "error":
+        assert not bands(ax) and ax.get_ylim()[0] == 0
+        return
+    (nominal,) = [line for line in ax.lines if line.get_label() == "nominal 90%"]
+    assert nominal.get_ydata()[0] == 0.9
+    (band,) = bands(ax)  # where a calibrated method's share falls with that many runs
+    for held, distance in zip((24, 48, 72), (1.6, 2.4, 3.9)):
+        low, high = band_range(band, distance)
+        assert low == pytest.approx(stats.binom.ppf(0.05, held, 0.9) / held)
+        assert high == pytest.approx(stats.binom.ppf(0.95, held, 0.9) / held)
+        assert low < 0.9 < high
+    assert ax.get_ylabel() == "share of held-out runs inside the 90% interval"
+    assert ax.get_ylim()[1] == pytest.approx(1.02)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: plot_backtest(backtest_runs(), prob=0.5), r"lacks column\(s\) \['lo_50'"),
+    (lambda: plot_rolling_backtest(rolling_table(), quantity="lpd"), "quantity must be one of"),
+    (lambda: plot_rolling_backtest(rolling_table(), prob=0.95), "coverage_95"),
+    (lambda: plot_backtest(backtest_runs(), prob=1.5), "interval probabilities must lie in"),
+])
+def test_backtest_plots_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("draw", [lambda ax: plot_backtest(backtest_runs(), ax=ax),
+                                  lambda ax: plot_rolling_backtest(rolling_table(), ax=ax)])
+def test_backtest_plots_draw_into_the_given_axes(draw):
+    fig, (left, right) = plt.subplots(1, 2)
+    assert draw(right) is right
+    assert plt.get_fignums() == [fig.number] and not left.lines and not left.collections
