@@ -10,6 +10,8 @@ kaplan              N, D                    L = [(N_c/N)^(α_N/α_D) + D_c/D]^α
 broken_N/_D/_C      N, D or C               L = E + A·x^-α·(1 + (x/x_b)^(1/f))^(-β·f)
 data_constrained    N, D, U                 Chinchilla on the effective N' and D' of repeated
                                             data (Muennighoff et al. 2023)
+data_constrained_   N, D, U                 the same with β = α (the published fit's form)
+tied
 effective_data      N, D_1, D_2             L = E + A·N^-α + B·(D_1 + w_2·D_2)^-β
 ==================  ======================  ===============================================
 
@@ -36,7 +38,7 @@ from jax.scipy.special import logsumexp
 from .law_types import Law, PowerTerm, compute_optimal_exponents
 
 __all__ = ["power_law", "pure_power_law", "broken_power_law", "effective_data_law", "KAPLAN",
-           "DATA_CONSTRAINED", "FAMILY", "MUENNIGHOFF_FIT", "KAPLAN_FIT"]
+           "DATA_CONSTRAINED", "DATA_CONSTRAINED_TIED", "FAMILY", "MUENNIGHOFF_FIT", "KAPLAN_FIT"]
 
 # Kaplan et al. 2020, Table 2 (fit of eq. 1.5 to L(N, D)).
 KAPLAN_FIT = {"N_c": 6.4e13, "alpha_N": 0.076, "D_c": 1.8e13, "alpha_D": 0.103}
@@ -154,6 +156,21 @@ DATA_CONSTRAINED = Law(
 )
 
 
+def _tied_log_loss(p, log_x):
+    return _data_constrained_log_loss({**p, "beta": p["alpha"]}, log_x)
+
+
+DATA_CONSTRAINED_TIED = Law(
+    name="data_constrained_tied",
+    inputs=("N", "D", "U"),
+    param_names=("E", "A", "alpha", "B", "R_D_star", "R_N_star"),
+    log_loss=_tied_log_loss,
+    power_terms=(PowerTerm("A", "alpha", "N"), PowerTerm("B", "alpha", "U")),
+    reference="data_constrained with β = α, as in the published fit (α = β = 0.353; "
+              "Muennighoff et al. 2023)",
+)
+
+
 def effective_data_law(num_sources=2, name=None):
     """Chinchilla on effective data D_eff = D_1 + w_2·D_2 + ... from several token sources.
 
@@ -192,5 +209,6 @@ FAMILY = (
     KAPLAN,
     *(broken_power_law(x) for x in ("N", "D", "C")),
     DATA_CONSTRAINED,
+    DATA_CONSTRAINED_TIED,
     effective_data_law(2),
 )
