@@ -20,6 +20,8 @@ Example
 
 from __future__ import annotations
 
+import difflib
+
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
@@ -54,14 +56,28 @@ LAWS = {law.name: law for law in (CHINCHILLA, *FAMILY)}
 _BUILT_IN = frozenset(LAWS)
 
 
+def _spelling(name):
+    return str(name).lower().replace("-", "_")
+
+
 def get_law(law):
-    """Return a `Law` given itself or its registry name (with a clear error for unknown names)."""
+    """Return a `Law` given itself or its registry name (with a clear error for unknown names).
+
+    Names are matched ignoring case and ``-`` for ``_``; an unknown one gets a suggestion.
+
+    >>> get_law("data-constrained").name
+    'data_constrained'
+    """
     if isinstance(law, Law):
         return law
-    try:
+    if law in LAWS:
         return LAWS[law]
-    except KeyError:
-        raise ValueError(f"unknown law {law!r}; known laws: {', '.join(LAWS)}") from None
+    by_spelling = {_spelling(name): name for name in LAWS}
+    if _spelling(law) in by_spelling:
+        return LAWS[by_spelling[_spelling(law)]]
+    close = difflib.get_close_matches(_spelling(law), list(by_spelling), n=1)
+    hint = f" (did you mean {by_spelling[close[0]]!r}?)" if close else ""
+    raise ValueError(f"unknown law {law!r}{hint}; known laws: {', '.join(LAWS)}")
 
 
 def register_law(law, replace=False):

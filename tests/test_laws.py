@@ -58,5 +58,7 @@ def test_vmap_over_draws_and_float64(name):
 
 
 def test_get_law_unknown_name():
-    with pytest.raises(ValueError, match="unknown law 'chinchila'; known laws: chinchilla, "):
+    with pytest.raises(ValueError, match=r"unknown law 'chinchila' \(did you mean 'chinchilla'\?\); "
+                                         r"known laws: chinchilla, "):
         get_law("chinchila")
+    assert get_law("Data-Constrained") is get_law("data_constrained")
