@@ -119,6 +119,11 @@ def _print_summary(post, args, header=""):
               f"log-loss; {extra['num_runs']} runs from {extra['source']}")
         print("priors: " + "; ".join(f"{k} ~ {v}" if not v.startswith("fixed") else f"{k} {v}"
                                      for k, v in attrs["priors"].items()))
+        if "pool" in attrs:
+            own = [n for n in post.law.param_names if n not in attrs["pool"]]
+            print(f"groups: {', '.join(attrs['groups'])}; pooled: {', '.join(attrs['pool'])} "
+                  f"(their priors above are the population's; <name>_tau is the spread between "
+                  f"groups); each group's own: {', '.join(own) or 'none'}")
         print(f"sampler: NUTS, {sampler['num_chains']} chains x ({sampler['num_warmup']} warmup + "
               f"{sampler['num_samples']} draws), target acceptance {sampler['target_accept']}")
         _emit_table(frame, args)

@@ -50,7 +50,8 @@ from .data import Runs, RunsError, load_runs
 from .laws import get_law, term_log_input
 from .models import LIKELIHOODS, centre_site, model_inputs
 from .posterior import Posterior, _metadata, _posterior_idata
-from .priors import PriorError, _positive_support, check_priors, default_priors, noise_param_names
+from .priors import (PriorError, _positive_support, all_param_names, check_priors, default_priors,
+                     noise_param_names)
 
 __all__ = ["fit_pooled", "PooledPosterior", "simulate_groups", "TAU_PRIOR_SCALE",
            "COEF_TAU_PRIOR_SCALE", "POOLED_TARGET_ACCEPT"]
@@ -147,10 +148,10 @@ def _make_pooled_model(law, priors, likelihood, pool, num_groups):
         for name in law.param_names:
             if name not in coefs:
                 params[name], log_pop[name] = _group_parameter(
-                    name, priors[name], priors[f"{name}_tau"], name in pool, plate)
+                    name, priors[name], priors.get(f"{name}_tau"), name in pool, plate)
         for term in law.power_terms:
             params[term.coef] = _group_coefficient(
-                term, priors[term.coef], priors[f"{term.coef}_tau"], params,
+                term, priors[term.coef], priors.get(f"{term.coef}_tau"), params,
                 log_pop.get(term.exponent) if term.coef in pool else None,
                 term_log_input(term, x), group, plate)
         noise = {name: numpyro.sample(name, priors[name]) if isinstance(
@@ -219,15 +220,18 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
     names = [str(name) for name in names]
     if len(names) < 2:
         raise RunsError(f"{runs.source}: pooling needs at least 2 groups, found {names}")
+    spreads = {f"{name}_tau": name for name in pool}
     chosen = {**default_priors(law, runs, likelihood),
-              **{f"{name}_tau": tau_prior(law, name) for name in law.param_names}}
+              **{tau: tau_prior(law, name) for tau, name in spreads.items()}}
     chosen.update(priors or {})
-    base = {name: prior for name, prior in chosen.items() if not name.endswith("_tau")}
+    base = {name: prior for name, prior in chosen.items() if name not in spreads}
+    unknown = sorted(name for name in set(base) - set(all_param_names(law, likelihood))
+                     if name.endswith("_tau"))
+    if unknown:
+        raise PriorError(f"prior given for the spread(s) {unknown} of parameters that are not "
+                         f"pooled; pooled: {list(pool)}")
     check_priors(law, base, likelihood)
     check_pool(law, pool, chosen)
-    unknown = sorted(set(chosen) - set(base) - {f"{name}_tau" for name in law.param_names})
-    if unknown:
-        raise PriorError(f"prior given for unknown parameter(s) {unknown}")
     config = config or inference.SamplerConfig(target_accept=POOLED_TARGET_ACCEPT)
     x = model_inputs(runs, law, dtype=dtype)
     y = jnp.log(jnp.asarray(runs.loss, dtype=x[law.inputs[0]].dtype))

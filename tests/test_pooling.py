@@ -95,8 +95,9 @@ def test_pooling_errors_name_the_problem(grouped_runs):
         fit_pooled(grouped_runs, key=key, pool=("A",))
     with pytest.raises(PriorError, match=r"cannot pool 'E': its prior fixes it"):
         fit_pooled(grouped_runs, key=key, pool=("E",), priors={"E": 1.8})
-    with pytest.raises(PriorError, match=r"unknown parameter\(s\) \['gamma_tau'\]"):
-        fit_pooled(grouped_runs, key=key, priors={"gamma_tau": 0.1})
+    with pytest.raises(PriorError, match=r"spread\(s\) \['E_tau'\] of parameters that are not "
+                                         r"pooled; pooled: \['alpha', 'beta'\]"):
+        fit_pooled(grouped_runs, key=key, priors={"E_tau": 0.1})
     one_group = grouped_runs.subset(grouped_runs.group == "g0")
     with pytest.raises(bs.RunsError, match=r"at least 2 groups, found \['g0'\]"):
         fit_pooled(one_group, key=key)
