@@ -78,6 +78,14 @@ def _coefficient(term, prior, exponent, centre):
     return numpyro.deterministic(term.coef, coef)
 
 
+def observation_noise(likelihood, mean, priors):
+    """The distribution of observed log-loss around ``mean``: samples the noise parameters."""
+    noise = {name: _parameter(name, priors[name]) for name in noise_param_names(likelihood)}
+    if likelihood == "student_t":
+        return dist.StudentT(noise["nu"], mean, noise["sigma"])
+    return dist.Normal(mean, noise["sigma"])
+
+
 def build_model(law, priors, likelihood="student_t"):
     """Build the NumPyro model ``model(x, y=None)`` of a law with the given priors.
 
@@ -117,12 +125,8 @@ def _make_model(law, priors, likelihood):
             centre = (jnp.mean(values) if mask is None
                       else jnp.sum(jnp.where(mask, values, 0.0)) / jnp.sum(mask))
             params[term.coef] = _coefficient(term, priors[term.coef], params[term.exponent], centre)
-        noise = {name: _parameter(name, priors[name]) for name in noise_param_names(likelihood)}
         mean = law.log_loss(params, x)
-        if likelihood == "student_t":
-            observation = dist.StudentT(noise["nu"], mean, noise["sigma"])
-        else:
-            observation = dist.Normal(mean, noise["sigma"])
+        observation = observation_noise(likelihood, mean, priors)
         if mask is not None:
             # A mask of another shape would broadcast the likelihood and count runs twice.
             if jnp.shape(mask) != jnp.shape(mean):

@@ -48,7 +48,7 @@ from numpyro.distributions import transforms
 from . import inference
 from .data import Runs, RunsError, load_runs
 from .laws import get_law, term_log_input
-from .models import LIKELIHOODS, centre_site, model_inputs
+from .models import LIKELIHOODS, centre_site, model_inputs, observation_noise
 from .posterior import Posterior, _metadata, _posterior_idata
 from .priors import (PriorError, _positive_support, all_param_names, check_priors, default_priors,
                      noise_param_names)
@@ -134,7 +134,8 @@ def _group_coefficient(term, prior, tau, params, log_pop, values, group, plate):
             group_prior, [transforms.ExpTransform().inv, transforms.AffineTransform(-shift, 1.0)]))
     coef = jnp.exp(log_term + shift)
     if prior.support is not dist.constraints.positive:  # bounded prior: see models._coefficient
-        numpyro.factor(f"{term.coef}_in_support", jnp.where(prior.support(coef), 0.0, -jnp.inf).sum())
+        numpyro.factor(f"{term.coef}_in_support",
+                       jnp.where(prior.support(coef), 0.0, -jnp.inf).sum())
     return numpyro.deterministic(term.coef, coef)
 
 
@@ -154,15 +155,8 @@ def _make_pooled_model(law, priors, likelihood, pool, num_groups):
                 term, priors[term.coef], priors.get(f"{term.coef}_tau"), params,
                 log_pop.get(term.exponent) if term.coef in pool else None,
                 term_log_input(term, x), group, plate)
-        noise = {name: numpyro.sample(name, priors[name]) if isinstance(
-            priors[name], dist.Distribution) else numpyro.deterministic(name, jnp.asarray(
-                priors[name])) for name in noise_param_names(likelihood)}
         mean = law.log_loss({name: value[group] for name, value in params.items()}, x)
-        if likelihood == "student_t":
-            observation = dist.StudentT(noise["nu"], mean, noise["sigma"])
-        else:
-            observation = dist.Normal(mean, noise["sigma"])
-        numpyro.sample("log_loss", observation, obs=y)
+        numpyro.sample("log_loss", observation_noise(likelihood, mean, priors), obs=y)
 
     return model
 
