@@ -1,7 +1,8 @@
 """One self-contained HTML report of a fit: a file to share that opens offline.
 
 It holds the verdict of the diagnostics gate, warnings in plain words (a failed gate,
-forecasts far beyond the data, a posterior pressing against a bound of its prior), a summary of
+forecasts far beyond the data, a posterior pressing against a bound of its prior, residuals that
+drift with N, D or C), a summary of
 the data, the priors, the parameter table with its diagnostics, the fit, residual and pair
 plots (PNG images embedded as base64 data URIs), forecasts at the points asked for, and the
 compute-optimal allocation for a few budgets. No external resource is referenced: no scripts,
@@ -15,7 +16,7 @@ Example
 >>> page = render_report(post, key=jax.random.key(2), at=parse_points("700B:14T"))
 >>> page.startswith("<!DOCTYPE html>"), 'id="warnings"' in page  # 700B/14T: far out
 (True, True)
->>> [w.kind for w in report_warnings(post)]  # the fit itself raises none
+>>> [w.kind for w in report_warnings(post, key=jax.random.key(3))]  # the fit itself: none
 []
 """
 
@@ -35,15 +36,19 @@ import pandas as pd
 
 from . import __version__
 
-__all__ = ["render_report", "write_report", "report_warnings", "parse_points", "ReportWarning",
-           "FAR_EXTRAPOLATION", "default_budgets"]
+__all__ = ["render_report", "write_report", "report_warnings", "residual_trends", "parse_points",
+           "ReportWarning", "FAR_EXTRAPOLATION", "TREND_LEVEL", "default_budgets"]
 
 FAR_EXTRAPOLATION = 10.0  # a point beyond this multiple of the largest fitted N, D or C is "far"
 BOUND_SHARE = 0.01  # posterior share within 5% of its 1-99% range of a prior bound: "pressing"
+TREND_LEVEL = 0.05  # family-wise level of the residual-trend check (over all its bins)
+TREND_BINS = 8  # bins per axis, as in plot_residuals
+TREND_MIN_RUNS = 3  # bins with fewer runs are not tested (nor drawn)
 
 
 class ReportWarning(NamedTuple):
-    """One warning of the report: ``kind`` is "gate", "extrapolation" or "prior-bound"."""
+    """One warning of the report: ``kind`` is "gate", "extrapolation", "prior-bound" or
+    "residual-trend"."""
 
     kind: str
     text: str
@@ -119,12 +124,112 @@ def _prior_bound_warnings(post):
     return found
 
 
-def report_warnings(post, forecasts=None, budgets=None):
+def _bins(values, bins):
+    """Index of each run's bin among ``bins`` equal bins of log ``values`` (as plot_residuals)."""
+    log_v = np.log(values)
+    edges = np.linspace(log_v.min(), log_v.max(), int(bins) + 1)
+    return np.clip(np.searchsorted(edges, log_v, side="right") - 1, 0, int(bins) - 1)
+
+
+def residual_trends(post, *, key, bins=TREND_BINS):
+    """Do the residuals drift with N, D or C beyond what the model allows? A test per bin.
+
+    The runs are cut into ``bins`` equal bins of log N, of log D and of log C (the bins of
+    `plots_fit.plot_residuals`; bins of fewer than 3 runs are left out). In each bin the
+    statistic is the median residual: observed log-loss minus the posterior median of the
+    law's log-loss (`plots_fit.fit_residuals`). What it would be if the model were right comes
+    from replicated data (`checks.replicated_losses`: per posterior draw, the law plus the
+    fitted noise) put through the same residuals and medians. Each bin's median is standardised
+    by the median and the scaled median absolute deviation of its replicates (robust to the
+    Student-t's heavy tails), and its p-value adjusted for the bins of its axis by the max-T
+    method (Westfall & Young 1993): the share of replicates whose *largest* standardised bin
+    median on that axis is at least as far out, with the usual +1 correction (so with S draws
+    it is at least 1/(S + 1)). That controls the false-alarm rate over the bins of an axis
+    exactly, however they are correlated; the result is then Bonferroni-adjusted over the axes.
+    A bin with an adjusted p-value below `TREND_LEVEL` shows a trend, a part of the runs that
+    the law misses. Posterior predictive p-values are conservative (the fit has seen the runs),
+    so a well-specified fit raises such a warning in fewer than 5% of data sets.
+
+    Parameters
+    ----------
+    post : Posterior
+    key : jax.random key
+        For the replicated noise.
+    bins : int
+        Bins per axis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per bin tested: ``axis`` (N, D or C), ``low`` and ``high`` (its runs' extreme
+        values), ``runs``, ``median_residual`` (log-loss), ``z`` (standardised), ``p_adjusted``
+        and ``trend`` (p_adjusted < TREND_LEVEL). Axes without finite values (e.g. N and C of a
+        law of D alone) are left out.
+
+    Examples
+    --------
+    With ``post`` a fit as in the module example (which runs this): a well-specified fit
+    shows no trend, ``residual_trends(post, key=jax.random.key(3))["trend"].any()`` is False.
+    """
+    from .checks import replicated_losses
+    from .plots_fit import SIZES, _law_losses
+
+    table = post.runs_table
+    reference = np.median(np.log(_law_losses(post, {n: table[n].to_numpy() for n in SIZES})),
+                          axis=0)
+    observed = np.log(table["loss"].to_numpy()) - reference
+    replicated = np.log(replicated_losses(post, key=key)).reshape(-1, len(table)) - reference
+    axes = [a for a in SIZES if np.all(np.isfinite(table[a])) and np.all(table[a] > 0)]
+    rows = []
+    for axis in axes:
+        values = table[axis].to_numpy(dtype=np.float64)
+        which = _bins(values, bins)
+        masks = [which == b for b in range(int(bins)) if np.sum(which == b) >= TREND_MIN_RUNS]
+        obs = np.array([np.median(observed[m]) for m in masks])
+        rep = np.column_stack([np.median(replicated[:, m], axis=1) for m in masks])
+        centre = np.median(rep, axis=0)
+        scale = 1.4826 * np.median(np.abs(rep - centre), axis=0)
+        z_obs, z_rep = (obs - centre) / scale, np.abs(rep - centre) / scale
+        largest = z_rep.max(axis=1)  # per replicate, the largest over this axis's bins
+        for m, o, z in zip(masks, obs, z_obs):
+            p = (1 + np.sum(largest >= abs(z))) / (1 + len(largest))
+            rows.append({"axis": axis, "low": values[m].min(), "high": values[m].max(),
+                         "runs": int(m.sum()), "median_residual": float(o), "z": float(z),
+                         "p_adjusted": min(1.0, p * len(axes))})
+    found = pd.DataFrame(rows, columns=["axis", "low", "high", "runs", "median_residual", "z",
+                                        "p_adjusted"])
+    found["trend"] = found["p_adjusted"] < TREND_LEVEL
+    return found
+
+
+TREND_NAMES = {"N": "model size N", "D": "training tokens D", "C": "training compute C"}
+
+
+def _trend_warnings(trends):
+    found = []
+    for axis, part in trends[trends["trend"]].groupby("axis", sort=False):
+        where = "; ".join(
+            f"the {row.runs} runs with {axis} from {row.low:.3g} to {row.high:.3g} lie "
+            f"{100 * abs(math.expm1(row.median_residual)):.1f}% "
+            f"{'above' if row.median_residual > 0 else 'below'} the fitted law on median "
+            f"(adjusted p = {row.p_adjusted:.2g})" for row in part.itertuples())
+        found.append(ReportWarning("residual-trend", (
+            f"The residuals drift with {TREND_NAMES[axis]}: {where}, further than the fitted "
+            f"noise and the law's uncertainty allow (a test per bin of the residual plots, "
+            f"adjusted for testing all {len(trends)} bins). The law misses a pattern in "
+            f"these runs, and its forecasts beyond the data may be off in the same direction; "
+            f"look at the residual plots, and consider another law or leaving these runs "
+            f"out.")))
+    return found
+
+
+def report_warnings(post, forecasts=None, budgets=None, *, key=None):
     """The report's warnings, in plain words: a list of `ReportWarning` (empty when all is well).
 
     A failed diagnostics gate; forecast points (a `forecast` table) or budgets beyond
     `FAR_EXTRAPOLATION` times the largest fitted run; a posterior pressing against a bound of
-    its prior.
+    its prior; and, given a ``key`` (for replicated data), residuals that drift with N, D or C
+    (`residual_trends`).
 
     Examples
     --------
@@ -156,6 +261,8 @@ def report_warnings(post, forecasts=None, budgets=None):
                 f"The budget {budget:.3g} FLOP is {budget / table['C'].max():.3g}x the largest "
                 f"fitted compute; its compute-optimal allocation extrapolates the law far beyond "
                 f"the data.")))
+    if key is not None:
+        found += _trend_warnings(residual_trends(post, key=key))
     return found + _prior_bound_warnings(post)
 
 
@@ -192,7 +299,8 @@ def _figures(post, forecasts):
         plot_residuals(post, against, ax=ax)
     out.append(("Residuals", _figure_uri(figure), (
         "Each run's log-loss minus the fitted law's; grey: the 90% interval of the fitted "
-        "noise. A trend in the binned median (blue), rather than scatter around 0, is a misfit.")))
+        "noise. A trend in the binned median (blue), rather than scatter around 0, is a misfit; "
+        "the warnings say when a bin's median lies further out than the model allows.")))
     names = [n for n in post.law.param_names if n in set(post.param_names)]
     if len(names) >= 2:
         figure = Figure(figsize=(1.9 * len(names), 1.9 * len(names)), layout="constrained")
@@ -323,15 +431,18 @@ def render_report(post, *, key, at=None, budgets=None, title=None):
     --------
     See the module example, which runs it.
     """
+    import jax
+
     from .forecast import forecast
     from .posterior import ConvergenceWarning
 
     diagnostics = post.warn_if_unconverged("reporting", stacklevel=3)
     budgets = default_budgets(post) if budgets is None else [float(b) for b in budgets]
+    key_forecast, key_trends = jax.random.split(key)
     with warnings.catch_warnings():  # announced once above and in the page itself
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        forecasts = None if at is None else forecast(post, N=at[0], D=at[1], key=key)
-        found = report_warnings(post, forecasts, budgets)
+        forecasts = None if at is None else forecast(post, N=at[0], D=at[1], key=key_forecast)
+        found = report_warnings(post, forecasts, budgets, key=key_trends)
         figures = _figures(post, forecasts)
         optimal_html = _optimal_section(post, budgets)
     attrs = post.attrs

@@ -14,12 +14,14 @@ import pytest
 
 matplotlib.use("Agg")
 
+from conftest import TEST_CONFIG  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
+import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.posterior import ConvergenceWarning, Posterior  # noqa: E402
 from bayes_scaling.report import (  # noqa: E402
     FAR_EXTRAPOLATION, default_budgets, parse_points, render_report, report_warnings,
-    write_report)
+    residual_trends, write_report)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -145,6 +147,58 @@ def test_warnings_name_a_posterior_pressing_on_its_prior_bound(sim_post):
     assert warning.kind == "prior-bound"
     assert warning.text.startswith(f"The posterior of sigma presses against the upper bound "
                                    f"{float(f'{median:.6g}'):g}")
+
+
+def test_no_residual_trend_in_a_well_specified_fit(sim_post):
+    trends = residual_trends(sim_post, key=jax.random.key(0))
+    assert list(trends["axis"].unique()) == ["N", "D", "C"]
+    assert all(3 <= n <= 8 for n in trends.groupby("axis").size())  # bins of >= 3 runs
+    assert trends["runs"].min() >= 3
+    assert ((trends["p_adjusted"] > 0) & (trends["p_adjusted"] <= 1)).all()
+    assert not trends["trend"].any() and trends["p_adjusted"].min() > 0.2
+    assert report_warnings(sim_post, key=jax.random.key(0)) == []
+
+
+@pytest.fixture(scope="module")
+def bumped_post(sim_runs):
+    """A misspecified fit: the simulated runs with a bump in the middle of the D range (loss up
+    by up to 5%, over about one e-fold either side) that no Chinchilla law can follow."""
+    frame = sim_runs.to_frame()
+    log_d = np.log(frame["D"].to_numpy())
+    bump = 0.05 * np.exp(-0.5 * ((log_d - np.median(log_d)) / 0.8) ** 2)
+    runs = bs.load_runs(frame.assign(loss=frame["loss"] * np.exp(bump))[["N", "D", "loss"]])
+    return bs.fit(runs, key=jax.random.key(1), config=TEST_CONFIG)  # the session's sampler
+
+
+def test_residual_trend_is_warned_about_in_a_misspecified_fit(bumped_post):
+    assert bumped_post.check().ok  # it converged; the law is what is wrong
+    trends = residual_trends(bumped_post, key=jax.random.key(0))
+    flagged = trends[trends["trend"]]
+    assert set(flagged["axis"]) == {"D"}
+    top = trends[trends["axis"] == "D"].sort_values("z").iloc[-1]  # furthest above the law
+    middle = np.exp(np.median(np.log(bumped_post.runs_table["D"])))
+    assert top["trend"] and top["low"] <= middle <= top["high"] and top["z"] > 3
+    (warning,) = report_warnings(bumped_post, key=jax.random.key(0))
+    assert warning.kind == "residual-trend"
+    assert warning.text.startswith("The residuals drift with training tokens D: the ")
+    assert f"with D from {top['low']:.3g} to {top['high']:.3g} lie " in warning.text
+    page = render_report(bumped_post, key=jax.random.key(0))
+    parsed = assert_self_contained(page)
+    assert parsed.warning_kinds == ["residual-trend"]
+    (verdict,) = parsed.find("p", id="verdict")
+    assert verdict["class"] == "verdict pass"  # converged: a misfit is not a gate failure
+
+
+@pytest.mark.slow
+def test_epoch_fit_residuals_rise_at_the_smallest_d(epoch_post):
+    """On Epoch's 240 runs the smallest-D runs lie above the fitted law (seen in the residual
+    plot against D): the report says so."""
+    trends = residual_trends(epoch_post, key=jax.random.key(0))
+    d = trends[trends["axis"] == "D"]
+    smallest = d.sort_values("low").iloc[0]
+    assert smallest["trend"] and smallest["median_residual"] > 0.01
+    kinds = [w.kind for w in report_warnings(epoch_post, key=jax.random.key(0))]
+    assert "residual-trend" in kinds
 
 
 def test_default_budgets_stay_within_reach_of_the_data(sim_post):
