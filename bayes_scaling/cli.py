@@ -605,6 +605,29 @@ def _fmt_scale(value):
     return "beyond range" if np.isinf(value) else f"{value:.3g}"
 
 
+def _describe_scores(scores, args):
+    """Which columns were read as what (as 'fit' says for runs), the constants given instead of
+    columns, and the rows dropped by --where."""
+    columns, k = scores.columns, scores.flops_per_param_token
+    order = ("N", "D", "C", "score", "task", "chance", "items", "group")
+    mapped = ", ".join(f"{name} <- {columns[name]!r}" for name in order if name in columns)
+    notes = []
+    if "D" in columns and "C" not in columns:
+        notes.append(f"C derived as {k:g}*N*D")
+    if "N" not in columns and "D" in columns:
+        notes.append(f"N derived as C/({k:g}*D)")
+    if "task" not in columns:
+        notes.append(f"no task column: one task, named {scores.tasks[0]!r}")
+    for name, value, flag in (("chance", args.chance, "--chance"), ("items", args.items,
+                                                                      "--items")):
+        if name not in columns:
+            notes.append(f"{name} = {value} for every task ({flag})" if value is not None
+                         else f"{name} unknown (no binomial evaluation noise)")
+    _err(f"emergence: columns: {mapped}" + "".join(f"; {note}" for note in notes))
+    for note in scores.dropped:
+        _err(f"emergence: {note}")
+
+
 def cmd_emergence(args):
     import jax
 
@@ -617,8 +640,7 @@ def cmd_emergence(args):
                          items=args.items_col or args.items, group=args.group,
                          ceiling=args.ceiling, flops_per_param_token=args.flops_per_param_token,
                          where=_join_filters(args.where))
-    for note in scores.dropped:
-        _err(f"emergence: {note}")
+    _describe_scores(scores, args)
     check_threshold_options(args.level, args.margin)  # before the fit, not after it
     at = _parse_list(args.at, "at") or []
     scale_range = _parse_range(args.range)

@@ -216,6 +216,44 @@ def test_rolling_backtest_plot_draws_error_and_coverage(tmp_path, capsys, monkey
     assert imread(png)[..., :3].std() > 0.05
 
 
+def test_emergence_says_which_columns_it_read(tmp_path, capsys, monkeypatch):
+    """Like 'fit' for runs: the columns mapped, what was derived or given as a constant, and the
+    rows a --where dropped, on stderr before the fit (stopped here, to test without fitting)."""
+    from bayes_scaling import cli, emergence
+
+    class Stop(Exception):
+        pass
+
+    def no_fit(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")  # in-process: leave JAX's config alone
+    monkeypatch.setattr(emergence, "fit_emergence", no_fit)
+    rows = [(f"m{i}", n, 20 * n, task, acc, 0.25) for i, n in enumerate((1e8, 4e8, 1.6e9, 6.4e9))
+            for task, acc in (("arc", 0.3 + 0.05 * i), ("piqa", 0.5 + 0.1 * i))]
+    pd.DataFrame(rows, columns=["model", "params", "tokens", "benchmark", "acc", "rand"]).to_csv(
+        tmp_path / "scores.csv", index=False)
+    with pytest.raises(Stop):
+        cli.main(["emergence", str(tmp_path / "scores.csv"), "--chance", "0.25"])
+    err = capsys.readouterr().err
+    assert ("emergence: columns: N <- 'params', D <- 'tokens', score <- 'acc', task <- "
+            "'benchmark'; C derived as 6*N*D; chance = 0.25 for every task (--chance); items "
+            "unknown (no binomial evaluation noise)\n") in err
+    with pytest.raises(Stop):
+        cli.main(["emergence", str(tmp_path / "scores.csv"), "--chance-col", "rand",
+                  "--items", "1000", "--where", "benchmark == arc"])
+    err = capsys.readouterr().err
+    assert ("columns: N <- 'params', D <- 'tokens', score <- 'acc', task <- 'benchmark', "
+            "chance <- 'rand'; C derived as 6*N*D; items = 1000 for every task (--items)") in err
+    assert "emergence: dropped 4 of 8" in err  # the --where filter's own note
+    pd.DataFrame(rows, columns=["model", "flops", "d", "bench", "score", "r"]).to_csv(
+        tmp_path / "one.csv", index=False)
+    with pytest.raises(Stop):
+        cli.main(["emergence", str(tmp_path / "one.csv"), "--chance", "0.25"])
+    assert ("columns: D <- 'd', C <- 'flops', score <- 'score'; N derived as C/(6*D); no task "
+            "column: one task, named 'score'") in capsys.readouterr().err
+
+
 def test_device_that_jax_does_not_have_is_an_input_error(capsys, monkeypatch):
     """--device tpu on a CPU-only JAX: exit status 2 and what to do, before any data is read."""
     from bayes_scaling import cli
