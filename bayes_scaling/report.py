@@ -171,14 +171,17 @@ def residual_trends(post, *, key, bins=TREND_BINS):
     With ``post`` a fit as in the module example (which runs this): a well-specified fit
     shows no trend, ``residual_trends(post, key=jax.random.key(3))["trend"].any()`` is False.
     """
-    from .checks import replicated_losses
+    from .checks import _replicated_log_losses
     from .plots_fit import SIZES, _law_losses
 
     table = post.runs_table
     reference = np.median(np.log(_law_losses(post, {n: table[n].to_numpy() for n in SIZES})),
                           axis=0)
     observed = np.log(table["loss"].to_numpy()) - reference
-    replicated = np.log(replicated_losses(post, key=key)).reshape(-1, len(table)) - reference
+    # log-losses directly: with a heavy-tailed fit (Student-t, ν near 1) exp() of a replicate
+    # can overflow, and its log would come back as inf or -inf
+    post.warn_if_unconverged("checking residual trends", stacklevel=3)
+    replicated = _replicated_log_losses(post, key).reshape(-1, len(table)) - reference
     axes = [a for a in SIZES if np.all(np.isfinite(table[a])) and np.all(table[a] > 0)]
     rows = []
     for axis in axes:
@@ -292,7 +295,8 @@ def _figures(post, forecasts):
         plot_residuals(post, "C" if "C" in inputs else x_left, ax=right)
     out.append(("The fit", _figure_uri(figure), (
         "Runs with the law's posterior median (lines) and 50%/90% credible bands of the "
-        "expected loss; grey: beyond the largest fitted run, where the law is extrapolated. "
+        "expected loss; hatched grey: beyond the largest fitted run, where the law is "
+        "extrapolated. "
         "Black diamonds: forecasts with the 90% interval of the observed loss.")))
     figure = Figure(figsize=(15, 4.4), layout="constrained")
     for ax, against in zip(figure.subplots(1, 3), ("N", "D", "C")):

@@ -5,6 +5,9 @@ import base64
 import copy
 import io
 import json
+import os
+import shutil
+import subprocess
 from html.parser import HTMLParser
 
 import jax
@@ -199,6 +202,32 @@ def test_epoch_fit_residuals_rise_at_the_smallest_d(epoch_post):
     assert smallest["trend"] and smallest["median_residual"] > 0.01
     kinds = [w.kind for w in report_warnings(epoch_post, key=jax.random.key(0))]
     assert "residual-trend" in kinds
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+OKABE_BLUE = np.array([0x00, 0x72, 0xB2]) / 255  # the fit's lines and runs; not in the page's CSS
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not on PATH (Debian packages chromium "
+                    "and chromium-driver); the headless screenshot of the report needs it")
+def test_report_renders_in_headless_chromium(plain_page, tmp_path):
+    """A browser opens the page offline and draws it, embedded plots included."""
+    page = tmp_path / "report.html"
+    page.write_text(plain_page, encoding="utf-8")
+    shot = tmp_path / "shot.png"
+    command = [CHROMIUM, "--headless", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+               f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,3200",
+               f"--screenshot={shot}", page.as_uri()]
+    if os.geteuid() == 0:
+        command.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and shot.exists(), out.stderr[-2000:]
+    pixels = imread(shot)[..., :3]
+    assert pixels.shape[:2] == (3200, 1280)
+    assert pixels.std() > 0.05 and (pixels < 0.5).mean() > 0.002  # not blank: text and lines
+    blue = np.all(np.abs(pixels - OKABE_BLUE) < 0.06, axis=-1)
+    assert blue.sum() > 500  # the embedded plots were decoded and drawn
 
 
 def test_default_budgets_stay_within_reach_of_the_data(sim_post):
