@@ -102,6 +102,8 @@ def _summary_payload(post, diagnostics):
              "num_runs": int(post.runs_table.shape[0]), "priors": attrs["priors"],
              "sampler": attrs["sampler"], "diagnostics": _diagnostics_dict(diagnostics),
              "mean_leapfrog_steps": float(post.idata.sample_stats["n_steps"].mean())}
+    if "pool" in attrs:
+        extra.update(groups=attrs["groups"], pool=attrs["pool"])
     return frame, extra
 
 
@@ -190,12 +192,19 @@ def _fit_and_report(runs, args, out_path, header, show_summary=True):
              f"{len(set(runs.group))} groups of column {args.group_col!r}")
         post = fit_pooled(runs, pool=pool, **options)
     else:
+        if runs.group is not None:
+            _err(f"note: column {runs.columns['group']!r} names {len(set(runs.group))} groups, "
+                 f"fitted here as one population; --group-col {runs.columns['group']} pools them "
+                 f"instead")
         post = fit(runs, **options)
     post.save(out_path, force=args.force)
     if show_summary:
         _print_summary(post, args, header)
     _err(f"wrote {out_path}")
     return post
+
+
+FEW_GROUPS = 5  # below it, `--group new` says the population rests on few groups
 
 
 def _load_fit(args):
@@ -219,6 +228,9 @@ def _load_fit(args):
         raise ValueError(f"{args.fit} is a pooled fit of groups {post.groups}: name one with "
                          f"--group NAME, or --group new for a group not in the data")
     if group == "new":
+        if len(post.groups) < FEW_GROUPS:
+            _err(f"note: the population is estimated from only {len(post.groups)} groups, so "
+                 f"its spread between groups is poorly known and a new group's intervals are wide")
         return post.for_new_group(jax.random.key(getattr(args, "seed", 0)))
     return post.for_group(group)
 
@@ -364,6 +376,20 @@ def _parse_list(text, flag):
         raise ValueError(f"--{flag}: {err}") from None
 
 
+def _point_inputs(path, names):
+    """The columns of a --points file named like the law's further inputs (e.g. ``U``)."""
+    import pandas as pd
+
+    from .data import parse_number
+
+    frame = pd.read_csv(path)
+    try:
+        return {name: [parse_number(str(v)) for v in frame[name]] for name in names
+                if name in frame.columns}
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
 def cmd_forecast(args):
     import jax
 
@@ -371,24 +397,37 @@ def cmd_forecast(args):
     from .forecast import forecast
 
     post = _load_fit(args)
+    further = [name for name in post.law.inputs if name not in ("N", "D", "C")]
+    inputs = {name: _parse_list(values, f"input {name}")
+              for name, values in _input_columns(args.input or []).items()}
+    unknown = sorted(set(inputs) - set(further))
+    if unknown:
+        raise ValueError(f"law {post.law.name!r} has no input {unknown[0]!r}"
+                         + (f"; its further inputs are {further}" if further else ""))
     if args.points:
         if any(v is not None for v in (args.params, args.tokens, args.flops)):
             raise ValueError("give either --points FILE or --params/--tokens/--flops, not both")
         N, D, C = load_points(args.points, flops_per_param_token=post.flops_per_param_token)
+        inputs = {**_point_inputs(args.points, further), **inputs}
     else:
         N, D, C = (_parse_list(args.params, "params"), _parse_list(args.tokens, "tokens"),
                    _parse_list(args.flops, "flops"))
+    missing = [name for name in further if name not in inputs]
+    if missing:
+        raise ValueError(f"law {post.law.name!r} needs {missing[0]!r} at the points too: give "
+                         f"--input {missing[0]}=VALUES or a {missing[0]!r} column in --points")
     probs = _parse_list(args.probs, "probs")
     if not args.discrepancy >= 0:
         raise ValueError(f"--discrepancy must be >= 0, got {args.discrepancy}")
     table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs,
-                     discrepancy=args.discrepancy)
+                     discrepancy=args.discrepancy, inputs=inputs or None)
     table = _forecast_frame(table)
     columns = ["point", "quantity", "N", "D", "C", "median"] + [
         c for c in table.columns if c.startswith(("lo_", "hi_"))] + ["extrapolation"]
     diagnostics = post.check()
     _emit_table(table if (args.json or args.csv) else table[columns], args,
-                extra={"fit": args.fit, "diagnostics": _diagnostics_dict(diagnostics)})
+                extra={"fit": args.fit, "group": args.group,
+                       "diagnostics": _diagnostics_dict(diagnostics)})
     _announce_gate(diagnostics)
     far = table[table[["N_vs_max", "D_vs_max", "C_vs_max"]].max(axis=1) > FAR_EXTRAPOLATION]
     for point in sorted(set(far["point"])):
@@ -1065,6 +1104,9 @@ def build_parser():
     fc.add_argument("--tokens", help="tokens, e.g. 1.4T")
     fc.add_argument("--flops", help="FLOPs, e.g. 5.76e23")
     fc.add_argument("--points", help="CSV of points (two of params/tokens/flops columns)")
+    fc.add_argument("--input", action="append", metavar="NAME=VALUES",
+                    help="a further input the law needs at the points, e.g. --input U=10B "
+                         "(data_constrained) or a list U=10B,20B; repeatable")
     fc.add_argument("--seed", type=int, default=0)
     fc.add_argument("--discrepancy", type=float, default=0.0, metavar="KAPPA",
                     help="widen the observed band beyond the fitted compute by KAPPA nats of "

@@ -112,13 +112,14 @@ class Runs:
         >>> runs.input("U", "data_constrained")
         Traceback (most recent call last):
         ...
-        bayes_scaling.data.RunsError: DataFrame: law 'data_constrained' needs column 'U' (unique tokens), which the runs lack; name it with load_runs(..., inputs={'U': COLUMN})
+        bayes_scaling.data.RunsError: DataFrame: law 'data_constrained' needs column 'U' (unique tokens), which the runs lack; name it with --input U=COLUMN (API: load_runs(..., inputs={'U': COLUMN}))
         """
         values = self.extra.get(name) if name not in ("N", "D", "C") else getattr(self, name)
         if values is None or np.isnan(values).all():
             what = f" ({_INPUT_NAMES[name]})" if name in _INPUT_NAMES else ""
             raise RunsError(f"{self.source}: law {law!r} needs column {name!r}{what}, which the "
-                            f"runs lack; name it with load_runs(..., inputs={{{name!r}: COLUMN}})")
+                            f"runs lack; name it with --input {name}=COLUMN (API: load_runs(..., "
+                            f"inputs={{{name!r}: COLUMN}}))")
         return values
 
     def subset(self, keep):
@@ -317,6 +318,10 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     explicit = {"N": params, "D": tokens, "C": flops, "loss": loss, "group": group}
     one_size = len(needs & {"N", "D", "C"}) == 1  # a one-variable law: its column is enough
     mapping = _detect_columns(frame, explicit, source, need_sizes=1 if one_size else 2)
+    unused = sorted(set(inputs or {}) - needs) if law is not None else []
+    if unused:
+        raise RunsError(f"{source}: law {getattr(law, 'name', law)!r} has no input {unused[0]!r}; "
+                        f"its inputs are {sorted(needs)}")
     aliases = {k: v for k, v in INPUT_ALIASES.items() if law is None or k in needs}
     extra_map = match_columns(frame, dict(inputs or {}), aliases, _INPUT_FLAG, source, RunsError)
     columns = {name: _parse_column(frame, col, name, lines, source)
@@ -328,7 +333,7 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
         columns = {name: values[keep] for name, values in columns.items()}
         frame, lines = frame[keep], lines[keep]
         dropped = (note,) if note else ()
-    groups = frame[mapping["group"]].astype(str).to_numpy() if "group" in mapping else None
+    groups = _group_labels(frame, mapping.get("group"), lines, source)
     _check_duplicates(columns, groups, lines, source)
     runs = Runs(N=columns["N"], D=columns["D"], C=columns["C"], loss=columns["loss"],
                 group=groups, lines=lines, source=source, flops_per_param_token=k,
@@ -340,6 +345,19 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
 
 
 _INPUT_FLAG = {name: f"input {name}" for name in INPUT_ALIASES}  # inputs={name: COLUMN}
+
+
+def _group_labels(frame, column, lines, source):
+    """The group label of each run (strings), or None without a group column; a blank is an
+    error, since it would silently become a group of its own."""
+    if column is None:
+        return None
+    blank = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+    if blank.any():
+        where = _line_ranges(np.asarray(lines)[blank.to_numpy()])
+        raise RunsError(f"{source}: line(s) {where}: column {column!r} (group) is empty; give "
+                        f"every run a group or drop those runs with --where")
+    return frame[column].astype(str).to_numpy()
 
 
 def _law_inputs(law):

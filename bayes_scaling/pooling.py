@@ -77,6 +77,9 @@ def tau_prior(law, name):
 def check_pool(law, pool, priors):
     """Raise `PriorError` unless every name in ``pool`` can be pooled (see the module)."""
     exponent_of = {term.coef: term.exponent for term in law.power_terms}
+    repeated = sorted({name for name in pool if list(pool).count(name) > 1})
+    if repeated:
+        raise PriorError(f"{repeated} named twice in the pooled parameters {list(pool)}")
     unknown = [name for name in pool if name not in law.param_names]
     if unknown:
         raise PriorError(f"cannot pool {unknown}: law {law.name!r} has parameters "

@@ -41,6 +41,7 @@ from .priors import all_param_names, describe_prior
 __all__ = ["Posterior", "Diagnostics", "ConvergenceWarning", "GATE", "gate"]
 
 GATE = {"r_hat": 1.01, "ess": 400, "divergences": 0, "bfmi": 0.3}
+STUCK_R_HAT = 1.1  # above it, chains explore different regions (not just too few draws)
 
 
 class ConvergenceWarning(UserWarning):
@@ -79,8 +80,12 @@ def gate(max_rhat, min_ess_bulk, min_ess_tail, divergences, min_bfmi):
     if not max_rhat <= GATE["r_hat"]:
         problems.append(f"max R-hat {max_rhat:.3f} > {GATE['r_hat']}")
     if not min(min_ess_bulk, min_ess_tail) >= GATE["ess"]:
+        # Chains that disagree this much sit in different modes: more draws will not help.
+        advice = ("chains disagree: likely stuck in different modes; more draws will not fix "
+                  "that (try more warmup, firmer priors or a simpler law)"
+                  if max_rhat > STUCK_R_HAT else "draw more samples")
         problems.append(f"min ESS {min(min_ess_bulk, min_ess_tail):.0f} < {GATE['ess']} "
-                        f"(bulk {min_ess_bulk:.0f}, tail {min_ess_tail:.0f}); draw more samples")
+                        f"(bulk {min_ess_bulk:.0f}, tail {min_ess_tail:.0f}); {advice}")
     if divergences > GATE["divergences"]:
         problems.append(f"{divergences} divergent transitions; raise target_accept "
                         f"or revisit the priors")

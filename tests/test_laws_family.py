@@ -290,10 +290,38 @@ def test_cli_names_further_input_columns(tmp_path, capsys):
                                           "--input", "U=uniq"])
     runs, _ = cli._runs_from_args(args)
     assert runs.U.tolist() == [5e9, 2e10] and runs.columns["U"] == "uniq"
-    for spec, message in (("U", "--input must be NAME=COLUMN"),
-                          ("U=nope", "'nope'")):
-        assert cli.main(["fit", str(csv), "--law", "data_constrained", "--input", spec]) == 2
+    for law, spec, message in (
+            ("data_constrained", "U", "--input must be NAME=COLUMN"),
+            ("data_constrained", "U=nope", "'nope'"),
+            ("data_constrained", "u=uniq", "law 'data_constrained' has no input 'u'; its inputs "
+                                           "are ['D', 'N', 'U']"),
+            ("chinchilla", "U=uniq", "law 'chinchilla' has no input 'U'")):
+        assert cli.main(["fit", str(csv), "--law", law, "--input", spec]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_cli_forecast_takes_further_inputs(tmp_path, capsys):
+    import json
+
+    from bayes_scaling import cli
+
+    path = fitted("data_constrained").save(tmp_path / "dc.nc")
+    base = ["forecast", str(path), "--params", "1B,3B", "--tokens", "100B,300B"]
+    assert cli.main(base) == 2
+    assert "needs 'U' at the points too: give --input U=VALUES" in capsys.readouterr().err
+    assert cli.main([*base, "--input", "U=20B,3B", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["table"]
+    expected = bs.forecast(fitted("data_constrained"), N=[1e9, 3e9], D=[1e11, 3e11],
+                           inputs={"U": [2e10, 3e9]}, key=jax.random.key(0))
+    assert [r["median"] for r in rows] == pytest.approx(expected["median"].tolist(), rel=1e-6)
+    points = tmp_path / "points.csv"
+    pd.DataFrame({"params": ["1B", "3B"], "tokens": ["100B", "300B"], "U": ["20B", "3B"]}).to_csv(
+        points, index=False)
+    assert cli.main(["forecast", str(path), "--points", str(points), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)["table"]
+    assert [r["median"] for r in again] == [r["median"] for r in rows]
+    assert cli.main([*base, "--input", "W=1B"]) == 2
+    assert "has no input 'W'; its further inputs are ['U']" in capsys.readouterr().err
 
 
 # -- user-defined laws --------------------------------------------------------------------------

@@ -98,6 +98,12 @@ def test_pooling_errors_name_the_problem(grouped_runs):
     with pytest.raises(PriorError, match=r"spread\(s\) \['E_tau'\] of parameters that are not "
                                          r"pooled; pooled: \['alpha', 'beta'\]"):
         fit_pooled(grouped_runs, key=key, priors={"E_tau": 0.1})
+    with pytest.raises(PriorError, match=r"\['alpha'\] named twice"):
+        fit_pooled(grouped_runs, key=key, pool=("alpha", "alpha"))
+    blank = grouped_runs.to_frame().astype({"group": object})
+    blank.loc[[3, 4], "group"] = [None, " "]
+    with pytest.raises(bs.RunsError, match=r"line\(s\) 3-4: column 'group' \(group\) is empty"):
+        bs.load_runs(blank, group="group")
     one_group = grouped_runs.subset(grouped_runs.group == "g0")
     with pytest.raises(bs.RunsError, match=r"at least 2 groups, found \['g0'\]"):
         fit_pooled(one_group, key=key)
