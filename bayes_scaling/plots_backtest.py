@@ -56,6 +56,15 @@ def _columns(frame, needed, what):
                          f"bayes_scaling.validate with these columns")
 
 
+def _plain_ticks(axis):
+    """Plain "2", "5", "20" labels on a log distance axis (not "2×10⁰"), minor ticks included
+    where the axis spans little."""
+    from matplotlib.ticker import LogFormatter
+
+    axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
 def _methods(frame):
     """The methods in order of first appearance."""
     return list(dict.fromkeys(frame["method"]))
@@ -116,6 +125,7 @@ def plot_backtest(result, ax=None, *, prob=0.9):
                    linewidths=1.2, zorder=3)
     ax.set(xscale="log", xlabel=DISTANCE_LABEL,
            ylabel="relative error of the forecast, (median − observed) / observed")
+    _plain_ticks(ax.xaxis)
     title = f"{len(runs) // max(len(_methods(runs)), 1)} held-out runs"
     if hasattr(result, "cutoff_flops"):
         title += (f" with C ≥ {result.cutoff_flops:.3g} FLOP, forecast from "
@@ -194,5 +204,6 @@ def plot_rolling_backtest(table, ax=None, *, quantity="coverage", prob=0.9):
         ax.set_ylim(0, None)
         ylabel = "median |relative error| of the forecasts"
     ax.set(xscale="log", xlabel=DISTANCE_LABEL, ylabel=ylabel)
+    _plain_ticks(ax.xaxis)
     ax.legend(loc="best", fontsize="x-small")
     return ax
