@@ -870,8 +870,11 @@ def cmd_compare(args):
     _emit_table(table, args, extra={"statement": STATEMENT}, title="Law comparison (best ELPD "
                 "first; backtest: forecasts of the held-out largest-compute runs)")
     if not (args.json or args.csv):
-        by_backtest = table.loc[table["backtest_rel_error"].idxmin(), "law"]
-        print(f"\nBest by LOO: {table['law'].iloc[0]}; best by backtest error: {by_backtest}.")
+        by_backtest = table.loc[table["backtest_rel_error"].idxmin()]
+        best = table.iloc[0]
+        caveat = {True: "", False: " (its fit FAILED the diagnostics gate: see below)"}
+        print(f"\nBest by LOO: {best['law']}{caveat[bool(best['fit_ok'])]}; best by backtest "
+              f"error: {by_backtest['law']}{caveat[bool(by_backtest['backtest_ok'])]}.")
         print(STATEMENT)
     for _, row in table.iterrows():
         if row["runs_bad_k"]:

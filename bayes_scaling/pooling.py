@@ -310,7 +310,8 @@ class PooledPosterior(Posterior):
         if name not in self.groups:
             raise ValueError(f"no group {name!r} in this fit; groups: {self.groups}")
         runs = np.flatnonzero(self.idata.constant_data["group"].values == name)
-        return self._sub_posterior(self.idata.posterior.sel(group=name), runs, f"group {name}")
+        return self._sub_posterior(self.idata.posterior.sel(group=name), runs,
+                                   f"group {name} of {self._described()}")
 
     def for_new_group(self, key):
         """An ordinary `Posterior` of a group not in the data: each draw's parameters are drawn
@@ -337,7 +338,12 @@ class PooledPosterior(Posterior):
             for k, v in _derived(self.law, {n: new[n].values for n in self.law.param_names}).items():
                 new[k] = (("chain", "draw"), v)
         return self._sub_posterior(new.drop_vars("group", errors="ignore"),
-                                   np.arange(self.idata.constant_data.sizes["run"]), "a new group")
+                                   np.arange(self.idata.constant_data.sizes["run"]),
+                                   f"a new group drawn from {self._described()}")
+
+    def _described(self):
+        return (f"a fit pooling {', '.join(self.pool)} over groups {', '.join(self.groups)}; "
+                f"the fit's diagnostics cover the spreads too")
 
     def _sub_posterior(self, posterior, runs, what):
         extras = [n for n in posterior.data_vars if n.endswith(("_pop", "_tau"))]
