@@ -29,6 +29,7 @@ _EXPORTS = {
     "SamplerConfig": "inference", "run_nuts": "inference",
     "LAWS": "laws", "Law": "laws", "PowerTerm": "laws", "make_law": "laws",
     "plot_fit": "plots_fit", "plot_residuals": "plots_fit", "plot_pairs": "plots_fit",
+    "plot_backtest": "plots_backtest", "plot_rolling_backtest": "plots_backtest",
     "write_report": "report", "render_report": "report",
     "build_model": "models", "model_inputs": "models",
     "ConvergenceWarning": "posterior", "Posterior": "posterior",
