@@ -329,9 +329,11 @@ def test_fit_draws_each_group_as_a_median_inside_its_bands(sim_post):
             lo90, hi90 = band_range(wide, xi)
             lo50, hi50 = band_range(narrow, xi)
             assert lo90 <= lo50 <= yi <= hi50 <= hi90 and hi90 > lo90
-        # the band widens into the extrapolation region
+        # the band widens into the extrapolation region: by more than the Monte Carlo error of
+        # a 90% band's width from these 2,000 draws (a few %); measured 1.45-1.6x with different
+        # sampler draws of the same posterior
         inside = x[np.argmin(np.abs(np.log(x / np.median(table["N"]))))]
-        assert width(wide, x[-1]) > 1.5 * width(wide, inside)
+        assert width(wide, x[-1]) > 1.1 * width(wide, inside)
         # the curve is the law at the group's typical D (the label's "curve at ...")
         d_group = np.exp(np.log(table["D"][np.isclose(scatters[j].get_offsets()[:, 0][:, None],
                                                       table["N"].to_numpy()[None, :]).any(0)])
