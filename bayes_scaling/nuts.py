@@ -1,30 +1,21 @@
 """A lean No-U-Turn sampler with Stan's windowed warmup, for small dense posteriors.
 
 Why not NumPyro's kernel: its iterative NUTS keeps a large state and runs an inner loop of U-turn
-checks at every leapfrog step; for a 7-parameter scaling law whose gradient takes ~12 µs on a CPU
+checks at every leapfrog step; for a 7-parameter scaling law whose gradient takes ~13 µs on a CPU
 that bookkeeping cost about 4x the gradient itself. Here one ``while_loop`` iteration is one
 leapfrog step, and the U-turn checks of every sub-tree that ends at that step are one vectorised
 comparison over tree levels, so a step costs little more than its gradient. The density still
 comes from the NumPyro model (`numpyro.infer.util.potential_energy`).
 
-What a step costs on CPU: XLA's runtime launches each fused kernel separately (~0.1-0.2 µs each,
-as much as the arithmetic of a 7-dimensional step), so the design counts kernels. The loop state
-is packed into four arrays (`_pack`), the trajectory's random numbers are integer hashes of
-seeds drawn, with the momenta, for all transitions at once before the loop, and the chain moves
-in the model's own coordinates (whitening ``z = L·w`` around the gradient split the model's
-fusion into ~25 more kernels per step).
-
 The algorithm (Hoffman & Gelman 2014; Betancourt 2017, "A conceptual introduction to HMC"):
 
-* Dense metric: Σ = L·Lᵀ, the adapted posterior covariance, is the inverse mass matrix; the
-  kinetic energy is ``pᵀΣp/2``, momenta are drawn as ``L⁻ᵀ·ξ``. (The same algorithm as HMC on
-  whitened coordinates ``w = L⁻¹z`` with an identity mass, step for step.)
+* Dense metric by whitening: with Σ = L·Lᵀ the adapted posterior covariance, the sampler moves
+  ``w`` with ``z = L·w`` under an identity mass matrix, which is HMC with inverse mass Σ.
 * Trajectory doubling in random directions; inside each new sub-tree, multinomial sampling
   (progressive, uniform); across sub-trees, biased progressive sampling (favouring the new one).
 * Generalised U-turn criterion on the momentum sum ρ of every aligned binary sub-tree:
-  stop when ``v_start·ρ ≤ 0`` or ``v_end·ρ ≤ 0``, with velocities ``v = Σ·p``. Sums over a
-  block come from prefix sums recorded where each block starts, so all levels are checked at
-  once.
+  stop when ``p_start·ρ ≤ 0`` or ``p_end·ρ ≤ 0``. Sums over a block come from prefix sums
+  recorded where each block starts, so all levels are checked at once.
 * A step whose energy error exceeds 1000 (or is not finite) is divergent and ends the trajectory.
 * First metric: the covariance of a Laplace approximation found by BFGS (see `laplace`); the
   chain starts where it is told, pulled in along the line to its BFGS mode when that start
@@ -59,11 +50,10 @@ _GAMMA, _T0, _KAPPA = 0.05, 10.0, 0.75
 
 
 class _Point(NamedTuple):
-    """A point of phase space: position, momentum, velocity ``Σ·p``, potential and gradient."""
+    """A point of phase space in whitened coordinates, with its potential and gradient."""
 
-    z: jnp.ndarray
+    w: jnp.ndarray
     p: jnp.ndarray
-    v: jnp.ndarray
     potential: jnp.ndarray
     grad: jnp.ndarray
 
@@ -72,26 +62,24 @@ def _select(flag, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(flag, x, y), a, b)
 
 
-def _leapfrog(point, eps, value_and_grad, inv_mass):
-    """One leapfrog step under the kinetic energy ``pᵀΣp/2`` (``Σ = inv_mass``)."""
+def _leapfrog(point, eps, value_and_grad):
     p = point.p - 0.5 * eps * point.grad
-    z = point.z + eps * (inv_mass @ p)
-    potential, grad = value_and_grad(z)
-    p = p - 0.5 * eps * grad
-    return _Point(z, p, inv_mass @ p, potential, grad)
+    w = point.w + eps * p
+    potential, grad = value_and_grad(w)
+    return _Point(w, p - 0.5 * eps * grad, potential, grad)
 
 
 def _energy(point):
-    return point.potential + 0.5 * jnp.dot(point.p, point.v)
+    return point.potential + 0.5 * jnp.dot(point.p, point.p)
 
 
 def _hash_uniform(seed, counter):
     """A uniform in [0, 1) from a 32-bit integer hash of ``seed + counter`` (Wellons'
     "lowbias32" mixer).
 
-    The uniforms inside the trajectory loop (and its doubling directions): JAX's threefry runs
-    as a rolled loop on CPU and cost 1.6 µs per leapfrog step (20% of a gradient); this is a
-    few fused integer ops. The seeds come from threefry, drawn for all transitions at once.
+    Per-step uniforms inside the trajectory loop: JAX's threefry runs as a rolled loop on CPU
+    and cost 1.6 µs per leapfrog step (20% of a gradient); this is a few fused integer ops.
+    The seed comes from threefry once per transition.
     """
     x = seed + counter.astype(jnp.uint32) * jnp.uint32(0x9E3779B9)
     x = x ^ (x >> 16)
@@ -106,69 +94,33 @@ def _turning(p_start, p_end, rho):
     return (jnp.dot(p_start, rho) <= 0) | (jnp.dot(p_end, rho) <= 0)
 
 
-# The trajectory loop's state, packed by kind into four arrays (see `_pack`): vectors of the
-# position's dimension, the sub-tree's per-level block records, float scalars, int counters.
-_VECTORS = ("left_z", "left_p", "left_v", "left_grad", "right_z", "right_p", "right_v",
-            "right_grad", "proposal_z", "proposal_grad", "sub_z", "sub_grad", "rho_tree",
-            "sub_sum")
-_BLOCKS = ("block_sum", "block_v")
-_SCALARS = ("proposal_potential", "proposal_energy", "sub_potential", "sub_energy",
-            "log_w_tree", "log_w_sub", "accept_sum")
-_COUNTERS = ("depth", "n", "steps", "diverging", "done")
-_LAYOUT = (_VECTORS, _BLOCKS, _SCALARS, _COUNTERS)
-
-
-def _pack(values):
-    """The loop state as four stacked arrays (one per kind of value).
-
-    Why: XLA's CPU runtime launches one kernel per updated array of a loop's state, and each
-    launch costs about as much as the arithmetic of a 7-dimensional NUTS step; stacked, a step
-    updates its ~25 values with 4 kernels. `_unpack` is the inverse."""
-    return tuple(jnp.stack([jnp.asarray(values[name], dtype) for name in names])
-                 for names, dtype in zip(_LAYOUT, (None, None, None, jnp.int32)))
-
-
-def _unpack(state):
-    values = {}
-    for names, array in zip(_LAYOUT, state):
-        values.update({name: array[i] for i, name in enumerate(names)})
-    return values
-
-
-def _nuts_transition(start, seeds, step_size, value_and_grad, inv_mass, max_depth):
-    """One NUTS iteration from the `_Point` ``start`` (its momentum freshly drawn); returns the
-    new position, potential and gradient, and statistics. ``seeds`` (3 uint32) drive the
-    uniforms of the multinomial sampling inside and across sub-trees and the doubling
-    directions."""
-    z, p0, v0, potential, grad = start
-    dtype = z.dtype
+def _nuts_transition(key, w, potential, grad, step_size, value_and_grad, max_depth):
+    """One NUTS iteration from ``w`` (whitened); returns the new point and statistics."""
+    k_momentum, k_dirs, k_accept = jax.random.split(key, 3)
+    dtype = w.dtype
+    p0 = jax.random.normal(k_momentum, w.shape, dtype)
+    start = _Point(w, p0, potential, grad)
     h0 = _energy(start)
+    directions = jnp.where(jax.random.bernoulli(k_dirs, 0.5, (max_depth,)), 1.0, -1.0)
+    seeds = jax.random.bits(k_accept, (2,), jnp.uint32)
     levels = jnp.arange(1, max_depth + 1)
     block = (2 ** levels).astype(jnp.int32)  # size of a level-k sub-tree
-    zeros = jnp.zeros((max_depth,) + z.shape, dtype)
+    zeros = jnp.zeros((max_depth,) + w.shape, dtype)
     neg_inf = jnp.array(-jnp.inf, dtype)
 
-    # The loop state: the trajectory's two ends (position, momentum, velocity, gradient), the
-    # accepted proposal and the growing sub-tree's proposal (position, potential, gradient,
-    # energy),
-    # the momentum sums, counters. Only what a later step reads is carried.
-    init = _pack(dict(
-        left_z=z, left_p=p0, left_v=v0, left_grad=grad,
-        right_z=z, right_p=p0, right_v=v0, right_grad=grad,
-        proposal_z=z, proposal_grad=grad, sub_z=z, sub_grad=grad,
-        rho_tree=p0, sub_sum=jnp.zeros_like(z), block_sum=zeros, block_v=zeros,
-        proposal_potential=potential, proposal_energy=h0, sub_potential=potential, sub_energy=h0,
-        log_w_tree=jnp.zeros((), dtype), log_w_sub=neg_inf, accept_sum=jnp.zeros((), dtype),
-        depth=0, n=0, steps=0, diverging=0, done=0))
+    # The loop state: trajectory ends, the accepted proposal, the growing sub-tree, counters.
+    init = dict(
+        left=start, right=start, proposal=start, proposal_energy=h0,
+        log_w_tree=jnp.zeros((), dtype), rho_tree=p0,
+        sub_proposal=start, sub_energy=h0, log_w_sub=neg_inf, sub_sum=jnp.zeros_like(w),
+        block_sum=zeros, block_p=zeros,
+        depth=jnp.int32(0), n=jnp.int32(0), steps=jnp.int32(0),
+        accept_sum=jnp.zeros((), dtype), diverging=jnp.bool_(False), done=jnp.bool_(False))
 
-    def body(state):
-        s = _unpack(state)
-        forward = _hash_uniform(seeds[2], s["depth"]) < 0.5
-        edge = _Point(*(jnp.where(forward, s["right_" + k], s["left_" + k])
-                        for k in ("z", "p")), None, None,
-                      jnp.where(forward, s["right_grad"], s["left_grad"]))
-        new = _leapfrog(edge, jnp.where(forward, step_size, -step_size), value_and_grad,
-                        inv_mass)
+    def body(s):
+        forward = directions[s["depth"]] > 0
+        edge = _select(forward, s["right"], s["left"])
+        new = _leapfrog(edge, jnp.where(forward, step_size, -step_size), value_and_grad)
         energy = _energy(new)
         error = energy - h0
         diverging = ~jnp.isfinite(error) | (error > MAX_ENERGY_ERROR)
@@ -177,15 +129,15 @@ def _nuts_transition(start, seeds, step_size, value_and_grad, inv_mass, max_dept
         accept = jnp.where(jnp.isfinite(error), accept, 0.0)
 
         # Aligned blocks of the sub-tree that start at this step record the prefix sum before
-        # it and its velocity; blocks that end here are checked for a U-turn.
-        n, depth = s["n"], s["depth"]
+        # it and its momentum; blocks that end here are checked for a U-turn.
+        n = s["n"]
         starts = (n % block) == 0
         block_sum = jnp.where(starts[:, None], s["sub_sum"], s["block_sum"])
-        block_v = jnp.where(starts[:, None], new.v, s["block_v"])
+        block_p = jnp.where(starts[:, None], new.p, s["block_p"])
         sub_sum = s["sub_sum"] + new.p
-        ends = ((n + 1) % block == 0) & (levels <= depth)
+        ends = ((n + 1) % block == 0) & (levels <= s["depth"])
         rho = sub_sum - block_sum
-        turned = ((jnp.sum(block_v * rho, axis=1) <= 0) | (rho @ new.v <= 0)) & ends
+        turned = ((jnp.sum(block_p * rho, axis=1) <= 0) | (rho @ new.p <= 0)) & ends
         sub_turning = jnp.any(turned)
 
         # Uniform progressive sampling inside the sub-tree.
@@ -193,47 +145,50 @@ def _nuts_transition(start, seeds, step_size, value_and_grad, inv_mass, max_dept
         u_tree = _hash_uniform(seeds[1], s["steps"]).astype(dtype)
         log_w_sub = jnp.logaddexp(s["log_w_sub"], log_w)
         take = jnp.log(u_sub) < log_w - log_w_sub
-        sub = {k: jnp.where(take, v, s["sub_" + k]) for k, v in
-               dict(z=new.z, grad=new.grad, potential=new.potential, energy=energy).items()}
-        end = dict(z=new.z, p=new.p, v=new.v, grad=new.grad)
-        left = {k: jnp.where(forward, s["left_" + k], v) for k, v in end.items()}
-        right = {k: jnp.where(forward, v, s["right_" + k]) for k, v in end.items()}
+        sub_proposal = _select(take, new, s["sub_proposal"])
+        sub_energy = jnp.where(take, energy, s["sub_energy"])
+        left = _select(forward, s["left"], new)
+        right = _select(forward, new, s["right"])
 
         # A complete sub-tree with no U-turn or divergence inside joins the trajectory:
         # biased progressive sampling, then the U-turn check of the whole trajectory.
-        complete = (n + 1 == 2 ** depth) & ~sub_turning & ~diverging
+        complete = (n + 1 == 2 ** s["depth"]) & ~sub_turning & ~diverging
         take_sub = complete & (jnp.log(u_tree) < log_w_sub - s["log_w_tree"])
-        proposal = {k: jnp.where(take_sub, v, s["proposal_" + k]) for k, v in sub.items()}
         rho_tree = jnp.where(complete, s["rho_tree"] + sub_sum, s["rho_tree"])
-        depth = jnp.where(complete, depth + 1, depth)
-        whole_turning = complete & _turning(left["v"], right["v"], rho_tree)
+        depth = jnp.where(complete, s["depth"] + 1, s["depth"])
+        whole_turning = complete & _turning(left.p, right.p, rho_tree)
         done = sub_turning | diverging | whole_turning | (depth >= max_depth)
-        return _pack({
-            **{"left_" + k: v for k, v in left.items()},
-            **{"right_" + k: v for k, v in right.items()},
-            **{"proposal_" + k: v for k, v in proposal.items()},
-            **{"sub_" + k: v for k, v in sub.items()},
-            "rho_tree": rho_tree, "sub_sum": jnp.where(complete, 0.0, sub_sum),
-            "block_sum": block_sum, "block_v": block_v,
-            "log_w_tree": jnp.where(complete, jnp.logaddexp(s["log_w_tree"], log_w_sub),
-                                    s["log_w_tree"]),
-            "log_w_sub": jnp.where(complete, neg_inf, log_w_sub),
-            "accept_sum": s["accept_sum"] + accept,
-            "depth": depth, "n": jnp.where(complete, 0, n + 1), "steps": s["steps"] + 1,
-            "diverging": diverging, "done": done})
+        return dict(
+            left=left, right=right,
+            proposal=_select(take_sub, sub_proposal, s["proposal"]),
+            proposal_energy=jnp.where(take_sub, sub_energy, s["proposal_energy"]),
+            log_w_tree=jnp.where(complete, jnp.logaddexp(s["log_w_tree"], log_w_sub),
+                                 s["log_w_tree"]),
+            rho_tree=rho_tree,
+            sub_proposal=sub_proposal, sub_energy=sub_energy,
+            log_w_sub=jnp.where(complete, neg_inf, log_w_sub),
+            sub_sum=jnp.where(complete, 0.0, sub_sum),
+            block_sum=block_sum, block_p=block_p,
+            depth=depth, n=jnp.where(complete, 0, n + 1), steps=s["steps"] + 1,
+            accept_sum=s["accept_sum"] + accept, diverging=diverging, done=done)
 
-    s = _unpack(jax.lax.while_loop(lambda state: state[3][_COUNTERS.index("done")] == 0,
-                                   body, init))
-    stats = {"n_steps": s["steps"], "diverging": s["diverging"] != 0,
+    s = jax.lax.while_loop(lambda s: ~s["done"], body, init)
+    chosen = s["proposal"]
+    stats = {"n_steps": s["steps"], "diverging": s["diverging"],
              "acceptance_rate": s["accept_sum"] / s["steps"],
              "energy": s["proposal_energy"], "tree_depth": s["depth"]}
-    return s["proposal_z"], s["proposal_potential"], s["proposal_grad"], stats
+    return chosen.w, chosen.potential, chosen.grad, stats
 
 
-def _inverse_transpose(chol):
-    """``L⁻ᵀ`` for a lower-triangular ``L``."""
-    eye = jnp.eye(chol.shape[0], dtype=chol.dtype)
-    return jax.scipy.linalg.solve_triangular(chol, eye, lower=True).T
+def _whitened(potential_fn, mean, chol):
+    """Potential and gradient in whitened coordinates ``w``, where ``z = mean + chol·w``."""
+    value_and_grad = jax.value_and_grad(potential_fn)
+
+    def fn(w):
+        value, grad = value_and_grad(mean + chol @ w)
+        return value, chol.T @ grad
+
+    return fn
 
 
 def warmup_schedule(num_warmup):
@@ -262,16 +217,18 @@ def warmup_schedule(num_warmup):
     return slow, ends
 
 
-def _reasonable_step_size(start, step_size, value_and_grad, inv_mass):
+def _reasonable_step_size(key, w, potential, grad, step_size, value_and_grad):
     """Double or halve the step size until one leapfrog step's acceptance crosses 0.8."""
+    p = jax.random.normal(key, w.shape, w.dtype)
+    start = _Point(w, p, potential, grad)
     h0 = _energy(start)
-    threshold = jnp.log(jnp.asarray(0.8, start.z.dtype))
+    threshold = jnp.log(jnp.asarray(0.8, w.dtype))
 
     def body(c):
         # One leapfrog per iteration, and the only one in the loop: each copy of the gradient
         # in the program costs seconds of compile time.
         eps, direction, i, _ = c
-        error = _energy(_leapfrog(start, eps, value_and_grad, inv_mass)) - h0
+        error = _energy(_leapfrog(start, eps, value_and_grad)) - h0
         above = jnp.where(jnp.isfinite(error), -error, -jnp.inf) > threshold
         direction = jnp.where(i == 0, jnp.where(above, 1.0, -1.0), direction)
         crossed = (i > 0) & (above != (direction > 0))
@@ -281,12 +238,6 @@ def _reasonable_step_size(start, step_size, value_and_grad, inv_mass):
     eps, _, _, _ = jax.lax.while_loop(lambda c: ~c[3], body,
                                       (step_size, jnp.ones_like(step_size), 0, False))
     return eps
-
-
-def _momentum(noise, chol, inv_chol_t, potential, z, grad):
-    """The `_Point` at ``z`` with momentum ``p ~ N(0, Σ⁻¹)`` from standard normal ``noise``:
-    with ``Σ = L·Lᵀ``, ``p = L⁻ᵀ·noise`` and its velocity ``Σ·p = L·noise``."""
-    return _Point(z, inv_chol_t @ noise, chol @ noise, potential, grad)
 
 
 def laplace(potential_fn, z0, num_evals=60):
@@ -416,57 +367,52 @@ def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accep
     total = num_warmup + num_samples
     slow = jnp.asarray(np.concatenate([slow, np.zeros(num_samples, bool)]))
     ends = jnp.asarray(np.concatenate([ends, np.zeros(num_samples, bool)]))
-    k_init, k_momentum, k_seeds = jax.random.split(key, 3)
-    # Every transition's randomness, drawn at once: threefry runs as a rolled loop on CPU, and
-    # the five calls a transition made launched ~400 small kernels (~1 µs per leapfrog step).
-    noise = jax.random.normal(k_momentum, (total, dim), dtype)
-    seeds = jax.random.bits(k_seeds, (total, 3), jnp.uint32)
+    k_init, k_run = jax.random.split(key)
     # The first metric is the covariance of a Laplace approximation: with an identity metric
     # the first warmup window ran at the maximum tree depth whenever the posterior's scales
     # were far from 1, which took most of the warmup's time.
     mode, chol0 = laplace(potential_fn, z0)
     z0 = pull_towards(potential_fn, z0, mode, start_budget(dim))
-    value_and_grad = jax.value_and_grad(potential_fn)
-    potential0, grad0 = value_and_grad(z0)
-    inv_chol_t0 = _inverse_transpose(chol0)
-    eps0 = _reasonable_step_size(
-        _momentum(jax.random.normal(k_init, z0.shape, dtype), chol0, inv_chol_t0, potential0,
-                  z0, grad0),
-        jnp.asarray(1.0, dtype), value_and_grad, chol0 @ chol0.T)
+    potential0, grad0 = jax.value_and_grad(potential_fn)(z0)
+    eps0 = _reasonable_step_size(k_init, jnp.zeros_like(z0), potential0, chol0.T @ grad0,
+                                 jnp.asarray(1.0, dtype), _whitened(potential_fn, z0, chol0))
 
     def dual_averaging_start(eps):
         return dict(mu=jnp.log(10.0 * eps), log_eps=jnp.log(eps), log_eps_bar=jnp.zeros_like(eps),
                     h_bar=jnp.zeros_like(eps), t=jnp.zeros_like(eps))
 
-    # The metric: Σ (the inverse mass matrix), its Cholesky factor L and L⁻ᵀ, all changed only
-    # at the end of a warmup window. The chain moves in the model's coordinates z: a whitened
-    # chain (w = L⁻¹z, identity mass) is the same algorithm, but multiplying by L before the
-    # potential and by Lᵀ after its gradient cut XLA's fusion of the model into ~25 more
-    # kernels per leapfrog step (on CPU, +30% per step).
-    init = dict(z=z0, potential=potential0, grad=grad0, chol=chol0, inv_chol_t=inv_chol_t0,
-                inv_mass=chol0 @ chol0.T, eps=eps0, da=dual_averaging_start(eps0),
+    # The chain moves in whitened coordinates w (z = chol·w, ∇_w = cholᵀ∇_z); they change only
+    # when the metric does, so no triangular solves run per iteration.
+    init = dict(w=jax.scipy.linalg.solve_triangular(chol0, z0, lower=True),
+                potential=potential0, grad=chol0.T @ grad0, chol=chol0, eps=eps0,
+                da=dual_averaging_start(eps0),
                 count=jnp.zeros((), dtype), mean=jnp.zeros_like(z0),
                 m2=jnp.zeros((dim, dim), dtype))
 
-    def new_metric(count, m2, old):
-        """The metric from the window's covariance, shrunk towards its diagonal (not towards
-        1e-3·I as Stan does, which swamps posterior variances of 1e-8 and made trajectories
-        20-40x longer). The step size is not searched again (that would be another copy of
-        the gradient to compile): dual averaging restarts from it.
+    def new_metric(chol, count, m2, w, grad):
+        """The metric from the window's covariance, and the point in its coordinates.
+
+        The covariance is shrunk towards its diagonal (not towards 1e-3·I as Stan does, which
+        swamps posterior variances of 1e-8 and made trajectories 20-40x longer). The step size
+        is not searched again (that would be another copy of the gradient to compile): dual
+        averaging restarts from it.
         """
         cov = m2 / jnp.maximum(count - 1.0, 1.0)
         weight = count / (count + 5.0)
         cov = weight * cov + (1 - weight) * jnp.diag(jnp.diag(cov))
-        chol = jnp.linalg.cholesky(cov)
-        ok = jnp.all(jnp.isfinite(chol))
-        new = (chol, _inverse_transpose(chol), chol @ chol.T)
-        return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
+        new_chol = jnp.linalg.cholesky(cov)
+        new_chol = jnp.where(jnp.all(jnp.isfinite(new_chol)), new_chol, chol)
+        z, grad_z = chol @ w, jax.scipy.linalg.solve_triangular(chol.T, grad, lower=False)
+        return (new_chol, jax.scipy.linalg.solve_triangular(new_chol, z, lower=True),
+                new_chol.T @ grad_z)
 
     def step(s, inputs):
-        i, in_slow, window_end, noise, seeds_i = inputs
-        start = _momentum(noise, s["chol"], s["inv_chol_t"], s["potential"], s["z"], s["grad"])
-        z, potential, grad, stats = _nuts_transition(start, seeds_i, s["eps"], value_and_grad,
-                                                     s["inv_mass"], max_tree_depth)
+        i, in_slow, window_end = inputs
+        chol = s["chol"]
+        w, potential, grad, stats = _nuts_transition(
+            jax.random.fold_in(k_run, i), s["w"], s["potential"], s["grad"], s["eps"],
+            _whitened(potential_fn, jnp.zeros_like(z0), chol), max_tree_depth)
+        z = chol @ w
         stats = {**stats, "lp": -potential, "step_size": s["eps"]}
         warming = i < num_warmup
 
@@ -488,12 +434,10 @@ def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accep
         delta = z - s["mean"]
         mean = jnp.where(in_slow, s["mean"] + delta / jnp.maximum(count, 1.0), s["mean"])
         m2 = jnp.where(in_slow, s["m2"] + jnp.outer(delta, z - mean), s["m2"])
-        metric = (s["chol"], s["inv_chol_t"], s["inv_mass"])
-        chol, inv_chol_t, inv_mass = jax.lax.cond(window_end, new_metric,
-                                                  lambda c, m, old: old, count, m2, metric)
+        chol, w, grad = jax.lax.cond(window_end, new_metric, lambda c, n, m, w, g: (c, w, g),
+                                     chol, count, m2, w, grad)
         da = _select(window_end, dual_averaging_start(eps), da)
-        state = dict(z=z, potential=potential, grad=grad, chol=chol, inv_chol_t=inv_chol_t,
-                     inv_mass=inv_mass, eps=eps, da=da,
+        state = dict(w=w, potential=potential, grad=grad, chol=chol, eps=eps, da=da,
                      count=jnp.where(window_end, 0.0, count),
                      mean=jnp.where(window_end, 0.0, mean),
                      m2=jnp.where(window_end, 0.0, m2))
@@ -501,6 +445,6 @@ def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accep
             on_iteration(i)
         return state, (z, stats)
 
-    _, (draws, stats) = jax.lax.scan(step, init, (jnp.arange(total), slow, ends, noise, seeds))
+    _, (draws, stats) = jax.lax.scan(step, init, (jnp.arange(total), slow, ends))
     keep = slice(num_warmup, None)
     return draws[keep], {name: value[keep] for name, value in stats.items()}

@@ -8,9 +8,6 @@ floor     One chain on one device, 245 runs. The gradient's cost is measured ins
           dispatch is counted). The sampler's cost per leapfrog step is the marginal one: two
           runs with the same key and warmup but 1,000 and 5,000 draws; their difference in time
           over their difference in leapfrog steps. overhead factor = step cost / gradient cost.
-          Every time is the fastest of 5 (the machine is shared; load only slows a run down).
-          The step cost includes all per-draw work of a fit (the transition's setup, the
-          adaptation's bookkeeping, constraining the draws, the pointwise log-likelihood).
 growth    245, 2,450, 24,500 and 245,000 runs: gradient cost, leapfrog steps per iteration,
           min bulk ESS per second of sampling (second call of a compiled fit).
 batch     K = 1, 8, 64, 512 (and 4,096 off CPU) data sets of 245 runs each, distinct draws:
@@ -40,7 +37,6 @@ if "xla_force_host_platform_device_count" not in _FLAGS:
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import functools  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -77,9 +73,8 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
-def gradient_seconds(runs, evaluations=20_000, repeats=1):
-    """Seconds per value-and-gradient of the model's potential, measured inside XLA (the
-    fastest of ``repeats`` timings: on a shared machine the others are slowed by its load)."""
+def gradient_seconds(runs, evaluations=20_000):
+    """Seconds per value-and-gradient of the model's potential, measured inside XLA."""
     priors = bs.default_priors(LAW, runs)
     model = _make_model(LAW, priors, "student_t")
     data = inference._data(runs, LAW, None)
@@ -96,7 +91,8 @@ def gradient_seconds(runs, evaluations=20_000, repeats=1):
         return jax.lax.fori_loop(0, evaluations, body, (z, jnp.zeros_like(z)))
 
     jax.block_until_ready(loop(flat))
-    return min(timed(lambda: loop(flat))[1] for _ in range(repeats)) / evaluations
+    _, seconds = timed(lambda: loop(flat))
+    return seconds / evaluations
 
 
 def min_ess(samples):
@@ -105,31 +101,23 @@ def min_ess(samples):
     return min(float(ess[p]) for p in PARAMS)
 
 
-def bench_floor(quick, repeats=5):
-    """Each time is the fastest of ``repeats`` (the two sampler runs interleaved), so that a
-    shared machine's load, which only ever slows a run, is filtered out."""
+def bench_floor(quick):
     runs = bs.simulate(jax.random.key(0), num_runs=245)
     priors = bs.default_priors(LAW, runs)
     draws = (200, 1000) if quick else (1000, 5000)
-    calls, steps = [], []
+    measured = []
     for num_samples in draws:
         config = bs.SamplerConfig(num_chains=1, num_warmup=1000, num_samples=num_samples)
-        call = functools.partial(inference.sample_arrays, LAW, priors, runs,
-                                 key=jax.random.key(1), config=config)
-        steps.append(float(np.sum(call()[1]["n_steps"])))
-        calls.append(call)
-    times = [[], []]
-    load = os.getloadavg()
-    for _ in range(repeats):
-        for i, call in enumerate(calls):
-            times[i].append(timed(call)[1])
-    (t1, t2), (s1, s2) = [min(t) for t in times], steps
+        inference.sample_arrays(LAW, priors, runs, key=jax.random.key(1), config=config)
+        (_, stats, _), seconds = timed(lambda: inference.sample_arrays(
+            LAW, priors, runs, key=jax.random.key(1), config=config))
+        measured.append((seconds, float(np.sum(stats["n_steps"]))))
+    (t1, s1), (t2, s2) = measured
     step = (t2 - t1) / (s2 - s1)
-    grad = gradient_seconds(runs, repeats=repeats)
+    grad = gradient_seconds(runs)
     return {"gradient_us": grad * 1e6, "step_us": step * 1e6, "overhead_factor": step / grad,
-            "runs_s": [t1, t2], "leapfrog_steps": steps, "draws": list(draws),
-            "repeats": repeats, "load_average_before": list(load),
-            "load_average_after": list(os.getloadavg())}
+            "runs_s": [m[0] for m in measured], "leapfrog_steps": [m[1] for m in measured],
+            "draws": list(draws)}
 
 
 def bench_growth(sizes, config, single_call_over_s=120.0):
