@@ -264,9 +264,11 @@ class PooledPosterior(Posterior):
         posterior = {name: np.asarray(samples[name], np.float64) for name in names}
         if law.derived is not None:
             posterior.update(_derived(law, {k: posterior[k] for k in law.param_names}))
-            if set(pool) >= set(law.param_names) - set(_unused_by_derived(law)):
-                population = {k: posterior.get(f"{k}_pop", posterior[k]) for k in law.param_names}
-                posterior.update({f"{k}_pop": v for k, v in _derived(law, population).items()})
+            try:  # of the population too, when the quantities read only pooled parameters
+                population = _derived(law, {k: posterior[f"{k}_pop"] for k in pool})
+            except KeyError:
+                population = {}
+            posterior.update({f"{k}_pop": v for k, v in population.items()})
         attrs, constant = _metadata(law, likelihood, priors, runs, config, samples[names[0]])
         attrs.update(pool=json.dumps(list(pool)), groups=json.dumps(groups))
         constant["group"] = np.asarray(runs.group, dtype=str)
@@ -361,27 +363,9 @@ class PooledPosterior(Posterior):
         sub._diagnostics = self.check()
         return sub
 
-    def summary(self, prob=0.9):
-        """Parameter table, one row per group (``alpha[g0]``), per population value
-        (``alpha_pop``) and spread (``alpha_tau``); see `Posterior.summary`."""
-        return super().summary(prob)
-
 
 def _derived(law, params):
     return {k: np.asarray(v, np.float64) for k, v in law.derived(params).items()}
-
-
-def _unused_by_derived(law):
-    """Parameters the law's derived quantities do not read (found by probing)."""
-    unused = []
-    for name in law.param_names:
-        probe = {n: np.float64(0.3) for n in law.param_names if n != name}
-        try:
-            law.derived(probe)
-        except KeyError:
-            continue
-        unused.append(name)
-    return unused
 
 
 def simulate_groups(key, *, num_groups=4, runs_per_group=40, law="chinchilla", truth=None,
