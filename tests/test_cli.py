@@ -15,7 +15,9 @@ SMALL = ["--warmup", "400", "--samples", "400"]
 def cli_env(tmp_path_factory):
     """One compile cache for the module's processes: the first compiles, the rest reuse it."""
     cache = tmp_path_factory.mktemp("jax_cache")
-    return {**os.environ, "BAYES_SCALING_CACHE": str(cache), "XLA_FLAGS": ""}
+    env = {**os.environ, "BAYES_SCALING_CACHE": str(cache), "XLA_FLAGS": ""}
+    env.pop("BAYES_SCALING_NO_CACHE", None)  # the root conftest turns the cache off
+    return env
 
 
 def run(args, env, cwd, ok=True):
@@ -187,7 +189,6 @@ def test_rolling_backtest_plot_draws_error_and_coverage(tmp_path, capsys, monkey
     from bayes_scaling import cli, validate
     from bayes_scaling.posterior import gate
 
-    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")  # in-process: leave JAX's config alone
     table = pd.DataFrame({"method": "bayes", "held_out": [12, 24], "median_abs_rel_error":
                           [0.004, 0.008], "coverage_90": [0.83, 0.62],
                           "median_C_vs_train": [1.5, 2.8]})
@@ -227,7 +228,6 @@ def test_emergence_says_which_columns_it_read(tmp_path, capsys, monkeypatch):
     def no_fit(*args, **kwargs):
         raise Stop
 
-    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")  # in-process: leave JAX's config alone
     monkeypatch.setattr(emergence, "fit_emergence", no_fit)
     rows = [(f"m{i}", n, 20 * n, task, acc, 0.25) for i, n in enumerate((1e8, 4e8, 1.6e9, 6.4e9))
             for task, acc in (("arc", 0.3 + 0.05 * i), ("piqa", 0.5 + 0.1 * i))]
@@ -258,7 +258,6 @@ def test_device_that_jax_does_not_have_is_an_input_error(capsys, monkeypatch):
     """--device tpu on a CPU-only JAX: exit status 2 and what to do, before any data is read."""
     from bayes_scaling import cli
 
-    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")  # in-process: leave JAX's config alone
 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["fit", "no_such_file.csv", "--device", "tpu"])
@@ -279,7 +278,6 @@ def test_fit_of_a_huge_table_chooses_float64(capsys, monkeypatch, tmp_path):
         assert jax.config.jax_enable_x64
         raise Stop
 
-    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")  # in-process: leave JAX's config alone
     monkeypatch.setattr(inference, "FLOAT32_MAX_RUNS", 100)
     monkeypatch.setattr(api, "fit", no_fit)
     csv = tmp_path / "runs.csv"
@@ -307,11 +305,10 @@ def sim_fit_file(sim_post, tmp_path_factory):
 
 
 @pytest.fixture
-def in_process(monkeypatch):
-    """cli.main in this process, leaving JAX's configuration alone."""
+def in_process():
+    """cli.main in this process (the root conftest keeps it off the compile cache)."""
     from bayes_scaling import cli
 
-    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")
     return cli.main
 
 

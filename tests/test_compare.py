@@ -47,7 +47,7 @@ def test_laws_must_differ(chinchilla_runs):
 def test_cli_bad_laws_exit_2(tmp_path, chinchilla_runs):
     chinchilla_runs.to_frame().to_csv(tmp_path / "runs.csv", index=False)
     exe = shutil.which("bayes-scaling")
-    env = {**os.environ, "BAYES_SCALING_CACHE": str(tmp_path / "cache"), "XLA_FLAGS": ""}
+    env = {**os.environ, "XLA_FLAGS": ""}
     for laws, message in (("chinchilla", "--laws needs two or more laws"),
                           ("chinchilla,kaplann", "unknown law 'kaplann'")):
         out = subprocess.run([exe, "compare", "runs.csv", "--laws", laws], env=env,

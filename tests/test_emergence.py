@@ -207,7 +207,7 @@ def test_threshold_intervals_are_calibrated(mean, request):
 # -- CLI --------------------------------------------------------------------------------------
 def _cli(args, tmp_path, ok=True):
     exe = shutil.which("bayes-scaling")
-    env = {**os.environ, "BAYES_SCALING_CACHE": str(tmp_path / "cache"), "XLA_FLAGS": ""}
+    env = {**os.environ, "XLA_FLAGS": ""}
     out = subprocess.run([exe, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
                          timeout=600)
     if ok:

@@ -137,14 +137,12 @@ def test_real_families_gpt3_and_opt(datasets_dir):
 
 
 @pytest.mark.slow
-def test_cli_fit_group_col_then_forecast_a_group(grouped_runs, pooled, tmp_path, monkeypatch,
-                                                 capsys):
+def test_cli_fit_group_col_then_forecast_a_group(grouped_runs, pooled, tmp_path, capsys):
     """In-process (the sampler compiled for `pooled` is reused: same data, same settings)."""
     import warnings
 
     from bayes_scaling import cli
 
-    monkeypatch.setenv("BAYES_SCALING_NO_CACHE", "1")
     csv = tmp_path / "runs.csv"
     grouped_runs.to_frame().rename(columns={"group": "family"}).to_csv(csv, index=False)
 
