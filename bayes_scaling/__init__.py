@@ -13,10 +13,16 @@ argument errors answer at once instead of after importing JAX.
 """
 
 import importlib
+import os
 import sys
 import types
 
+from bayes_scaling.xla_flags import with_small_loop_option
+
 __version__ = "0.1.0"
+
+# Before JAX's backend starts: compile the sampler's small loops whole on CPU (see xla_flags).
+os.environ["XLA_FLAGS"] = with_small_loop_option(os.environ.get("XLA_FLAGS", ""))
 
 # public name -> module that defines it
 _EXPORTS = {

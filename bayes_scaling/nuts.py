@@ -94,15 +94,29 @@ def _turning(p_start, p_end, rho):
     return (jnp.dot(p_start, rho) <= 0) | (jnp.dot(p_end, rho) <= 0)
 
 
-def _nuts_transition(key, w, potential, grad, step_size, value_and_grad, max_depth):
-    """One NUTS iteration from ``w`` (whitened); returns the new point and statistics."""
+class _Noise(NamedTuple):
+    """The random numbers of one NUTS iteration: the momentum, the direction of each doubling,
+    and the seeds of the uniforms that pick the proposal."""
+
+    momentum: jnp.ndarray
+    directions: jnp.ndarray
+    seeds: jnp.ndarray
+
+
+def _draw_noise(key, dim, max_depth, dtype):
     k_momentum, k_dirs, k_accept = jax.random.split(key, 3)
+    return _Noise(jax.random.normal(k_momentum, (dim,), dtype),
+                  jnp.where(jax.random.bernoulli(k_dirs, 0.5, (max_depth,)), 1.0, -1.0),
+                  jax.random.bits(k_accept, (2,), jnp.uint32))
+
+
+def _nuts_transition(noise, w, potential, grad, step_size, value_and_grad, max_depth):
+    """One NUTS iteration from ``w`` (whitened) with the iteration's `_Noise`; returns the new
+    point and statistics."""
     dtype = w.dtype
-    p0 = jax.random.normal(k_momentum, w.shape, dtype)
+    p0, directions, seeds = noise
     start = _Point(w, p0, potential, grad)
     h0 = _energy(start)
-    directions = jnp.where(jax.random.bernoulli(k_dirs, 0.5, (max_depth,)), 1.0, -1.0)
-    seeds = jax.random.bits(k_accept, (2,), jnp.uint32)
     levels = jnp.arange(1, max_depth + 1)
     block = (2 ** levels).astype(jnp.int32)  # size of a level-k sub-tree
     zeros = jnp.zeros((max_depth,) + w.shape, dtype)
@@ -189,6 +203,63 @@ def _whitened(potential_fn, mean, chol):
         return value, chol.T @ grad
 
     return fn
+
+
+# Small dense linear algebra in plain XLA operations. LAPACK's routines are custom calls on CPU,
+# and a custom call anywhere in the sampler's loop keeps XLA from compiling the loop body into
+# one function (see `bayes_scaling.xla_flags`): every iteration then dispatched its ~100
+# operations one by one, which cost more than the trajectory itself (6.3 against 3.1 µs per
+# leapfrog step on 245 runs). The metric is d × d with d the number of parameters, so an O(d)
+# loop of vector operations is as fast as LAPACK here.
+def _cholesky(a):
+    """Lower Cholesky factor of a symmetric positive definite ``a`` (NaN if it is not).
+
+    >>> import jax.numpy as jnp
+    >>> a = jnp.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> [[float(v) for v in row] for row in _cholesky(a)]
+    [[2.0, 0.0], [1.0, 2.0]]
+    """
+    dim = a.shape[0]
+    index = jnp.arange(dim)
+
+    def column(j, factor):
+        row = factor[j]  # entries left of the diagonal are final
+        diagonal = jnp.sqrt(a[j, j] - jnp.dot(row, row))
+        below = (a[:, j] - factor @ row) / diagonal
+        column = jnp.where(index > j, below, jnp.where(index == j, diagonal, 0.0))
+        return factor.at[:, j].set(column)
+
+    return jax.lax.fori_loop(0, dim, column, jnp.zeros_like(a))
+
+
+def _solve_lower(factor, b):
+    """``x`` with ``factor @ x = b`` for a lower-triangular ``factor`` (forward substitution).
+
+    >>> import jax.numpy as jnp
+    >>> [float(v) for v in _solve_lower(jnp.array([[2.0, 0.0], [1.0, 2.0]]), jnp.array([2.0, 5.0]))]
+    [1.0, 2.0]
+    """
+    def entry(i, x):
+        return x.at[i].set((b[i] - jnp.dot(factor[i], x)) / factor[i, i])
+
+    return jax.lax.fori_loop(0, b.shape[0], entry, jnp.zeros_like(b))
+
+
+def _solve_upper_transposed(factor, b):
+    """``x`` with ``factor.T @ x = b`` for a lower-triangular ``factor`` (back substitution).
+
+    >>> import jax.numpy as jnp
+    >>> [float(v) for v in _solve_upper_transposed(jnp.array([[2.0, 0.0], [1.0, 2.0]]),
+    ...                                             jnp.array([4.0, 4.0]))]
+    [1.0, 2.0]
+    """
+    dim = b.shape[0]
+
+    def entry(k, x):
+        i = dim - 1 - k
+        return x.at[i].set((b[i] - jnp.dot(factor[:, i], x)) / factor[i, i])
+
+    return jax.lax.fori_loop(0, dim, entry, jnp.zeros_like(b))
 
 
 def warmup_schedule(num_warmup):
@@ -400,17 +471,16 @@ def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accep
         cov = m2 / jnp.maximum(count - 1.0, 1.0)
         weight = count / (count + 5.0)
         cov = weight * cov + (1 - weight) * jnp.diag(jnp.diag(cov))
-        new_chol = jnp.linalg.cholesky(cov)
+        new_chol = _cholesky(cov)
         new_chol = jnp.where(jnp.all(jnp.isfinite(new_chol)), new_chol, chol)
-        z, grad_z = chol @ w, jax.scipy.linalg.solve_triangular(chol.T, grad, lower=False)
-        return (new_chol, jax.scipy.linalg.solve_triangular(new_chol, z, lower=True),
-                new_chol.T @ grad_z)
+        z, grad_z = chol @ w, _solve_upper_transposed(chol, grad)
+        return new_chol, _solve_lower(new_chol, z), new_chol.T @ grad_z
 
     def step(s, inputs):
-        i, in_slow, window_end = inputs
+        i, in_slow, window_end, noise = inputs
         chol = s["chol"]
         w, potential, grad, stats = _nuts_transition(
-            jax.random.fold_in(k_run, i), s["w"], s["potential"], s["grad"], s["eps"],
+            noise, s["w"], s["potential"], s["grad"], s["eps"],
             _whitened(potential_fn, jnp.zeros_like(z0), chol), max_tree_depth)
         z = chol @ w
         stats = {**stats, "lp": -potential, "step_size": s["eps"]}
@@ -445,6 +515,12 @@ def sample_chain(key, z0, potential_fn, *, num_warmup, num_samples, target_accep
             on_iteration(i)
         return state, (z, stats)
 
-    _, (draws, stats) = jax.lax.scan(step, init, (jnp.arange(total), slow, ends))
+    # Every iteration's random numbers are drawn before the loop, in one vectorised call:
+    # JAX's threefry is a rolled loop on CPU, and five of them per iteration cost more than the
+    # rest of an iteration's bookkeeping. Each iteration's key is still fold_in(k_run, i).
+    iterations = jnp.arange(total)
+    noise = jax.vmap(lambda i: _draw_noise(jax.random.fold_in(k_run, i), dim, max_tree_depth,
+                                           dtype))(iterations)
+    _, (draws, stats) = jax.lax.scan(step, init, (iterations, slow, ends, noise))
     keep = slice(num_warmup, None)
     return draws[keep], {name: value[keep] for name, value in stats.items()}

@@ -6,8 +6,11 @@ Sections (all on `simulate`d Chinchilla-like data, Student-t likelihood, default
 floor     One chain on one device, 245 runs. The gradient's cost is measured inside XLA (a jitted
           ``fori_loop`` of 20,000 value-and-gradient evaluations of the model's potential, so no
           dispatch is counted). The sampler's cost per leapfrog step is the marginal one: two
-          runs with the same key and warmup but 1,000 and 5,000 draws; their difference in time
-          over their difference in leapfrog steps. overhead factor = step cost / gradient cost.
+          runs with the same key and warmup but 1,000 and 5,000 draws (each the best of 5
+          calls); their difference in time over their difference in leapfrog steps, without and
+          with the pointwise log-likelihood for LOO. overhead factor = step cost / gradient
+          cost. On CPU the floor is measured again in a subprocess at XLA's default small-loop
+          limit, so the gain of `bayes_scaling.xla_flags` shows in the same run.
 growth    245, 2,450, 24,500 and 245,000 runs: gradient cost, leapfrog steps per iteration,
           min bulk ESS per second of sampling (second call of a compiled fit).
 batch     K = 1, 8, 64, 512 (and 4,096 off CPU) data sets of 245 runs each, distinct draws:
@@ -51,6 +54,7 @@ from numpyro.infer.util import potential_energy  # noqa: E402
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling import inference  # noqa: E402
 from bayes_scaling.models import _make_model  # noqa: E402
+from bayes_scaling.xla_flags import SMALL_LOOP_BYTES, SMALL_LOOP_OPTION  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_sampler import machine_info, markdown_table  # noqa: E402
@@ -101,23 +105,55 @@ def min_ess(samples):
     return min(float(ess[p]) for p in PARAMS)
 
 
-def bench_floor(quick):
+def _step_seconds(runs, priors, draws, repeats, pointwise):
+    """Marginal seconds per leapfrog step of `inference.sample_arrays` (1 chain): two runs with
+    the same key and warmup and ``draws`` draws, each the best of ``repeats`` calls."""
+    limit = inference.MAX_POINTWISE_LOGLIK
+    # The benchmark's switch for the pointwise log-likelihood (PSIS-LOO's input, computed per
+    # draw after sampling): 0 turns it off.
+    inference.MAX_POINTWISE_LOGLIK = limit if pointwise else 0
+    try:
+        measured = []
+        for num_samples in draws:
+            config = bs.SamplerConfig(num_chains=1, num_warmup=1000, num_samples=num_samples)
+
+            def call():
+                return inference.sample_arrays(LAW, priors, runs, key=jax.random.key(1),
+                                               config=config)
+
+            (_, stats, _), _ = timed(call)  # compiles
+            seconds = min(timed(call)[1] for _ in range(repeats))
+            measured.append((seconds, float(np.sum(stats["n_steps"]))))
+    finally:
+        inference.MAX_POINTWISE_LOGLIK = limit
+    (t1, s1), (t2, s2) = measured
+    return (t2 - t1) / (s2 - s1), [m[1] for m in measured]
+
+
+def bench_floor(quick, repeats=5):
     runs = bs.simulate(jax.random.key(0), num_runs=245)
     priors = bs.default_priors(LAW, runs)
     draws = (200, 1000) if quick else (1000, 5000)
-    measured = []
-    for num_samples in draws:
-        config = bs.SamplerConfig(num_chains=1, num_warmup=1000, num_samples=num_samples)
-        inference.sample_arrays(LAW, priors, runs, key=jax.random.key(1), config=config)
-        (_, stats, _), seconds = timed(lambda: inference.sample_arrays(
-            LAW, priors, runs, key=jax.random.key(1), config=config))
-        measured.append((seconds, float(np.sum(stats["n_steps"]))))
-    (t1, s1), (t2, s2) = measured
-    step = (t2 - t1) / (s2 - s1)
+    step, steps = _step_seconds(runs, priors, draws, repeats, pointwise=False)
+    with_loglik, _ = _step_seconds(runs, priors, draws, repeats, pointwise=True)
     grad = gradient_seconds(runs)
-    return {"gradient_us": grad * 1e6, "step_us": step * 1e6, "overhead_factor": step / grad,
-            "runs_s": [m[0] for m in measured], "leapfrog_steps": [m[1] for m in measured],
-            "draws": list(draws)}
+    return {"xla_flags": os.environ.get("XLA_FLAGS", ""), "gradient_us": grad * 1e6,
+            "step_us": step * 1e6, "overhead_factor": step / grad,
+            "step_with_loglik_us": with_loglik * 1e6, "leapfrog_steps": steps,
+            "draws": list(draws), "repeats": repeats}
+
+
+def floor_at_xla_default(quick):
+    """The floor in a fresh process with XLA's own small-loop limit (1 kB): what the engine's
+    `bayes_scaling.xla_flags` option buys, in the same run."""
+    import subprocess
+
+    flags = os.environ.get("XLA_FLAGS", "").replace(
+        f"{SMALL_LOOP_OPTION}={SMALL_LOOP_BYTES}", f"{SMALL_LOOP_OPTION}=1024")
+    command = [sys.executable, __file__, "--floor-json"] + (["--quick"] if quick else [])
+    out = subprocess.run(command, env={**os.environ, "XLA_FLAGS": flags}, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)
 
 
 def bench_growth(sizes, config, single_call_over_s=120.0):
@@ -200,11 +236,19 @@ def report(record):
     lines = [f"# Scaling benchmark ({info['backend']}: {record['device']}, {info['date']})", ""]
     if "floor" in record:
         f = record["floor"]
+        rows = [[label, f"{r['gradient_us']:.1f}", f"{r['step_us']:.1f}",
+                 f"{r['overhead_factor']:.2f}", f"{r['step_with_loglik_us']:.1f}"]
+                for label, r in (("engine (small loops compiled whole)", f),
+                                 ("XLA's default loop limit (1 kB)", record.get("floor_default")))
+                if r]
         lines += ["## The sampler's overhead over its gradient (1 chain, 245 runs)", "",
-                  markdown_table(["gradient in XLA (µs)", "cost per leapfrog step (µs)",
-                                  "overhead factor"],
-                                 [[f"{f['gradient_us']:.1f}", f"{f['step_us']:.1f}",
-                                   f"{f['overhead_factor']:.2f}"]]), ""]
+                  markdown_table(["XLA:CPU setting", "gradient in XLA (µs)",
+                                  "sampler cost per leapfrog step (µs)", "overhead factor",
+                                  "per step with pointwise log-lik (µs)"], rows), "",
+                  "Overhead factor = the sampler's marginal cost per leapfrog step (best of "
+                  f"{f['repeats']} calls, {f['draws'][1]} against {f['draws'][0]} draws) over "
+                  "one value-and-gradient evaluated inside XLA. The last column adds the "
+                  "pointwise log-likelihood a fit computes per draw for PSIS-LOO.", ""]
     if "growth" in record:
         g = record["growth"]
         lines += [f"## Cost growth with data size ({record['growth_config']})", "",
@@ -255,7 +299,11 @@ def main(argv=None):
                         help="time a batch once (compile included) if its first call takes "
                              "longer than this many seconds")
     parser.add_argument("--out-dir", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser.add_argument("--floor-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.floor_json:  # the subprocess of `floor_at_xla_default`
+        print(json.dumps(bench_floor(args.quick)))
+        return 0
     sections = args.only.split(",")
     on_cpu = jax.default_backend() == "cpu"
     device = jax.devices()[0].device_kind
@@ -264,6 +312,9 @@ def main(argv=None):
         log("floor ...")
         record["floor"] = bench_floor(args.quick)
         log(f"  {record['floor']}")
+        if on_cpu:
+            record["floor_default"] = floor_at_xla_default(args.quick)
+            log(f"  at XLA's default: {record['floor_default']}")
     if "growth" in sections:
         sizes = [245, 2450] if args.quick else [245, 2450, 24500, 245000]
         if args.growth_sizes:
