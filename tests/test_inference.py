@@ -185,3 +185,18 @@ def test_float32_fit_of_a_huge_table_warns_to_use_float64(monkeypatch):
     with pytest.warns(inference.PrecisionWarning, match="245 runs in float32"), \
             pytest.raises(Stop):
         inference.sample_arrays("chinchilla", priors, runs, key=jax.random.key(0))
+
+
+def test_import_lets_xla_compile_small_loops_whole():
+    """`import bayes_scaling` puts the small-loop option into XLA_FLAGS before JAX starts, in a
+    fresh process whose own flags it keeps."""
+    script = ("import os, bayes_scaling, jax, jax.numpy as jnp\n"
+              "jnp.zeros(1).block_until_ready()\n"
+              "print(os.environ['XLA_FLAGS'])\n")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [
+        "--xla_force_host_platform_device_count=3",
+        "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000"]
