@@ -30,16 +30,13 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
-    import arviz as az
-    import xarray as xr
+import xarray as xr
 
 from .data import Runs, load_runs
 from .inference import LawModel, SamplerConfig, _split_priors, run_batch
 from .laws import get_law
 from .models import model_inputs
-from .posterior import ConvergenceWarning, Posterior, gate
+from .posterior import ConvergenceWarning, Posterior, convergence_statistics, gate
 from .priors import all_param_names, check_priors, default_priors
 
 __all__ = ["fit_many", "FitBatch"]
@@ -141,9 +138,10 @@ def batch_diagnostics(samples, stats, param_names, names):
     # One Dataset with a fit dimension: ArviZ computes R-hat and ESS per fit and parameter.
     posterior = xr.Dataset({n: (("fit", "chain", "draw"), np.asarray(samples[n]))
                             for n in param_names})
-    rhat = az.rhat(posterior).to_array().max("variable").values
-    bulk = az.ess(posterior, method="bulk").to_array().min("variable").values
-    tail = az.ess(posterior, method="tail").to_array().min("variable").values
+    rhat, bulk, tail = convergence_statistics(posterior)
+    rhat = rhat.to_array().max("variable", skipna=False).values  # NaN (a stuck chain) fails
+    bulk = bulk.to_array().min("variable", skipna=False).values
+    tail = tail.to_array().min("variable", skipna=False).values
     divergences = np.asarray(stats["diverging"]).sum(axis=(1, 2))
     energy = np.asarray(stats["energy"], np.float64)
     bfmi = (np.square(np.diff(energy, axis=2)).mean(axis=2) / energy.var(axis=2)).min(axis=1)

@@ -16,10 +16,9 @@ posterior predictive.
 Example
 -------
 >>> import jax
->>> from bayes_scaling import SamplerConfig, simulate
+>>> from bayes_scaling import simulate
 >>> runs = simulate(jax.random.key(0), num_runs=60)
->>> kappa, table = estimate_discrepancy(runs, key=jax.random.key(1),
-...                                     config=SamplerConfig(num_warmup=300, num_samples=300))
+>>> kappa, table = estimate_discrepancy(runs, key=jax.random.key(1))
 >>> bool(kappa >= 0), list(table.columns)
 (True, ['kappa', 'mean_lpd'])
 """

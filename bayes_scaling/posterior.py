@@ -65,6 +65,19 @@ class Diagnostics(NamedTuple):
         return "FIT DID NOT PASS THE DIAGNOSTICS GATE: " + "; ".join(self.problems)
 
 
+def convergence_statistics(posterior):
+    """ArviZ's rank-normalised R-hat, bulk ESS and tail ESS of each variable of ``posterior``
+    (an xarray Dataset with chain and draw dimensions).
+
+    A chain that did not move at all (a collapsed step size, or every draw rounded to the same
+    float32 value) has zero variance, and R-hat divides by it: the result is NaN or infinite,
+    which fails the gate (see `gate`), without numpy's divide-by-zero warning.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (az.rhat(posterior), az.ess(posterior, method="bulk"),
+                az.ess(posterior, method="tail"))
+
+
 def gate(max_rhat, min_ess_bulk, min_ess_tail, divergences, min_bfmi):
     """The diagnostics gate (`GATE`) applied to a fit's numbers; returns `Diagnostics`.
 
@@ -72,18 +85,23 @@ def gate(max_rhat, min_ess_bulk, min_ess_tail, divergences, min_bfmi):
     True
     >>> gate(1.05, 3000, 2500, 2, 0.9).problems[0]
     'max R-hat 1.050 > 1.01'
+    >>> gate(float("nan"), 3000, 2500, 0, 0.9).ok
+    False
     """
     max_rhat, min_bfmi = float(max_rhat), float(min_bfmi)
     min_ess_bulk, min_ess_tail, divergences = float(min_ess_bulk), float(min_ess_tail), int(
         divergences)
     problems = []
-    if not max_rhat <= GATE["r_hat"]:
+    if not np.isfinite(max_rhat):
+        problems.append("R-hat undefined: a chain did not move at all (zero variance within "
+                        "it), so the sampler was stuck")
+    elif not max_rhat <= GATE["r_hat"]:
         problems.append(f"max R-hat {max_rhat:.3f} > {GATE['r_hat']}")
     if not min(min_ess_bulk, min_ess_tail) >= GATE["ess"]:
         # Chains that disagree this much sit in different modes: more draws will not help.
         advice = ("chains disagree: likely stuck in different modes; more draws will not fix "
                   "that (try more warmup, firmer priors or a simpler law)"
-                  if max_rhat > STUCK_R_HAT else "draw more samples")
+                  if not max_rhat <= STUCK_R_HAT else "draw more samples")
         problems.append(f"min ESS {min(min_ess_bulk, min_ess_tail):.0f} < {GATE['ess']} "
                         f"(bulk {min_ess_bulk:.0f}, tail {min_ess_tail:.0f}); {advice}")
     if divergences > GATE["divergences"]:
@@ -184,13 +202,12 @@ class Posterior:
 
     def _gate(self):
         names = self.param_names
-        rhat = az.rhat(self.idata, var_names=names)
-        ess_bulk = az.ess(self.idata, var_names=names, method="bulk")
-        ess_tail = az.ess(self.idata, var_names=names, method="tail")
-        # .max()/.min(): a parameter may have more dimensions than (chain, draw), e.g. groups
-        max_rhat = max(float(rhat[n].max()) for n in names)
-        min_bulk = min(float(ess_bulk[n].min()) for n in names)
-        min_tail = min(float(ess_tail[n].min()) for n in names)
+        rhat, ess_bulk, ess_tail = convergence_statistics(self.idata.posterior[names])
+        # Over every element (a parameter may have more dimensions than (chain, draw), e.g.
+        # groups), NaN included: NaN fails the gate.
+        max_rhat = float(rhat.to_array().max(skipna=False))
+        min_bulk = float(ess_bulk.to_array().min(skipna=False))
+        min_tail = float(ess_tail.to_array().min(skipna=False))
         divergences = int(self.idata.sample_stats["diverging"].values.sum())
         bfmi = float(np.min(az.bfmi(self.idata)))
         return gate(max_rhat, min_bulk, min_tail, divergences, bfmi)

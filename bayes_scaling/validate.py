@@ -16,10 +16,9 @@ method of Hoffmann et al. and Epoch AI; see `baseline`).
 Example
 -------
 >>> import jax
->>> from bayes_scaling import SamplerConfig, simulate
+>>> from bayes_scaling import simulate
 >>> runs = simulate(jax.random.key(0), num_runs=60)
->>> result = backtest(runs, key=jax.random.key(1), holdout_top=0.2, compare=(),
-...                   config=SamplerConfig(num_warmup=300, num_samples=300))
+>>> result = backtest(runs, key=jax.random.key(1), holdout_top=0.2, compare=())
 >>> result.summary[["method", "held_out"]].values.tolist()
 [['bayes', 12]]
 """

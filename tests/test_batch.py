@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.batch import batch_diagnostics
 from bayes_scaling.inference import batch_strategy, trace_count
 from conftest import TEST_CONFIG
 
@@ -118,3 +119,17 @@ np.savez(OUT, **out)
         # same posterior: means within 4 standard errors (ESS taken as a quarter of the draws)
         error = np.hypot(one.std(axis=2), other.std(axis=2)) / np.sqrt(one.shape[2] / 4)
         assert np.all(np.abs(one.mean(axis=2) - other.mean(axis=2)) <= 4 * error)
+
+
+def test_a_chain_that_did_not_move_fails_the_gate_without_numpy_warnings():
+    """Zero variance within every chain makes R-hat undefined (numpy divides by zero inside
+    ArviZ): the gate must fail and say why, and no RuntimeWarning may escape."""
+    rng = np.random.default_rng(0)
+    samples = {"a": rng.normal(size=(3, 2, 300)), "b": rng.normal(size=(3, 2, 300))}
+    samples["a"][1, 0], samples["a"][1, 1] = 0.25, 0.5  # two stuck chains, apart: R-hat inf
+    samples["a"][2] = 0.25  # both stuck at one value: R-hat NaN (and a perfect ESS)
+    stats = {"diverging": np.zeros((3, 2, 300), bool), "energy": rng.normal(size=(3, 2, 300)),
+             "n_steps": np.full((3, 2, 300), 7)}
+    table = batch_diagnostics(samples, stats, ["a", "b"], ["moving", "apart", "together"])
+    assert list(table["ok"]) == [True, False, False]
+    assert all("a chain did not move" in problems for problems in table["problems"][1:])

@@ -416,7 +416,9 @@ def test_bnsl_four_digit_addition_extrapolates_where_a_power_law_cannot(datasets
     path = f"{datasets_dir}/bnsl_4digit_addition/DERIVED_4digit_addition_points.csv"
     held = pd.read_csv(path).query("split == 'extrapolate'")
     options = dict(tokens="train_dataset_size", loss="test_cross_entropy", where="split == fit")
-    config = bs.SamplerConfig(num_chains=4, num_warmup=1000, num_samples=1000)
+    # 2000 + 2000: the break makes a hard posterior (bulk ESS ~700 of 4000 draws, tail ~450),
+    # and at that ESS R-hat's own noise (~0.005) puts a converged fit at the gate's 1.01.
+    config = bs.SamplerConfig(num_chains=4, num_warmup=2000, num_samples=2000)
     broken = bs.fit(path, key=jax.random.key(0), law="broken_D", config=config, **options)
     with warnings.catch_warnings():  # a power law cannot bend: its chains disagree (R-hat 1.03)
         warnings.simplefilter("ignore", bs.ConvergenceWarning)

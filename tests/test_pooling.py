@@ -13,8 +13,9 @@ from bayes_scaling.pooling import PooledPosterior, fit_pooled, simulate_groups
 from bayes_scaling.priors import PriorError
 
 # Pooled and separate fits alike run at the pooled default acceptance (0.99; at 0.9 a separate
-# fit of 30 runs had a divergence); 500 + 500 keeps them short.
-CONFIG = bs.SamplerConfig(num_chains=4, num_warmup=500, num_samples=500, target_accept=0.99)
+# fit of 30 runs had a divergence); 1000 + 1000 as the CLI's default (at 500 + 500 the
+# simulated groups' pooled fit had a divergence).
+CONFIG = bs.SamplerConfig(num_chains=4, num_warmup=1000, num_samples=1000, target_accept=0.99)
 GROUPS, RUNS_PER_GROUP = 3, 30
 
 
@@ -153,8 +154,8 @@ def test_cli_fit_group_col_then_forecast_a_group(grouped_runs, pooled, tmp_path,
     assert main("fit", csv, "--pool", "alpha") == 2
     assert "--pool needs --group-col" in capsys.readouterr().err
     fit_file = tmp_path / "fit.nc"
-    assert main("fit", csv, "--group-col", "family", "--pool", "alpha,beta", "--warmup", 500,
-                "--samples", 500, "--seed", 12, "-o", fit_file) == 0
+    assert main("fit", csv, "--group-col", "family", "--pool", "alpha,beta", "--seed", 12,
+                "-o", fit_file) == 0
     out = capsys.readouterr()
     assert "pooling alpha, beta across 3 groups of column 'family'" in out.err
     assert "target acceptance 0.99" in out.out and "alpha[g2]" in out.out
