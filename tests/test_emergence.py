@@ -206,8 +206,11 @@ def test_threshold_intervals_are_calibrated(mean, request):
 
 # -- CLI --------------------------------------------------------------------------------------
 def _cli(args, tmp_path, ok=True):
+    """The console script; calls within one test share a compile cache (the second reuses the
+    first's sampler)."""
     exe = shutil.which("bayes-scaling")
-    env = {**os.environ, "XLA_FLAGS": ""}
+    env = {**os.environ, "BAYES_SCALING_CACHE": str(tmp_path / "cache"), "XLA_FLAGS": ""}
+    env.pop("BAYES_SCALING_NO_CACHE", None)  # the root conftest turns the cache off
     out = subprocess.run([exe, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
                          timeout=600)
     if ok:
