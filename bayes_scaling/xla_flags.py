@@ -5,9 +5,10 @@ Why: since JAX 0.7, XLA:CPU runs every operation of a while loop's body as a sep
 every iteration. A NUTS trajectory on a five-parameter law is exactly such a loop: its gradient
 over 245 runs is a few microseconds of arithmetic. XLA can instead compile a loop whose state is
 small into one function, but only below a size limit of 1 kB by default, less than a NUTS state.
-Raising the limit to 1 MB made a leapfrog step 3.5x cheaper on a 2-core CPU (22.2 to 6.3 µs on
-245 runs; see benchmarks/results/bench_scale_cpu.md). Loops over more data than that (about
-80,000 runs) keep the default treatment. GPU and TPU backends ignore the option.
+With the limit raised to 1 MB (and no LAPACK call left in the sampler's loop, see `nuts`), a
+leapfrog step on 245 runs costs 3.2 µs instead of 12.1 on a 2-core CPU (the floor section of
+benchmarks/results/bench_scale_cpu.md). Loops over more data than that (about 80,000 runs)
+keep the default treatment. GPU and TPU backends ignore the option.
 
 XLA reads ``XLA_FLAGS`` once, when JAX's backend starts, so ``import bayes_scaling`` adds the
 option to the environment, and it takes effect if no JAX computation ran before. A limit the user

@@ -16,6 +16,14 @@ SHARED_DATASETS = os.path.join(os.path.dirname(REPO), "shared", "datasets")
 TEST_CONFIG = bs.SamplerConfig(num_chains=4, num_warmup=500, num_samples=500)
 
 
+def console_env(cache_dir):
+    """The environment of a ``bayes-scaling`` subprocess: the CLI's own XLA flags, and its
+    persistent compile cache in ``cache_dir`` (the root conftest turns the cache off)."""
+    env = {**os.environ, "BAYES_SCALING_CACHE": str(cache_dir), "XLA_FLAGS": ""}
+    env.pop("BAYES_SCALING_NO_CACHE", None)
+    return env
+
+
 @pytest.fixture(scope="session")
 def datasets_dir():
     """../shared/datasets beside the checkout: required in CI, skipped elsewhere when missing."""

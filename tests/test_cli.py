@@ -7,6 +7,7 @@ import subprocess
 
 import pandas as pd
 import pytest
+from conftest import console_env
 
 SMALL = ["--warmup", "400", "--samples", "400"]
 
@@ -14,10 +15,7 @@ SMALL = ["--warmup", "400", "--samples", "400"]
 @pytest.fixture(scope="module")
 def cli_env(tmp_path_factory):
     """One compile cache for the module's processes: the first compiles, the rest reuse it."""
-    cache = tmp_path_factory.mktemp("jax_cache")
-    env = {**os.environ, "BAYES_SCALING_CACHE": str(cache), "XLA_FLAGS": ""}
-    env.pop("BAYES_SCALING_NO_CACHE", None)  # the root conftest turns the cache off
-    return env
+    return console_env(tmp_path_factory.mktemp("jax_cache"))
 
 
 def run(args, env, cwd, ok=True):
@@ -254,10 +252,9 @@ def test_emergence_says_which_columns_it_read(tmp_path, capsys, monkeypatch):
             "column: one task, named 'score'") in capsys.readouterr().err
 
 
-def test_device_that_jax_does_not_have_is_an_input_error(capsys, monkeypatch):
+def test_device_that_jax_does_not_have_is_an_input_error(capsys):
     """--device tpu on a CPU-only JAX: exit status 2 and what to do, before any data is read."""
     from bayes_scaling import cli
-
 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["fit", "no_such_file.csv", "--device", "tpu"])

@@ -2,7 +2,6 @@
 simulated tasks, real data (obsscaling_emergence, pythia_evals), and the CLI."""
 
 import json
-import os
 import shutil
 import subprocess
 
@@ -19,6 +18,7 @@ from bayes_scaling.emergence_simulate import simulate_scores, true_fit
 from bayes_scaling.emergence_data import ScoresError
 from bayes_scaling.emergence_model import ScoreDistribution, mean_score, score_cdf
 from bayes_scaling.inference import trace_count
+from conftest import console_env
 
 # Cheap fits for the batched tests: 2 chains x (300 warmup + 300 draws).
 # The same as emergence's docstring example, so that the two share one compiled program.
@@ -209,9 +209,7 @@ def _cli(args, tmp_path, ok=True):
     """The console script; calls within one test share a compile cache (the second reuses the
     first's sampler)."""
     exe = shutil.which("bayes-scaling")
-    env = {**os.environ, "BAYES_SCALING_CACHE": str(tmp_path / "cache"), "XLA_FLAGS": ""}
-    env.pop("BAYES_SCALING_NO_CACHE", None)  # the root conftest turns the cache off
-    out = subprocess.run([exe, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
+    out = subprocess.run([exe, *args], env=console_env(tmp_path / "cache"), cwd=tmp_path, capture_output=True, text=True,
                          timeout=600)
     if ok:
         assert out.returncode == 0, out.stderr[-3000:]
