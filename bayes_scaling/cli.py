@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import functools
 import json
 import os
@@ -981,6 +982,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # No abbreviations: a typo such as --sample must fail, not silently mean --samples.
     sub.add_parser = functools.partial(sub.add_parser, allow_abbrev=False)
+    parser.commands = sub.choices  # name -> its parser, for `_parse`'s suggestions
 
     demo = sub.add_parser("demo", help="simulate a Chinchilla-like sweep, fit it, forecast 70B/1.4T")
     demo.add_argument("--out", help="output directory (default: a new bayes_scaling_demo[-N])")
@@ -1170,8 +1172,24 @@ def build_parser():
     return parser
 
 
+def _parse(argv):
+    """The parsed arguments; an unknown flag exits 2 naming it and the command's flags closest
+    to it (``--chians`` -> ``did you mean --chains?``)."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = parser.commands[args.command]
+        flags = [flag for action in command._actions for flag in action.option_strings]
+        typos = [word.split("=")[0] for word in unknown if word.startswith("--")]
+        close = [f"{match[0]} for {typo}" for typo in typos
+                 for match in [difflib.get_close_matches(typo, flags, n=1, cutoff=0.75)] if match]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        command.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+    return args
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     _configure_jax(x64=args.x64, device=getattr(args, "device", "auto"))
     from .data import RunsError
     from .priors import PriorError

@@ -120,6 +120,21 @@ def test_typo_in_a_flag(tmp_path, cli_env):
     assert out.returncode == 2 and "unrecognized arguments: --sample" in out.stderr
 
 
+def test_typo_in_a_flag_names_the_closest_flag(capsys):
+    """In-process: argparse exits before anything is read or compiled."""
+    from bayes_scaling import cli
+
+    for argv, hint in ((["fit", "runs.csv", "--chians", "2"], "(did you mean --chains for "
+                        "--chians?)"),
+                       (["forecast", "fit.nc", "--tokns=1T", "--param", "7B"],
+                        "(did you mean --tokens for --tokns, --params for --param?)"),
+                       (["fit", "runs.csv", "--zzz"], "unrecognized arguments: --zzz\n")):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2
+        assert hint in capsys.readouterr().err
+
+
 def test_forecast_needs_two_of_n_d_c(epoch_fit, cli_env):
     cwd, _ = epoch_fit
     out = run(["forecast", "fit.nc", "--params", "70B"], cli_env, cwd, ok=False)
