@@ -7,7 +7,7 @@ Example
 >>> import jax
 >>> from bayes_scaling import ScalingLawFit, simulate
 >>> runs = simulate(jax.random.key(0))
->>> model = ScalingLawFit(num_warmup=500, num_samples=500).fit(runs, key=jax.random.key(1))
+>>> model = ScalingLawFit(num_warmup=500, num_samples=1000).fit(runs, key=jax.random.key(1))
 >>> model.diagnostics_.ok
 True
 >>> len(model.forecast(N=70e9, D=1.4e12, key=jax.random.key(2)))

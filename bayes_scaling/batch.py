@@ -145,7 +145,8 @@ def batch_diagnostics(samples, stats, param_names, names):
     divergences = np.asarray(stats["diverging"]).sum(axis=(1, 2))
     energy = np.asarray(stats["energy"], np.float64)
     bfmi = (np.square(np.diff(energy, axis=2)).mean(axis=2) / energy.var(axis=2)).min(axis=1)
-    rows = [gate(*values) for values in zip(rhat, bulk, tail, divergences, bfmi)]
+    step_sizes = np.median(np.asarray(stats["step_size"]), axis=2)  # (fit, chain)
+    rows = [gate(*values) for values in zip(rhat, bulk, tail, divergences, bfmi, step_sizes)]
     return pd.DataFrame({
         "fit": list(names), "ok": [d.ok for d in rows], "max_r_hat": rhat, "min_ess_bulk": bulk,
         "min_ess_tail": tail, "divergences": divergences, "min_bfmi": bfmi,

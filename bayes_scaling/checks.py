@@ -24,9 +24,9 @@ Example
 -------
 >>> import jax, bayes_scaling as bs
 >>> post = bs.fit(bs.simulate(jax.random.key(0)), key=jax.random.key(1),
-...               config=bs.SamplerConfig(num_warmup=500, num_samples=500))
+...               config=bs.SamplerConfig(num_warmup=500, num_samples=1000))
 >>> replicated_losses(post, key=jax.random.key(2)).shape  # (chain, draw, run)
-(4, 500, 245)
+(4, 1000, 245)
 >>> summary = ppc_summary(post, key=jax.random.key(2))
 >>> bool(0.85 < summary["coverage"] < 0.95), bool(summary["loo_pit_ks_pvalue"] > 0.01)
 (True, True)

@@ -10,7 +10,7 @@ Example
 >>> import bayes_scaling as bs
 >>> runs = bs.simulate(jax.random.key(0))
 >>> post = bs.fit(runs, key=jax.random.key(1),
-...               config=bs.SamplerConfig(num_warmup=500, num_samples=500))
+...               config=bs.SamplerConfig(num_warmup=500, num_samples=1000))
 >>> table = forecast(post, N=70e9, D=1.4e12, key=jax.random.key(2))
 >>> table["quantity"].tolist(), bool(table["lo_90"].iloc[0] < 1.97 < table["hi_90"].iloc[0])
 (['expected', 'observed'], True)

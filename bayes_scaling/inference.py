@@ -20,11 +20,11 @@ Example
 >>> from bayes_scaling.datasets import simulate
 >>> from bayes_scaling.priors import default_priors
 >>> runs = simulate(jax.random.key(0))
->>> config = SamplerConfig(num_chains=4, num_warmup=500, num_samples=500)
+>>> config = SamplerConfig(num_chains=4, num_warmup=500, num_samples=1000)
 >>> post = run_nuts("chinchilla", default_priors("chinchilla", runs), runs,
 ...                 key=jax.random.key(1), config=config)
 >>> post.idata.posterior["alpha"].shape
-(4, 500)
+(4, 1000)
 """
 
 from __future__ import annotations

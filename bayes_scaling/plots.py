@@ -9,7 +9,7 @@ Example
 -------
 >>> import jax, matplotlib.pyplot as plt, bayes_scaling as bs
 >>> post = bs.fit(bs.simulate(jax.random.key(0)), key=jax.random.key(1),
-...               config=bs.SamplerConfig(num_warmup=500, num_samples=500))
+...               config=bs.SamplerConfig(num_warmup=500, num_samples=1000))
 >>> fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
 >>> plot_frontier(post, [1e19, 1e22, 1e25], "N", ax=left) is left
 True

@@ -12,7 +12,7 @@ Example
 -------
 >>> import jax, bayes_scaling as bs
 >>> post = bs.fit(bs.simulate(jax.random.key(0)), key=jax.random.key(1),
-...               config=bs.SamplerConfig(num_warmup=500, num_samples=500))
+...               config=bs.SamplerConfig(num_warmup=500, num_samples=1000))
 >>> page = render_report(post, key=jax.random.key(2), at=parse_points("700B:14T"))
 >>> page.startswith("<!DOCTYPE html>"), 'id="warnings"' in page  # 700B/14T: far out
 (True, True)

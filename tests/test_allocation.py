@@ -11,6 +11,9 @@ import bayes_scaling as bs
 from bayes_scaling.allocation import (compute_for_loss, compute_for_target, log_spaced_budgets,
                                       optimal, optimal_allocation, plan)
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 EPOCH = {"E": 1.817, "A": 482.01, "alpha": 0.3478, "B": 2085.43, "beta": 0.3659}
 # Hoffmann et al.'s unrounded Approach-3 parameters (Epoch AI's PROVENANCE.md)
 HOFFMANN = {"E": 1.6934, "A": 406.40, "alpha": 0.33917084, "B": 410.72, "beta": 0.2849083}

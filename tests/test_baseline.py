@@ -11,6 +11,9 @@ from bayes_scaling.baseline import (HOFFMANN_GRID, Bootstrap, bootstrap_predicti
                                     huber_bootstrap, huber_fit, resample_weights)
 from bayes_scaling.datasets import EPOCH_CHINCHILLA
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 PARAMS = ("E", "A", "alpha", "B", "beta")
 # Besiroglu et al. 2024 (Epoch AI), data_analysis.ipynb: Hoffmann's grid + L-BFGS-B on the sum
 # of Huber losses, and the bootstrap standard errors of their fit (4,000 resamples); see the

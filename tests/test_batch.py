@@ -13,6 +13,9 @@ from bayes_scaling.batch import batch_diagnostics
 from bayes_scaling.inference import batch_strategy, trace_count
 from conftest import TEST_CONFIG
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 COMPARED = ("E", "alpha", "beta", "A", "B")
 
 
@@ -128,8 +131,12 @@ def test_a_chain_that_did_not_move_fails_the_gate_without_numpy_warnings():
     samples = {"a": rng.normal(size=(3, 2, 300)), "b": rng.normal(size=(3, 2, 300))}
     samples["a"][1, 0], samples["a"][1, 1] = 0.25, 0.5  # two stuck chains, apart: R-hat inf
     samples["a"][2] = 0.25  # both stuck at one value: R-hat NaN (and a perfect ESS)
+    step_size = np.full((3, 2, 300), 0.02)
+    step_size[1, 0] = 1e-4  # the stuck chain of "apart" adapted a collapsed step size
     stats = {"diverging": np.zeros((3, 2, 300), bool), "energy": rng.normal(size=(3, 2, 300)),
-             "n_steps": np.full((3, 2, 300), 7)}
+             "n_steps": np.full((3, 2, 300), 7), "step_size": step_size}
     table = batch_diagnostics(samples, stats, ["a", "b"], ["moving", "apart", "together"])
     assert list(table["ok"]) == [True, False, False]
     assert all("a chain did not move" in problems for problems in table["problems"][1:])
+    assert "chain 0 adapted a step size 100x smaller" in table["problems"][1]
+    assert "adapted a step size" not in table["problems"][2]

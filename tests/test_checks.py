@@ -12,6 +12,9 @@ from bayes_scaling.checks import (
     ks_uniform_pvalue, loo_pit, pit_ecdf, ppc_summary, rank_ecdf, replicated_losses,
     with_posterior_predictive)
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
     import arviz as az

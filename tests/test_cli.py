@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 from conftest import console_env
 
-SMALL = ["--warmup", "400", "--samples", "400"]
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
+# 1000 draws a chain: at 400, R-hat's own noise puts a converged fit at the gate's edge.
+SMALL = ["--warmup", "500", "--samples", "1000"]
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +150,10 @@ def test_demo_is_the_main_job(tmp_path, cli_env):
     out = run(["demo", "--out", "demo"], cli_env, tmp_path)
     assert "Forecast for a 70B-parameter, 1.4T-token run" in out.stdout
     assert "diagnostics OK" in out.stdout
-    payload = json.loads(run(["demo", "--out", "demo_json", "--json", "--warmup", "400",
-                              "--samples", "400"], cli_env, tmp_path).stdout)
+    # The defaults again, as a user runs it (and the compiled sampler comes from the cache): a
+    # shorter run sat at the gate's edge (1 divergence in 1,600 draws on another CPU), while
+    # the defaults had 0 divergences and R-hat <= 1.007 over 6 keys x 2 instruction sets.
+    payload = json.loads(run(["demo", "--out", "demo_json", "--json"], cli_env, tmp_path).stdout)
     assert payload["summary"]["diagnostics"]["ok"] and len(payload["forecast"]) == 2
     truth = 1.817 + 482.01 * 70e9 ** -0.3478 + 2085.43 * 1.4e12 ** -0.3659
     expected = payload["forecast"][0]

@@ -11,6 +11,9 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling.compare import STATEMENT, compare_laws
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 
 @pytest.fixture(scope="module")
 def chinchilla_runs():
@@ -26,7 +29,7 @@ def test_the_true_law_wins_by_loo_and_by_backtest(chinchilla_runs):
         warnings.simplefilter("ignore", bs.ConvergenceWarning)
         table = compare_laws(chinchilla_runs, ["power_N", "chinchilla"], key=jax.random.key(1),
                              config=bs.SamplerConfig(num_chains=4, num_warmup=500,
-                                                     num_samples=500))
+                                                     num_samples=1000))
     print(table.to_string())
     assert list(table["law"]) == ["chinchilla", "power_N"]  # best ELPD first
     best, other = table.iloc[0], table.iloc[1]

@@ -12,6 +12,9 @@ from bayes_scaling.laws import get_law
 
 from conftest import TEST_CONFIG
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 
 def test_distance_is_zero_inside_the_data():
     np.testing.assert_allclose(compute_distance([1e18, 1e20, np.e * 1e20], [1e19, 1e20]),

@@ -14,6 +14,9 @@ import pytest
 
 from bayes_scaling import distributed
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 WORKER = os.path.join(HERE, "_distributed_worker.py")

@@ -20,6 +20,9 @@ from bayes_scaling.emergence_model import ScoreDistribution, mean_score, score_c
 from bayes_scaling.inference import trace_count
 from conftest import console_env
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 # Cheap fits for the batched tests: 2 chains x (300 warmup + 300 draws).
 # The same as emergence's docstring example, so that the two share one compiled program.
 CHEAP = bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=300, target_accept=0.95,
@@ -173,7 +176,7 @@ def loss_posterior():
     from bayes_scaling.datasets import simulate
 
     return bs.fit(simulate(jax.random.key(7)), key=jax.random.key(8),
-                  config=bs.SamplerConfig(num_chains=2, num_warmup=500, num_samples=500))
+                  config=bs.SamplerConfig(num_chains=2, num_warmup=500, num_samples=1000))
 
 
 def _coverage(mean, key, loss_posterior=None):

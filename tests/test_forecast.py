@@ -7,6 +7,9 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling.forecast import predictive_draws, resolve_points
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 
 def test_intervals_are_nested_and_observed_is_wider(sim_post):
     table = bs.forecast(sim_post, N=[7e10, 1e9], D=[1.4e12, 2e10], key=jax.random.key(0))

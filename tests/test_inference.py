@@ -14,6 +14,9 @@ from bayes_scaling.inference import SamplerConfig, _Progress, chain_layout, trac
 
 from conftest import TEST_CONFIG
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 TRUTH = {**EPOCH_CHINCHILLA, "sigma": 0.01, "nu": 5.0}
 
 
@@ -73,7 +76,7 @@ def test_chains_on_two_devices_match_one_device(sim_runs, sim_post):
     NUTS is chaotic, so a different program gives different draws of the same posterior.
     """
     assert len(jax.local_devices()) == 2 and chain_layout(TEST_CONFIG) == ("sequential", 2)
-    one_device = SamplerConfig(num_chains=4, num_warmup=500, num_samples=500,
+    one_device = SamplerConfig(num_chains=4, num_warmup=500, num_samples=1000,
                                chain_method="sequential")
     assert chain_layout(one_device) == ("sequential", 1)
     post = bs.fit(sim_runs, key=jax.random.key(6), config=one_device)
@@ -84,7 +87,7 @@ def test_chains_on_two_devices_match_one_device(sim_runs, sim_post):
 @pytest.mark.slow
 def test_vectorized_chains_agree_in_distribution(sim_runs, sim_post):
     """The accelerator layout (vmapped chains) gives the same posterior within Monte Carlo error."""
-    config = SamplerConfig(num_chains=4, num_warmup=500, num_samples=500,
+    config = SamplerConfig(num_chains=4, num_warmup=500, num_samples=1000,
                            chain_method="vectorized")
     post = bs.fit(sim_runs, key=jax.random.key(5), config=config)
     assert post.check().ok

@@ -18,6 +18,9 @@ from bayes_scaling.laws import LAWS, PowerTerm, get_law, make_law
 from bayes_scaling.laws_family import KAPLAN_FIT, MUENNIGHOFF_FIT
 from bayes_scaling.priors import PriorError, check_priors, default_priors
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 # Typical parameters of every law, on the scale of the simulated design below (published fits
 # where there are: Epoch's Chinchilla, Kaplan et al. Tables 1-2, Muennighoff et al.).
 TYPICAL = {
@@ -419,7 +422,16 @@ def test_bnsl_four_digit_addition_extrapolates_where_a_power_law_cannot(datasets
     # 2000 + 2000: the break makes a hard posterior (bulk ESS ~700 of 4000 draws, tail ~450),
     # and at that ESS R-hat's own noise (~0.005) puts a converged fit at the gate's 1.01.
     config = bs.SamplerConfig(num_chains=4, num_warmup=2000, num_samples=2000)
-    broken = bs.fit(path, key=jax.random.key(0), law="broken_D", config=config, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        broken = bs.fit(path, key=jax.random.key(0), law="broken_D", config=config, **options)
+    # It is hard enough that, for some keys and CPUs (1 of 8 fits measured: 4 keys x 2 ISAs),
+    # one chain of four adapts a step size ~100x finer than the others, barely moves and fails
+    # R-hat (1.23). The gate must then name that chain; the coverage below holds either way
+    # (the lagging chain's fit covered all three points too).
+    diagnostics = broken.check()
+    assert diagnostics.ok or any("adapted a step size" in problem
+                                 for problem in diagnostics.problems), diagnostics.problems
     with warnings.catch_warnings():  # a power law cannot bend: its chains disagree (R-hat 1.03)
         warnings.simplefilter("ignore", bs.ConvergenceWarning)
         power = bs.fit(path, key=jax.random.key(0), law="power_D", config=config, **options)

@@ -16,6 +16,9 @@ from bayes_scaling.checks import loo_pit, pit_ecdf, rank_ecdf, replicated_losses
 from bayes_scaling.plots import (  # noqa: E402
     FRONTIER, plot_frontier, plot_isoflop, plot_loo_pit, plot_ppc, plot_sbc)
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 BUDGETS = np.array([1e25, 1e19, 1e22, 1e20, 1e26, 1e21])  # unsorted on purpose
 
 

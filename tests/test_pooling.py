@@ -12,6 +12,9 @@ import bayes_scaling as bs
 from bayes_scaling.pooling import PooledPosterior, fit_pooled, simulate_groups
 from bayes_scaling.priors import PriorError
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 # Pooled and separate fits alike run at the pooled default acceptance (0.99; at 0.9 a separate
 # fit of 30 runs had a divergence); 1000 + 1000 as the CLI's default (at 500 + 500 the
 # simulated groups' pooled fit had a divergence).

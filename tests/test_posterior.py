@@ -11,6 +11,9 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling import ConvergenceWarning, Posterior
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 
 def test_summary_table(sim_post):
     table = sim_post.summary()
@@ -82,7 +85,7 @@ def test_load_errors(tmp_path):
 def test_scaling_law_fit_facade(sim_runs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        model = bs.ScalingLawFit(num_warmup=500, num_samples=500).fit(sim_runs,
+        model = bs.ScalingLawFit(num_warmup=500, num_samples=1000).fit(sim_runs,
                                                                       key=jax.random.key(1))
     assert model.diagnostics_.ok and model.idata_ is model.posterior_.idata
     assert model.summary().loc["alpha", "median"] == pytest.approx(0.35, abs=0.03)

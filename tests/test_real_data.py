@@ -3,6 +3,9 @@
 import numpy as np
 import pytest
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 # Besiroglu et al. 2024 (Epoch AI), 95% bootstrap intervals; see the dataset's PROVENANCE.md.
 EPOCH_95 = {"alpha": (0.317, 0.373), "beta": (0.331, 0.415), "E": (1.769, 1.871)}
 EPOCH_A = 0.513

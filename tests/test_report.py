@@ -26,6 +26,9 @@ from bayes_scaling.report import (  # noqa: E402
     FAR_EXTRAPOLATION, default_budgets, parse_points, render_report, report_warnings,
     residual_trends, write_report)
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

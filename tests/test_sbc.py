@@ -9,6 +9,9 @@ from bayes_scaling.inference import sample_many, trace_count
 from bayes_scaling.priors import default_priors
 from bayes_scaling.sbc import sbc
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 
 @pytest.mark.slow
 def test_default_model_is_calibrated():

@@ -11,6 +11,9 @@ from bayes_scaling.validate import backtest, rolling_backtest, split_by_compute
 
 from conftest import TEST_CONFIG
 
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
 
 def _runs_with_compute(C):
     C = np.asarray(C, dtype=float)
