@@ -2,6 +2,7 @@
 groups and the population through ordinary posteriors; clear errors."""
 
 import os
+import warnings
 
 import jax
 import numpy as np
@@ -129,8 +130,18 @@ def test_real_families_gpt3_and_opt(datasets_dir):
     frame = pd.concat([s.runs.to_frame().drop(columns="group").assign(
         family=s.name.split(":")[1]) for s in sets], ignore_index=True)
     runs = bs.load_runs(frame, params="N", tokens="D", loss="loss", group="family")
-    post = fit_pooled(runs, key=jax.random.key(0), pool=("alpha", "beta"),
-                      config=CONFIG)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", bs.ConvergenceWarning)
+        post = fit_pooled(runs, key=jax.random.key(0), pool=("alpha", "beta"), config=CONFIG)
+    # Two families tell the population spread τ little: its funnel near τ = 0 left 1 divergent
+    # transition in 4,000 draws in 1 of 6 fits (3 keys x 2 instruction sets), while R-hat
+    # (<= 1.007) and ESS (bulk >= 614) passed in all six. The claim here is that real families
+    # run and report: the chains agree, divergences stay rare (<= 0.1% of draws), and any of
+    # them is reported with a ConvergenceWarning.
+    diagnostics = post.check()
+    assert diagnostics.max_r_hat <= 1.01 and diagnostics.min_ess_bulk >= 400, diagnostics
+    assert diagnostics.divergences <= 0.001 * CONFIG.num_chains * CONFIG.num_samples, diagnostics
+    assert bool(caught) == (diagnostics.divergences > 0), [str(w.message) for w in caught]
     table = post.summary()
     assert {"alpha[gpt3]", "alpha[opt]", "alpha_pop", "beta_tau"} <= set(table.index)
     for family in ("gpt3", "opt"):
@@ -143,8 +154,6 @@ def test_real_families_gpt3_and_opt(datasets_dir):
 @pytest.mark.slow
 def test_cli_fit_group_col_then_forecast_a_group(grouped_runs, pooled, tmp_path, capsys):
     """In-process (the sampler compiled for `pooled` is reused: same data, same settings)."""
-    import warnings
-
     from bayes_scaling import cli
 
     csv = tmp_path / "runs.csv"
