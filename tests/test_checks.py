@@ -11,6 +11,7 @@ from bayes_scaling import Posterior
 from bayes_scaling.checks import (
     ks_uniform_pvalue, loo_pit, pit_ecdf, ppc_summary, rank_ecdf, replicated_losses,
     with_posterior_predictive)
+from conftest import TEST_CONFIG
 
 # Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
 pytestmark = pytest.mark.statistical
@@ -48,7 +49,7 @@ def summary(sim_post):
 
 
 def test_replicated_losses_shape_and_key(sim_post, replicated):
-    assert replicated.shape == (4, 500, 245) and replicated.dtype == np.float64
+    assert replicated.shape == (4, TEST_CONFIG.num_samples, 245) and replicated.dtype == np.float64
     assert np.all(np.isfinite(replicated)) and np.all(replicated > 0)
     np.testing.assert_array_equal(replicated_losses(sim_post, key=jax.random.key(0)), replicated)
 

@@ -58,7 +58,7 @@ def test_summary_json_and_csv(epoch_fit, cli_env):
     payload = json.loads(run(["summary", "fit.nc", "--json"], cli_env, cwd).stdout)
     assert payload["diagnostics"]["ok"] and payload["num_runs"] == 240
     assert payload["priors"]["sigma"] == "HalfNormal(scale=0.1)"
-    assert payload["sampler"]["num_samples"] == 400
+    assert payload["sampler"]["num_samples"] == 1000
     rows = {row["param"]: row for row in payload["table"]}
     assert 0.317 <= rows["alpha"]["median"] <= 0.373
     table = pd.read_csv(pd.io.common.StringIO(run(["summary", "fit.nc", "--csv"], cli_env,

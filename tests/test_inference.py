@@ -50,7 +50,7 @@ def test_refit_same_shape_does_not_recompile(sim_post):
     other = bs.simulate(jax.random.key(99), params={**EPOCH_CHINCHILLA, "E": 2.0})
     post = bs.fit(other, key=jax.random.key(2), config=TEST_CONFIG)
     assert trace_count() == before
-    assert post.idata.posterior["E"].shape == (4, 500)
+    assert post.idata.posterior["E"].shape == (4, TEST_CONFIG.num_samples)
 
 
 def assert_same_posterior(a, b):

@@ -10,6 +10,7 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling import ConvergenceWarning, Posterior
+from conftest import TEST_CONFIG
 
 # Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
 pytestmark = pytest.mark.statistical
@@ -34,7 +35,7 @@ def test_gate_passes_and_metadata(sim_post):
     assert attrs["sampler"]["num_chains"] == 4
     assert set(sim_post.idata.groups()) >= {"posterior", "sample_stats", "log_likelihood",
                                             "observed_data", "constant_data"}
-    assert sim_post.idata.log_likelihood["log_loss"].shape == (4, 500, 245)
+    assert sim_post.idata.log_likelihood["log_loss"].shape == (4, TEST_CONFIG.num_samples, 245)
 
 
 def test_unconverged_fit_warns_everywhere(sim_runs):
