@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .forecast import _interval_columns, resolve_points
+from .data import parse_number
+from .forecast import interval_columns, resolve_points
 from .laws import get_law
 
 __all__ = ["optimal_allocation", "compute_for_loss", "optimal", "compute_for_target", "plan",
@@ -132,8 +133,6 @@ def log_spaced_budgets(spec):
     >>> log_spaced_budgets("1e21:1e23:3").tolist()
     [1e+21, 1e+22, 1e+23]
     """
-    from .data import parse_number
-
     parts = spec.split(":")
     if len(parts) != 3:
         raise ValueError(f"cannot read budget range {spec!r}: write start:stop:count, e.g. "
@@ -170,7 +169,7 @@ def optimal(post, flops, *, flops_per_param_token=None, probs=(0.5, 0.9, 0.95)):
     out = _optimal_draws(_draws(post), jnp.asarray(flops), k)
     frames = []
     for quantity in ("N", "D", "tokens_per_param", "loss"):
-        cols = _interval_columns(np.asarray(out[quantity], np.float64), probs)
+        cols = interval_columns(np.asarray(out[quantity], np.float64), probs)
         frames.append(pd.DataFrame({"budget": np.arange(len(flops)), "C": flops,
                                     "quantity": quantity, **cols}))
     return pd.concat(frames).sort_values(["budget"], kind="stable").reset_index(drop=True)
@@ -197,8 +196,8 @@ def compute_for_target(post, target_loss, *, flops_per_param_token=None,
         ok = reachable[:, j]
         for quantity in ("C", "N", "D"):
             values = np.exp(np.asarray(out[f"log_{quantity}"][:, j], np.float64)[ok])
-            cols = (_interval_columns(values[:, None], probs) if ok.any()
-                    else {c: [np.nan] for c in _interval_columns(np.ones((1, 1)), probs)})
+            cols = (interval_columns(values[:, None], probs) if ok.any()
+                    else {c: [np.nan] for c in interval_columns(np.ones((1, 1)), probs)})
             frames.append(pd.DataFrame({
                 "target": j, "target_loss": target, "quantity": quantity,
                 "p_reachable": ok.mean(), "unreachable_draws": int((~ok).sum()),
@@ -247,7 +246,7 @@ def plan(post, N=None, D=None, C=None, *, within=0.1, probs=(0.5, 0.9, 0.95)):
               "compute_to_match": match, "wasted_share": wasted}
     rows = []
     for quantity, v in values.items():
-        cols = _interval_columns(np.asarray(v, np.float64)[:, None], probs)
+        cols = interval_columns(np.asarray(v, np.float64)[:, None], probs)
         rows.append({"quantity": quantity, **{c: float(np.ravel(x)[0]) for c, x in cols.items()}})
     facts = {"N": float(Ns[0]), "D": float(Ds[0]), "C": float(Cs[0]), "within": within,
              "p_within": float(np.mean(wasted <= within))}

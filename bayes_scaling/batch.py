@@ -33,7 +33,8 @@ import pandas as pd
 import xarray as xr
 
 from .data import Runs, load_runs
-from .inference import LawModel, SamplerConfig, _split_priors, run_batch
+from .distributed import map_items
+from .inference import LawModel, SamplerConfig, run_batch, split_priors
 from .laws import get_law
 from .models import model_inputs
 from .posterior import ConvergenceWarning, Posterior, convergence_statistics, gate
@@ -95,7 +96,7 @@ def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="studen
         chosen.append({**default_priors(law, r, likelihood), **(extra or {})})
         check_priors(law, chosen[-1], likelihood)
     data, mask = _padded(runs, law, dtype)
-    splits = [_split_priors(p, data[1].dtype) for p in chosen]
+    splits = [split_priors(p, data[1].dtype) for p in chosen]
     spec = splits[0][0]
     for i, (other, _) in enumerate(splits):
         if other != spec:
@@ -116,8 +117,6 @@ def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="studen
 
     items = {"index": np.arange(len(runs))}
     if processes:
-        from .distributed import map_items
-
         result = map_items(fit_block, items)
     else:
         result = fit_block(items)

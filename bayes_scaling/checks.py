@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .forecast import posterior_params, predictive_draws
+from .inference import MAX_POINTWISE_LOGLIK
 from .posterior import Posterior
 
 with warnings.catch_warnings():
@@ -58,7 +59,7 @@ BAND_SEED = 20220  # fixed: the same inputs always give the same band
 
 
 # -- replicated data ---------------------------------------------------------------------------
-def _replicated_log_losses(post, key):
+def replicated_log_losses(post, key):
     """Replicated log-loss at the fitted runs, shape (chain, draw, run); no gate warning."""
     law = post.law
     shape = post.idata.posterior[law.param_names[0]].shape  # (chain, draw)
@@ -99,7 +100,7 @@ def replicated_losses(post, *, key):
     gives each run's central 90 % predictive interval.
     """
     post.warn_if_unconverged("posterior predictive checks", stacklevel=3)
-    return np.exp(_replicated_log_losses(post, key))
+    return np.exp(replicated_log_losses(post, key))
 
 
 def _with_group(post, log_rep):
@@ -145,7 +146,7 @@ def with_posterior_predictive(post, *, key):
     ``with_posterior_predictive(post, key=jax.random.key(0)).idata.posterior_predictive``.
     """
     post.warn_if_unconverged("posterior predictive checks", stacklevel=3)
-    return _with_group(post, _replicated_log_losses(post, key))
+    return _with_group(post, replicated_log_losses(post, key))
 
 
 # -- leave-one-out -----------------------------------------------------------------------------
@@ -153,8 +154,6 @@ def _pointwise_loglik(post):
     """The stored pointwise log-likelihood, or a clear error saying why it is missing."""
     idata = post.idata
     if "log_likelihood" not in idata.groups() or "log_loss" not in idata.log_likelihood:
-        from .inference import MAX_POINTWISE_LOGLIK
-
         raise ValueError(
             "this posterior has no pointwise log-likelihood (InferenceData group "
             "'log_likelihood'), which LOO-PIT and PSIS-LOO need. Fits store it only while "
@@ -226,7 +225,7 @@ def loo_pit(post, *, key):
     """
     _pointwise_loglik(post)  # fail before drawing anything
     post.warn_if_unconverged("posterior predictive checks", stacklevel=3)
-    return _loo_pit(post, _replicated_log_losses(post, key))[0]
+    return _loo_pit(post, replicated_log_losses(post, key))[0]
 
 
 def _log_factorials(n):
@@ -326,7 +325,7 @@ def ppc_summary(post, *, key, prob=0.9):
         raise ValueError(f"interval probability must lie in (0, 1), got {prob}")
     _pointwise_loglik(post)
     post.warn_if_unconverged("posterior predictive checks", stacklevel=3)
-    log_rep = _replicated_log_losses(post, key)
+    log_rep = replicated_log_losses(post, key)
     y = post.idata.observed_data["log_loss"].values
     lower, upper = np.quantile(log_rep, [(1 - prob) / 2, (1 + prob) / 2], axis=(0, 1))
     pit, reff = _loo_pit(post, log_rep)
@@ -508,7 +507,7 @@ def rank_ecdf(ranks, max_rank, prob=0.99, *, num_points=100):
     return _ecdf_check(ranks, z, prob, counts)
 
 
-def _rank_hist_band(n, bins, prob):
+def rank_hist_band(n, bins, prob):
     """Central pointwise ``prob`` interval of a bin's count, Binomial(n, 1/bins)."""
     cdf, sf = _binomial_tails(n, np.array([1.0 / bins]))
     alpha = (1 - prob) / 2

@@ -26,6 +26,10 @@ import jax
 import numpy as np
 import pandas as pd
 
+from .api import fit
+from .laws import get_law
+from .validate import backtest
+
 __all__ = ["compare_laws", "STATEMENT", "PARETO_K_BAD"]
 
 PARETO_K_BAD = 0.7  # above it, PSIS-LOO's estimate for that run is unreliable (Vehtari et al.)
@@ -73,10 +77,6 @@ def compare_laws(runs, laws, *, key, holdout_top=0.2, likelihood="student_t", co
         relative error of the held-out forecasts' medians), ``backtest_coverage_90``,
         ``backtest_lpd`` and ``backtest_ok``. See `STATEMENT` for how to read them.
     """
-    from .api import fit
-    from .laws import get_law
-    from .validate import backtest
-
     laws = [get_law(law) for law in laws]
     if len({law.name for law in laws}) != len(laws):
         raise ValueError(f"each law once, please: got {[law.name for law in laws]}")

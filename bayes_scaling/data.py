@@ -25,6 +25,9 @@ import re
 import numpy as np
 import pandas as pd
 
+from .errors import RunsError
+from .laws import get_law
+
 __all__ = ["Runs", "RunsError", "load_runs", "load_points", "parse_number", "COLUMN_ALIASES",
            "INPUT_ALIASES"]
 
@@ -50,10 +53,6 @@ _NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([KMBGTP]?
 _CONDITION = re.compile(r"^\s*(\w+)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
 _OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
               "==": operator.eq, "!=": operator.ne}
-
-
-class RunsError(ValueError):
-    """Invalid run data; the message names the source, the line and the column."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,7 +226,7 @@ def _parse_column(frame, column, canonical, lines, source):
     return values
 
 
-def _apply_where(columns, frame, lines, where, source, what="runs", error=None):
+def apply_where(columns, frame, lines, where, source, what="runs", error=None):
     """Keep rows matching every ``name OP value`` condition of ``where`` (joined by 'and').
 
     ``name`` is one of ``columns`` (parsed values: N, D, C, loss) or any column of the data:
@@ -312,8 +311,8 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     >>> load_runs(frame).D.tolist()
     [10000000000.0, 100000000000.0]
     """
-    frame, source, lines = _read_table(data)
-    k = _check_k(flops_per_param_token)
+    frame, source, lines = read_table(data)
+    k = check_flops_per_param_token(flops_per_param_token)
     needs = _law_inputs(law)
     explicit = {"N": params, "D": tokens, "C": flops, "loss": loss, "group": group}
     one_size = len(needs & {"N", "D", "C"}) == 1  # a one-variable law: its column is enough
@@ -329,7 +328,7 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     _complete_sizes(columns, mapping, k, lines, source)
     dropped = ()
     if where:
-        keep, note = _apply_where(columns, frame, lines, where, source)
+        keep, note = apply_where(columns, frame, lines, where, source)
         columns = {name: values[keep] for name, values in columns.items()}
         frame, lines = frame[keep], lines[keep]
         dropped = (note,) if note else ()
@@ -364,12 +363,11 @@ def _law_inputs(law):
     """The set of inputs ``law`` (a Law, a registry name or None) needs."""
     if law is None:
         return set()
-    from .laws import get_law
 
     return set(get_law(law).inputs)
 
 
-def _read_table(data):
+def read_table(data):
     """(frame of text cells, source name, line label per row) from a CSV path or a DataFrame."""
     if isinstance(data, pd.DataFrame):
         frame, source = data, "DataFrame"
@@ -393,7 +391,7 @@ def _read_table(data):
     return frame, source, lines
 
 
-def _check_k(flops_per_param_token):
+def check_flops_per_param_token(flops_per_param_token):
     k = float(flops_per_param_token)
     if not np.isfinite(k) or k <= 0:
         raise RunsError(f"flops per parameter and token must be positive, got {flops_per_param_token}")
@@ -415,8 +413,8 @@ def load_points(data, *, params=None, tokens=None, flops=None,
     >>> load_points(pd.DataFrame({"params": ["70B"], "tokens": ["1.4T"]}))[2]
     array([5.88e+23])
     """
-    frame, source, lines = _read_table(data)
-    k = _check_k(flops_per_param_token)
+    frame, source, lines = read_table(data)
+    k = check_flops_per_param_token(flops_per_param_token)
     mapping = _detect_columns(frame, {"N": params, "D": tokens, "C": flops}, source,
                               need_loss=False, how_to_map="name two columns params, tokens or "
                               "flops (or N, D, C)")

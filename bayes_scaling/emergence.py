@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .batch import batch_diagnostics, warn_failed
 from .emergence_data import Scores, ScoresError, load_scores
 from .emergence_model import (EXACT_COUNTS, MEANS, PARAMS, EmergenceModel, num_params, score_cdf,
                               score_distribution, task_data)
@@ -66,7 +67,7 @@ DEFAULT_CONFIG = SamplerConfig(num_chains=4, num_warmup=1000, num_samples=1000,
 
 
 @dataclasses.dataclass(frozen=True)
-class _Axis:
+class ScaleAxis:
     """How one task's scale coordinate t is made from its scale u (N or C)."""
 
     centre: float          # mean log u of the data
@@ -109,8 +110,6 @@ class EmergenceFit:
 
     def diagnostics(self):
         """One row per task: the diagnostics gate's numbers and verdict."""
-        from .batch import batch_diagnostics
-
         if self._diagnostics is None:
             table = batch_diagnostics(self.samples, self.stats, self.param_names, self.tasks)
             table = table.rename(columns={"fit": "task"})
@@ -120,8 +119,6 @@ class EmergenceFit:
 
     def warn_if_unconverged(self):
         """One `ConvergenceWarning` naming the tasks that failed the gate; returns their count."""
-        from .batch import warn_failed
-
         return warn_failed(self.diagnostics(), "task", "EmergenceFit.diagnostics()")
 
     @property
@@ -183,7 +180,7 @@ def _design(scores, mean, scale, loss_log, dtype):
             raise ScoresError(f"{scores.source}, line {line}, task {task!r}: no {scale} value "
                               f"(needed by --scale {scale})")
         ell = None if loss_log is None else np.median(loss_log(log_u, None), axis=0)
-        axis = _Axis(float(log_u.mean())) if ell is None else loss_axis(log_u, ell)
+        axis = ScaleAxis(float(log_u.mean())) if ell is None else loss_axis(log_u, ell)
         t = axis.t(log_u, ell)
         pad = longest - len(t)
         span = max(float(np.ptp(t)), 1.0)
@@ -200,8 +197,8 @@ def _design(scores, mean, scale, loss_log, dtype):
 def loss_axis(log_u, ell):
     """The loss-linked axis of a task: t = −(log L − mean)/sd · sd(log N), so t spreads as
     the centred log N does (``log_u``: log N of the data; ``ell``: log L there)."""
-    return _Axis(float(log_u.mean()), float(ell.mean()), float(ell.std() or 1.0),
-                 float(log_u.std() or 1.0))
+    return ScaleAxis(float(log_u.mean()), float(ell.mean()), float(ell.std() or 1.0),
+                     float(log_u.std() or 1.0))
 
 
 def loss_function(law, params, tokens_per_param, max_draws=400):

@@ -20,12 +20,14 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pandas as pd
 
-from .data import (DEFAULT_FLOPS_PER_PARAM_TOKEN, RunsError, _apply_where, _check_k,
-                   _read_table, match_columns, parse_number)
+from .data import (DEFAULT_FLOPS_PER_PARAM_TOKEN, RunsError, apply_where,
+                   check_flops_per_param_token, match_columns, parse_number, read_table)
+from .datasets import DATA_ENV
 
 __all__ = ["Scores", "load_scores", "SCORE_ALIASES", "obsscaling_emergence_frame", "pythia_final_frame"]
 
@@ -173,13 +175,13 @@ def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=
         Naming source, line, column and task: unknown or missing columns, unparseable cells,
         scores outside [0, 1], a missing chance level, chance ≥ ceiling, non-positive sizes.
     """
-    frame, source, lines = _read_table(data)
+    frame, source, lines = read_table(data)
     dropped = ()
     if where:
-        keep, note = _apply_where({}, frame, lines, where, source, "rows", ScoresError)
+        keep, note = apply_where({}, frame, lines, where, source, "rows", ScoresError)
         frame, lines = frame[keep].reset_index(drop=True), np.asarray(lines)[keep]
         dropped = (note,) if note else ()
-    k = _check_k(flops_per_param_token)
+    k = check_flops_per_param_token(flops_per_param_token)
     if not 0 < ceiling <= 1:
         raise ScoresError(f"ceiling must be in (0, 1], got {ceiling}")
     explicit = {"N": params, "D": tokens, "C": flops, "score": score, "task": task,
@@ -275,10 +277,6 @@ OBSSCALING_CHANCE = {  # PROVENANCE.md of obsscaling_emergence (standard values 
 
 
 def _data_dir(data_dir):
-    import os
-
-    from .datasets import DATA_ENV
-
     directory = data_dir or os.environ.get(DATA_ENV)
     if not directory:
         raise FileNotFoundError(f"give data_dir= or set {DATA_ENV} to the folder holding the "
@@ -290,8 +288,6 @@ def obsscaling_emergence_frame(data_dir=None):
     """Ruan et al.'s (2024) BIG-bench "emergent" task scores joined to model sizes and FLOPs,
     long format: model, family, N, C, task, score, chance (BLEU, not a [0, 1] score, left out).
     BTLM-3B's data size is in B, not T, in the source (see PROVENANCE.md): corrected here."""
-    import os
-
     folder = os.path.join(_data_dir(data_dir), "obsscaling_emergence", "eval_results")
     scores = pd.read_csv(os.path.join(folder, "base_llm_emergent_capability_eval.csv"))
     meta = pd.read_csv(os.path.join(folder, "base_llm_benchmark_eval.csv"))
@@ -312,8 +308,6 @@ def pythia_final_frame(data_dir=None, tasks=("lambada_openai", "piqa", "arc_easy
     """Pythia's zero-shot accuracies at the final checkpoint (both suites), long format: model,
     N (total parameters), task, score, chance, items (from lm-eval's standard error,
     n = p(1 − p)/se² + 1; 0 where there is none, e.g. the MMLU average)."""
-    import os
-
     path = os.path.join(_data_dir(data_dir), "pythia_evals", "DERIVED_pythia_zero_shot_long.csv")
     frame = pd.read_csv(path)
     final = frame[(frame["step"] == frame["step"].max()) & (frame["metric"] == "acc")

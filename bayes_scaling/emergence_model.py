@@ -226,7 +226,7 @@ class EmergenceModel:
             raise ValueError(f"unknown mean shape {self.mean!r}; choose one of {MEANS}")
 
     def build(self, model_args=None):
-        return _make_model(self.mean, self.fit_steps and self.mean == "multi-step")
+        return make_model(self.mean, self.fit_steps and self.mean == "multi-step")
 
 
 def priors(span):
@@ -236,7 +236,7 @@ def priors(span):
             "logit_phi": dist.Normal(-4.0, 1.0), "gamma": dist.Normal(0.5, 0.5)}
 
 
-def _make_model(mean, fit_steps):
+def make_model(mean, fit_steps):
     """``model(data)``: the observed ``score`` is ``data["score"]`` (simulated when absent)."""
 
     def model(data):

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .datasets import EPOCH_CHINCHILLA
-from .emergence import _Axis, loss_axis, loss_function
+from .emergence import ScaleAxis, loss_axis, loss_function
 from .emergence_data import Scores
 from .emergence_model import PARAMS, EmergenceModel, score_distribution, task_data
 from .laws import get_law
@@ -73,7 +73,7 @@ def simulate_scores(key, *, num_tasks=8, mean="sigmoid", sizes=None, items=500, 
         ell = _true_log_loss(truth_loss)(log_n, None)[0]
         t = loss_axis(log_n, ell).t(log_n, ell)
     else:
-        t = _Axis(float(log_n.mean())).t(log_n)
+        t = ScaleAxis(float(log_n.mean())).t(log_n)
     data = jax.vmap(lambda r: task_data(jnp.asarray(t), jnp.zeros_like(t),
                                         jnp.full(t.shape, float(items)), r,
                                         steps=1.0 if steps is None else steps))(

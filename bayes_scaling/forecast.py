@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .discrepancy import compute_distance, predictive
 from .priors import all_param_names
 
 __all__ = ["forecast", "resolve_points", "law_points", "DEFAULT_PROBS", "predictive_draws",
@@ -85,7 +86,7 @@ def predictive_draws(params, log_x, key, *, law, likelihood):
     return log_mean, log_mean + expand["sigma"] * noise
 
 
-def _interval_columns(values, probs):
+def interval_columns(values, probs):
     """Median, mean and central intervals along axis 0 of ``values`` (draws, points)."""
     levels = [0.5] + [q for p in probs for q in ((1 - p) / 2, (1 + p) / 2)]
     quantiles = np.quantile(values, levels, axis=0)  # one sort for every level
@@ -151,7 +152,7 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     discrepancy : float
         Extrapolation discrepancy κ (nats of log-loss per e-fold of compute beyond the largest
         fitted run) added to the observed band's noise, e.g. from
-        `discrepancy.estimate_discrepancy`; 0 (default) is the plain posterior predictive.
+        `validate.estimate_discrepancy`; 0 (default) is the plain posterior predictive.
     inputs : dict, optional
         Further inputs the law needs at the points, e.g. ``{"U": unique_tokens}`` for the
         data-constrained law. A one-variable law needs only its own one of N, D, C.
@@ -179,8 +180,6 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     log_x = {name: jnp.log(jnp.asarray(base[name])) for name in law.inputs}
     fitted = post.runs_table
     if discrepancy:
-        from .discrepancy import compute_distance, predictive
-
         expected, observed, _ = predictive(params, log_x, compute_distance(C, fitted["C"]),
                                            discrepancy, key=key, law=law,
                                            likelihood=post.likelihood)
@@ -190,7 +189,7 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     scale = {f"{k}_vs_max": base[k] / fitted[k].max() for k in ("N", "D", "C")}
     frames = []
     for quantity, values in (("expected", expected), ("observed", observed)):
-        cols = _interval_columns(np.exp(np.asarray(values, np.float64)), probs)
+        cols = interval_columns(np.exp(np.asarray(values, np.float64)), probs)
         frames.append(pd.DataFrame({"point": np.arange(len(N)), "quantity": quantity,
                                     **base, **cols, **scale}))
     return pd.concat(frames).sort_values(["point", "quantity"], kind="stable").reset_index(drop=True)

@@ -43,9 +43,11 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import seed, trace
 from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy
 
+from .errors import PrecisionWarning
 from .laws import get_law
-from .models import _make_model, model_inputs
+from .models import make_model, model_inputs
 from .nuts import sample_chain
+from .posterior import Posterior
 from .priors import check_priors
 
 __all__ = ["SamplerConfig", "run_nuts", "sample_arrays", "sample_many", "run_batch", "LawModel",
@@ -105,10 +107,6 @@ class SamplerConfig:
         if self.chain_method not in CHAIN_METHODS:
             raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, "
                              f"got {self.chain_method!r}")
-
-
-class PrecisionWarning(UserWarning):
-    """The fit runs in a floating precision too coarse for its data."""
 
 
 def trace_count():
@@ -190,7 +188,7 @@ class LawModel:
 
     The compiled samplers are generic over such a *model spec*: a hashable object (the cache key)
     with ``build(model_args) -> model``, where ``model(*data)`` is the NumPyro model of one fit
-    and ``model_args`` is a pytree of arrays (here the priors' parameters, see `_split_priors`),
+    and ``model_args`` is a pytree of arrays (here the priors' parameters, see `split_priors`),
     and ``observed``, the name of the observed site (for the pointwise log-likelihood).
     `emergence_model.EmergenceModel` is another.
     """
@@ -201,7 +199,7 @@ class LawModel:
     observed: str = "log_loss"
 
     def build(self, prior_values):
-        return _make_model(self.law, _join_priors(self.prior_spec, prior_values), self.likelihood)
+        return make_model(self.law, join_priors(self.prior_spec, prior_values), self.likelihood)
 
 
 def _one_chain(key, chain, data, model_args, *, spec, config):
@@ -248,7 +246,7 @@ def _sampler(spec, config, layout, pointwise):
     def run(keys, data, model_args):
         _traces["count"] += 1  # runs at trace time only
         # The model is rebuilt inside each chain: only arrays (e.g. the canonical dict of prior
-        # values) cross the shard_map / lax.map boundaries (see `_split_priors`).
+        # values) cross the shard_map / lax.map boundaries (see `split_priors`).
         chain = functools.partial(_one_chain, spec=spec, config=config)
         if per_device == "vectorized":
             chains = jax.vmap(chain, in_axes=(0, 0, None, None))
@@ -346,7 +344,7 @@ def run_batch(spec, config, keys, data, model_args, strategy="auto", num_devices
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:num_fits], (samples, stats))
 
 
-def _split_priors(priors, dtype):
+def split_priors(priors, dtype):
     """Priors as (static spec, dict of arrays) in a canonical order, for the jitted sampler.
 
     Passing NumPyro distributions themselves as jit arguments would work, but their pytree
@@ -375,8 +373,8 @@ def _split_priors(priors, dtype):
     return tuple(static), dynamic
 
 
-def _join_priors(static, dynamic):
-    """Inverse of `_split_priors` (runs inside the jitted sampler)."""
+def join_priors(static, dynamic):
+    """Inverse of `split_priors` (runs inside the jitted sampler)."""
     priors = {}
     for name, kind, _ in static:
         if kind is None:
@@ -417,7 +415,7 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
             f"about 3x more steps above {FLOAT32_MAX_RUNS} runs; enable float64 with "
             "jax.config.update('jax_enable_x64', True) before fitting (the CLI does so itself)",
             PrecisionWarning, stacklevel=3)
-    prior_spec, prior_values = _split_priors(priors, data[1].dtype)
+    prior_spec, prior_values = split_priors(priors, data[1].dtype)
     pointwise = config.num_chains * config.num_samples * len(runs) <= MAX_POINTWISE_LOGLIK
     sampler = _compiled_sampler(law, likelihood, config, chain_layout(config), pointwise,
                                 prior_spec)
@@ -464,7 +462,7 @@ def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
     if ys.ndim != 2 or ys.shape[1] != len(runs):
         raise ValueError(f"log_losses must have shape (fits, {len(runs)}), got {ys.shape}")
     num_fits = ys.shape[0]
-    prior_spec, prior_values = _split_priors(priors, ys.dtype)
+    prior_spec, prior_values = split_priors(priors, ys.dtype)
     x, prior_values = jax.tree_util.tree_map(
         lambda a: jnp.broadcast_to(a, (num_fits,) + a.shape), (x, prior_values))
     keys = jax.random.split(key, (num_fits, config.num_chains))
@@ -494,8 +492,6 @@ def run_nuts(law, priors, runs, *, key, config=SamplerConfig(), likelihood="stud
     Posterior
         Warns with `ConvergenceWarning` if the diagnostics gate fails.
     """
-    from .posterior import Posterior
-
     law = get_law(law)
     samples, stats, loglik = sample_arrays(law, priors, runs, key=key, config=config,
                                            likelihood=likelihood, dtype=dtype)

@@ -25,6 +25,7 @@ import difflib
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from .errors import PriorError
 from .law_types import Law, PowerTerm, compute_optimal_exponents, term_log_input
 from .laws_family import FAMILY
 
@@ -134,8 +135,6 @@ def make_law(name, loss, *, inputs, params, priors, power_terms=(), log_space=Fa
     >>> float(jnp.exp(law.log_loss({"E": 1.0, "A": 2.0, "N0": 1e9}, {"N": jnp.log(1e9)})))
     2.0
     """
-    from .priors import PriorError
-
     params, inputs = tuple(params), tuple(inputs)
     for term in power_terms:
         if term.coef not in params or term.exponent not in params:

@@ -110,10 +110,10 @@ def build_model(law, priors, likelihood="student_t"):
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
     check_priors(law, priors, likelihood)
-    return _make_model(law, priors, likelihood)
+    return make_model(law, priors, likelihood)
 
 
-def _make_model(law, priors, likelihood):
+def make_model(law, priors, likelihood):
     """`build_model` without the checks; the sampler calls it with traced prior parameters."""
     coefs = {term.coef for term in law.power_terms}
 

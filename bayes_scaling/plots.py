@@ -33,8 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .allocation import optimal
-from .checks import (_rank_hist_band, ks_uniform_pvalue, loo_pit, pit_ecdf, rank_ecdf,
+from .checks import (ks_uniform_pvalue, loo_pit, pit_ecdf, rank_ecdf, rank_hist_band,
                      replicated_losses)
+from .emergence_model import score_distribution
 
 __all__ = ["plot_frontier", "plot_isoflop", "plot_ppc", "plot_loo_pit", "plot_sbc", "plot_emergence", "OKABE_ITO",
            "PALETTE"]
@@ -64,7 +65,7 @@ FRONTIER = {
 COMPUTE_LABEL = "training compute C (FLOP)"
 
 
-def _new_axes(ax):
+def new_axes(ax):
     """``ax``, or the Axes of a new figure when None."""
     if ax is None:
         import matplotlib.pyplot as plt
@@ -73,7 +74,7 @@ def _new_axes(ax):
     return ax
 
 
-def _check_probs(probs):
+def check_probs(probs):
     probs = tuple(float(p) for p in np.atleast_1d(probs))
     if not all(0 < p < 1 for p in probs):
         raise ValueError(f"interval probabilities must lie in (0, 1), got {probs}")
@@ -85,7 +86,7 @@ def _bound_columns(prob):
     return f"lo_{100 * prob:g}", f"hi_{100 * prob:g}"
 
 
-def _draw_band(ax, x, median, bands, color, label=None, label_bands=False):
+def draw_band(ax, x, median, bands, color, label=None, label_bands=False):
     """A median line over shaded central intervals; returns the line.
 
     ``bands`` maps an interval probability to its (lower, upper) arrays; the widest is drawn
@@ -93,7 +94,7 @@ def _draw_band(ax, x, median, bands, color, label=None, label_bands=False):
 
     >>> import matplotlib.pyplot as plt
     >>> fig, ax = plt.subplots()
-    >>> line = _draw_band(ax, [1, 2], [1, 2], {0.9: ([0, 1], [2, 3])}, PALETTE[0], "median")
+    >>> line = draw_band(ax, [1, 2], [1, 2], {0.9: ([0, 1], [2, 3])}, PALETTE[0], "median")
     >>> len(ax.collections), line.get_label()
     (1, 'median')
     >>> plt.close(fig)
@@ -149,14 +150,14 @@ def plot_frontier(post, flops, quantity="N", ax=None, probs=(0.5, 0.9)):
     if quantity not in FRONTIER:
         raise ValueError(f"unknown quantity {quantity!r}; choose one of "
                          f"{', '.join(map(repr, FRONTIER))}")
-    probs = _check_probs(probs)
+    probs = check_probs(probs)
     flops = np.sort(np.atleast_1d(np.asarray(flops, dtype=np.float64)))
     table = optimal(post, flops, probs=probs)
     rows = table[table["quantity"] == quantity]  # one per budget, in budget order
     bands = {p: tuple(rows[c].to_numpy() for c in _bound_columns(p)) for p in probs}
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     _shade_fitted_compute(ax, post, flops)
-    _draw_band(ax, flops, rows["median"].to_numpy(), bands, PALETTE[0], label="posterior median",
+    draw_band(ax, flops, rows["median"].to_numpy(), bands, PALETTE[0], label="posterior median",
                label_bands=True)
     ylabel, yscale = FRONTIER[quantity]
     ax.set(xscale="log", yscale=yscale, xlabel=COMPUTE_LABEL, ylabel=ylabel)
@@ -207,7 +208,7 @@ def plot_isoflop(post, flops, ax=None, num=60, prob=0.9, *, span=30.0):
     With ``post`` a fit as in the module example (which runs this):
     ``plot_isoflop(post, [1e20, 1e21, 1e22])``.
     """
-    (prob,) = _check_probs(prob)
+    (prob,) = check_probs(prob)
     if int(num) != num or num < 3:
         raise ValueError(f"num must be a whole number of points >= 3, got {num}")
     if not span > 1:
@@ -217,7 +218,7 @@ def plot_isoflop(post, flops, ax=None, num=60, prob=0.9, *, span=30.0):
     best_n = table[table["quantity"] == "N"]
     lo, hi = _bound_columns(prob)
     offsets = np.linspace(-np.log(span), np.log(span), int(num))
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     for j, c in enumerate(flops):
         star = best_n.iloc[j]
         log_n = np.append(np.log(star["median"]) + offsets, np.log(star["median"]))
@@ -226,7 +227,7 @@ def plot_isoflop(post, flops, ax=None, num=60, prob=0.9, *, span=30.0):
         lower, upper = np.quantile(losses, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
         color = PALETTE[j % len(PALETTE)]
         n = np.exp(log_n[:-1])  # the last point is N* itself, for the marker
-        _draw_band(ax, n, median[:-1], {prob: (lower[:-1], upper[:-1])}, color,
+        draw_band(ax, n, median[:-1], {prob: (lower[:-1], upper[:-1])}, color,
                    label=f"{c:.3g} FLOP")
         xerr = [[star["median"] - star[lo]], [star[hi] - star["median"]]]
         ax.errorbar(star["median"], median[-1], xerr=xerr, fmt="o", color=color,
@@ -270,7 +271,7 @@ def plot_ppc(post, *, key, ax=None, prob=0.9):
     --------
     See the module example, which runs it.
     """
-    (prob,) = _check_probs(prob)
+    (prob,) = check_probs(prob)
     replicated = replicated_losses(post, key=key)
     table = post.runs_table
     order = np.lexsort((table["N"].to_numpy(), table["C"].to_numpy()))
@@ -279,7 +280,7 @@ def plot_ppc(post, *, key, ax=None, prob=0.9):
     lower, upper = lower[order], upper[order]
     inside = (lower <= observed) & (observed <= upper)
     position = np.arange(len(order))
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     ax.vlines(position, lower, upper, color=OKABE_ITO["sky_blue"], linewidth=2, alpha=0.8,
               label=f"{prob:.0%} interval of replicated losses")
     ax.scatter(position[inside], observed[inside], s=9, color=OKABE_ITO["black"], zorder=3,
@@ -345,10 +346,10 @@ def plot_loo_pit(post, *, key, ax=None, prob=0.99):
     --------
     See the module example, which runs it.
     """
-    (prob,) = _check_probs(prob)
+    (prob,) = check_probs(prob)
     values = loo_pit(post, key=key)
     check = pit_ecdf(values, prob)
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     _draw_ecdf_check(ax, check.z, check.difference, check.lower, check.upper, check.inside,
                      label_band=f"{prob:.0%} simultaneous band (uniform)",
                      label_line="ECDF of LOO-PIT minus uniform")
@@ -417,7 +418,7 @@ def plot_sbc(ranks, max_rank, names, *, axes=None, prob=0.99, hist=False, bins=N
     if ranks.ndim != 2 or ranks.shape[1] != len(names):
         raise ValueError(f"ranks must have shape (replicates, parameters) with one name per "
                          f"parameter; got shape {ranks.shape} and {len(names)} names")
-    (prob,) = _check_probs(prob)
+    (prob,) = check_probs(prob)
     check = rank_ecdf(ranks, max_rank, prob)
     num, count = ranks.shape
     if hist:
@@ -452,7 +453,7 @@ def plot_sbc(ranks, max_rank, names, *, axes=None, prob=0.99, hist=False, bins=N
             ax.set_ylabel("ECDF − uniform CDF")
             ax.legend(loc="best", fontsize="x-small")
     if hist:
-        low, high = _rank_hist_band(num, bins, prob)
+        low, high = rank_hist_band(num, bins, prob)
         edges = np.arange(bins + 1) * ((int(max_rank) + 1) / bins) - 0.5
         for j, ax in enumerate(axes[1]):
             ax.axhspan(low, high, color=DATA_SHADE, alpha=0.5, linewidth=0,
@@ -487,9 +488,7 @@ def plot_emergence(fit, task, *, key, report=None, ax=None, prob=0.9, num=80):
     -------
     matplotlib.axes.Axes
     """
-    from .emergence_model import score_distribution
-
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     report = report or fit.thresholds()
     row = report.table.set_index("task").loc[task]
     grid = np.geomspace(row["range_lo"], row["range_hi"], num)

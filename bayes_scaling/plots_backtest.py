@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plots import DATA_SHADE, OKABE_ITO, PALETTE, _check_probs, _new_axes
+from .plots import DATA_SHADE, OKABE_ITO, PALETTE, check_probs, new_axes
 
 __all__ = ["plot_backtest", "plot_rolling_backtest", "DISTANCE_LABEL"]
 
@@ -99,13 +99,13 @@ def plot_backtest(result, ax=None, *, prob=0.9):
     --------
     See the module example, which runs it.
     """
-    (prob,) = _check_probs(prob)
+    (prob,) = check_probs(prob)
     runs = getattr(result, "runs", result)
     label = f"{100 * prob:g}"
     lo, hi, inside_col = f"lo_{label}", f"hi_{label}", f"in_{label}"
     _columns(runs, ["method", "C_vs_train", "loss", "median", "rel_error", lo, hi, inside_col],
              "the backtest table")
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     ax.axhline(0, color=OKABE_ITO["black"], linewidth=0.8, zorder=1)
     for j, method in enumerate(_methods(runs)):
         part = runs[runs["method"] == method]
@@ -181,11 +181,11 @@ def plot_rolling_backtest(table, ax=None, *, quantity="coverage", prob=0.9):
     if quantity not in ROLLING:
         raise ValueError(f"quantity must be one of {', '.join(map(repr, ROLLING))}, "
                          f"got {quantity!r}")
-    (prob,) = _check_probs(prob)
+    (prob,) = check_probs(prob)
     column = ROLLING[quantity] or f"coverage_{100 * prob:g}"
     _columns(table, ["method", "held_out", "median_C_vs_train", column],
              "the rolling backtest table")
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     if quantity == "coverage":
         first = table[table["method"] == _methods(table)[0]].sort_values("median_C_vs_train")
         low, high = _calibrated_range(first["held_out"].to_numpy(int), prob)

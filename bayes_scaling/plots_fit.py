@@ -34,8 +34,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .plots import (BAND_ALPHAS, DATA_SHADE, OKABE_ITO, PALETTE, _check_probs, _draw_band,
-                    _new_axes)
+from .allocation import ALLOCATION_LAWS, optimal
+from .plots import (BAND_ALPHAS, DATA_SHADE, OKABE_ITO, PALETTE, check_probs, draw_band,
+                    new_axes)
 
 __all__ = ["plot_fit", "plot_residuals", "plot_pairs", "fit_residuals", "noise_interval",
            "AXIS_LABELS"]
@@ -66,7 +67,7 @@ def _thinned(values, max_draws=MAX_DRAWS):
     return values[::step]
 
 
-def _law_losses(post, points):
+def law_losses(post, points):
     """Expected loss per (thinned) draw and point: array (draws, points).
 
     ``points`` maps the law's inputs among N, D, C to 1-D arrays of equal length.
@@ -239,7 +240,7 @@ def plot_fit(post, ax=None, *, x="N", color_by="auto", groups=5, probs=(0.5, 0.9
                          f"got {groups!r}")
     if not extend >= 1:
         raise ValueError(f"extend must be a factor >= 1, got {extend!r}")
-    probs = _check_probs(probs)
+    probs = check_probs(probs)
     if color_by is None and tuple(law.inputs) != (x,):
         raise ValueError(f"law {law.name!r} is a law of {', '.join(law.inputs)}: with "
                          f"color_by=None plot a one-variable law against its own input")
@@ -247,7 +248,6 @@ def plot_fit(post, ax=None, *, x="N", color_by="auto", groups=5, probs=(0.5, 0.9
     k = post.flops_per_param_token
     xs_data = table[x].to_numpy()
     bars = None if forecasts is None else _forecast_bars(forecasts, x, forecast_prob)
-    from .allocation import ALLOCATION_LAWS
 
     # Against C, a law with a closed-form optimum is drawn as its compute-optimal loss L*(C);
     # curves at a fixed N or D vary the other input only when neither is C.
@@ -257,7 +257,7 @@ def plot_fit(post, ax=None, *, x="N", color_by="auto", groups=5, probs=(0.5, 0.9
     lo = xs_data.min() / 1.3
     hi = max(xs_data.max() * reach, xs_data.max() * 1.3,
              *(bars[0] * 1.3 if bars is not None else [0]))
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     ax.axvspan(xs_data.max(), hi, **BEYOND_STYLE,
                label=f"beyond the fitted runs (largest {x} = {xs_data.max():.3g})")
     grid = np.geomspace(lo, hi, int(num))
@@ -280,11 +280,11 @@ def plot_fit(post, ax=None, *, x="N", color_by="auto", groups=5, probs=(0.5, 0.9
                                                 xs_data[mask].max() * 1.5, int(num))
             points = _complete(x, xs, color_by, centre, k)
             label = _group_label(color_by, centre, low, high)
-        losses = _law_losses(post, points)
+        losses = law_losses(post, points)
         quantiles = np.quantile(losses, [0.5] + [q for p in probs for q in ((1 - p) / 2,
                                                                           (1 + p) / 2)], axis=0)
         bands = {p: (quantiles[1 + 2 * i], quantiles[2 + 2 * i]) for i, p in enumerate(probs)}
-        _draw_band(ax, xs, quantiles[0], bands, color, label=label)
+        draw_band(ax, xs, quantiles[0], bands, color, label=label)
         ax.scatter(xs_data[mask], table["loss"].to_numpy()[mask], s=16, color=color,
                    edgecolors="white", linewidths=0.4, zorder=3)
     if rest.any():
@@ -319,13 +319,11 @@ def plot_fit(post, ax=None, *, x="N", color_by="auto", groups=5, probs=(0.5, 0.9
 
 def _draw_optimal_loss(post, ax, grid, probs):
     """The compute-optimal expected loss L*(C) with bands, for laws with a closed form."""
-    from .allocation import optimal
-
     rows = optimal(post, grid, probs=probs)
     rows = rows[rows["quantity"] == "loss"]
     bands = {p: (rows[f"lo_{100 * p:g}"].to_numpy(), rows[f"hi_{100 * p:g}"].to_numpy())
              for p in probs}
-    _draw_band(ax, grid, rows["median"].to_numpy(), bands, OKABE_ITO["black"],
+    draw_band(ax, grid, rows["median"].to_numpy(), bands, OKABE_ITO["black"],
                label="compute-optimal loss L*(C)")
 
 
@@ -347,7 +345,7 @@ def fit_residuals(post):
     See the module example, which runs it.
     """
     table = post.runs_table
-    losses = _law_losses(post, {n: table[n].to_numpy() for n in SIZES})
+    losses = law_losses(post, {n: table[n].to_numpy() for n in SIZES})
     return np.log(table["loss"].to_numpy()) - np.median(np.log(losses), axis=0)
 
 
@@ -363,7 +361,7 @@ def noise_interval(post, prob):
     """
     from scipy import stats
 
-    (prob,) = _check_probs(prob)
+    (prob,) = check_probs(prob)
     draws = post.idata.posterior
     sigma = _thinned(draws["sigma"].values.reshape(-1))
     q = (1 + prob) / 2
@@ -407,12 +405,12 @@ def plot_residuals(post, against="N", ax=None, *, prob=0.9, bins=8):
     """
     if against not in SIZES:
         raise ValueError(f"against must be one of 'N', 'D', 'C', got {against!r}")
-    (prob,) = _check_probs(prob)
+    (prob,) = check_probs(prob)
     residuals = fit_residuals(post)
     xs = post.runs_table[against].to_numpy()
     lower, upper = noise_interval(post, prob)
     inside = (lower <= residuals) & (residuals <= upper)
-    ax = _new_axes(ax)
+    ax = new_axes(ax)
     ax.axhspan(lower, upper, color=DATA_SHADE, alpha=0.45, linewidth=0,
                label=f"{prob:.0%} interval of the fitted noise")
     ax.axhline(0, color=OKABE_ITO["black"], linewidth=0.8, zorder=1)

@@ -37,7 +37,6 @@ A pooled fit takes a minute on 2 CPU cores (tests/test_pooling.py fits these run
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import jax
 import jax.numpy as jnp
@@ -48,11 +47,12 @@ from numpyro.distributions import transforms
 
 from . import inference
 from .data import Runs, RunsError, load_runs
+from .datasets import EPOCH_CHINCHILLA
 from .laws import get_law, term_log_input
 from .models import LIKELIHOODS, centre_site, model_inputs, observation_noise
-from .posterior import Posterior, _metadata, _posterior_idata
-from .priors import (PriorError, _positive_support, all_param_names, check_priors, default_priors,
-                     noise_param_names)
+from .posterior import PooledPosterior
+from .priors import (PriorError, all_param_names, check_priors, default_priors,
+                     has_positive_support)
 
 __all__ = ["fit_pooled", "PooledPosterior", "simulate_groups", "TAU_PRIOR_SCALE",
            "COEF_TAU_PRIOR_SCALE", "POOLED_TARGET_ACCEPT"]
@@ -89,7 +89,7 @@ def check_pool(law, pool, priors):
         prior = priors[name]
         if not isinstance(prior, dist.Distribution):
             raise PriorError(f"cannot pool {name!r}: its prior fixes it at {prior}")
-        if not _positive_support(prior):
+        if not has_positive_support(prior):
             raise PriorError(f"cannot pool {name!r}: pooling is on the log scale and its prior "
                              f"{type(prior).__name__} allows values ≤ 0")
         if name in exponent_of and exponent_of[name] not in pool:
@@ -177,7 +177,7 @@ class PooledLawModel:
     observed: str = "log_loss"
 
     def build(self, prior_values):
-        priors = inference._join_priors(self.prior_spec, prior_values)
+        priors = inference.join_priors(self.prior_spec, prior_values)
         return _make_pooled_model(self.law, priors, self.likelihood, self.pool, self.num_groups)
 
 
@@ -233,7 +233,7 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
     config = config or inference.SamplerConfig(target_accept=POOLED_TARGET_ACCEPT)
     x = model_inputs(runs, law, dtype=dtype)
     y = jnp.log(jnp.asarray(runs.loss, dtype=x[law.inputs[0]].dtype))
-    prior_spec, prior_values = inference._split_priors(chosen, y.dtype)
+    prior_spec, prior_values = inference.split_priors(chosen, y.dtype)
     spec = PooledLawModel(law, likelihood, prior_spec, pool, len(names))
     pointwise = config.num_chains * config.num_samples * len(runs) <= \
         inference.MAX_POINTWISE_LOGLIK
@@ -246,126 +246,6 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
                                        config=config, pool=pool, groups=names)
     post.warn_if_unconverged()
     return post
-
-
-class PooledPosterior(Posterior):
-    """The posterior of a pooled fit: every group's parameters (a ``group`` dimension), the
-    population's (``<name>_pop``) and the spreads (``<name>_tau``) of the pooled ones.
-
-    Use ``for_group`` / ``for_new_group`` for forecasts, plots and reports.
-    """
-
-    @classmethod
-    def from_arrays(cls, *, law, likelihood, priors, runs, samples, stats, loglik, config, pool,
-                    groups):
-        """Assemble the InferenceData (leading axes chain, draw; then group where it has one)."""
-        names = list(law.param_names) + [f"{p}_{s}" for p in pool for s in ("pop", "tau")]
-        names += list(noise_param_names(likelihood))
-        posterior = {name: np.asarray(samples[name], np.float64) for name in names}
-        if law.derived is not None:
-            posterior.update(_derived(law, {k: posterior[k] for k in law.param_names}))
-            try:  # of the population too, when the quantities read only pooled parameters
-                population = _derived(law, {k: posterior[f"{k}_pop"] for k in pool})
-            except KeyError:
-                population = {}
-            posterior.update({f"{k}_pop": v for k, v in population.items()})
-        attrs, constant = _metadata(law, likelihood, priors, runs, config, samples[names[0]])
-        attrs.update(pool=json.dumps(list(pool)), groups=json.dumps(groups))
-        constant["group"] = np.asarray(runs.group, dtype=str)
-        dims = {name: ["group"] for name in posterior
-                if posterior[name].ndim == 3}
-        idata = _posterior_idata(posterior, stats, loglik, runs, constant, attrs, dims,
-                                 coords={"group": groups})
-        return cls(idata)
-
-    @property
-    def groups(self):
-        """The group labels, in the order of the ``group`` dimension."""
-        return list(self.attrs["groups"])
-
-    @property
-    def pool(self):
-        """The partially pooled parameters."""
-        return tuple(self.attrs["pool"])
-
-    @property
-    def param_names(self):
-        names = list(self.law.param_names) + [f"{p}_{s}" for p in self.pool for s in ("pop", "tau")]
-        names += list(noise_param_names(self.likelihood))
-        return [n for n in names if float(self.idata.posterior[n].std()) > 0]
-
-    def draws(self, names=None):
-        """Flattened draws of parameters without a group dimension; for a group's use
-        ``for_group(name).draws(...)``."""
-        names = list(self.idata.posterior.data_vars) if names is None else names
-        grouped = [n for n in names if "group" in self.idata.posterior[n].dims]
-        if grouped:
-            raise ValueError(f"{grouped} differ by group in this pooled fit; use "
-                             f"post.for_group(NAME) (groups: {self.groups}) or "
-                             f"post.for_new_group(key)")
-        return super().draws(names)
-
-    def for_group(self, name):
-        """An ordinary `Posterior` of group ``name``: its parameters and its runs.
-
-        Its diagnostics are the pooled fit's (the gate covers every parameter of the fit).
-        """
-        if name not in self.groups:
-            raise ValueError(f"no group {name!r} in this fit; groups: {self.groups}")
-        runs = np.flatnonzero(self.idata.constant_data["group"].values == name)
-        return self._sub_posterior(self.idata.posterior.sel(group=name), runs,
-                                   f"group {name} of {self._described()}")
-
-    def for_new_group(self, key):
-        """An ordinary `Posterior` of a group not in the data: each draw's parameters are drawn
-        from the population (θ_pop·exp(τ·z), fresh z per draw). Needs every parameter pooled.
-        """
-        missing = [n for n in self.law.param_names if n not in self.pool and
-                   float(self.idata.posterior[n].std()) > 0]
-        if missing:
-            raise ValueError(f"{missing} are not pooled, so the population says nothing about a "
-                             f"new group's values; pool every parameter "
-                             f"({','.join(self.law.param_names)}) or forecast an existing group "
-                             f"({self.groups})")
-        posterior = self.idata.posterior
-        shape = posterior.sizes["chain"], posterior.sizes["draw"]
-        keys = jax.random.split(key, len(self.pool))
-        log_new = {}
-        for name, k in zip(self.pool, keys):
-            z = np.asarray(jax.random.normal(k, shape), np.float64)
-            log_new[name] = np.log(posterior[f"{name}_pop"].values) + posterior[f"{name}_tau"].values * z
-        new = posterior.isel(group=0).copy()
-        for name in self.law.param_names:
-            new[name] = (("chain", "draw"), np.exp(log_new[name]))
-        if self.law.derived is not None:
-            for k, v in _derived(self.law, {n: new[n].values for n in self.law.param_names}).items():
-                new[k] = (("chain", "draw"), v)
-        return self._sub_posterior(new.drop_vars("group", errors="ignore"),
-                                   np.arange(self.idata.constant_data.sizes["run"]),
-                                   f"a new group drawn from {self._described()}")
-
-    def _described(self):
-        return (f"a fit pooling {', '.join(self.pool)} over groups {', '.join(self.groups)}; "
-                f"the fit's diagnostics cover the spreads too")
-
-    def _sub_posterior(self, posterior, runs, what):
-        extras = [n for n in posterior.data_vars if n.endswith(("_pop", "_tau"))]
-        posterior = posterior.drop_vars(extras)
-        posterior.attrs = {k: v for k, v in self.idata.posterior.attrs.items()
-                           if k not in ("pool", "groups")}
-        posterior.attrs["source"] = f"{posterior.attrs.get('source', '')} ({what})"
-        groups = {"posterior": posterior, "sample_stats": self.idata.sample_stats}
-        for name in ("observed_data", "constant_data", "log_likelihood"):
-            if name in self.idata.groups():
-                data = self.idata[name].isel(run=runs)
-                groups[name] = data.drop_vars("group") if "group" in data else data
-        sub = Posterior(type(self.idata)(**groups))
-        sub._diagnostics = self.check()
-        return sub
-
-
-def _derived(law, params):
-    return {k: np.asarray(v, np.float64) for k, v in law.derived(params).items()}
 
 
 def simulate_groups(key, *, num_groups=4, runs_per_group=40, law="chinchilla", truth=None,
@@ -396,8 +276,6 @@ def simulate_groups(key, *, num_groups=4, runs_per_group=40, law="chinchilla", t
     >>> len(runs), sorted(set(runs.group.tolist()))
     (10, ['g0', 'g1'])
     """
-    from .datasets import EPOCH_CHINCHILLA
-
     if get_law(law).name != "chinchilla":
         raise ValueError("simulate_groups simulates the Chinchilla form only")
     truth = dict(EPOCH_CHINCHILLA if truth is None else truth)

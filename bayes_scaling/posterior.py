@@ -28,6 +28,7 @@ import tempfile
 import warnings
 from typing import NamedTuple
 
+import jax
 import numpy as np
 import pandas as pd
 
@@ -35,18 +36,15 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
     import arviz as az
 
+from .errors import ConvergenceWarning
 from .laws import get_law
-from .priors import all_param_names, describe_prior
+from .priors import all_param_names, describe_prior, noise_param_names
 
-__all__ = ["Posterior", "Diagnostics", "ConvergenceWarning", "GATE", "gate"]
+__all__ = ["Posterior", "PooledPosterior", "Diagnostics", "ConvergenceWarning", "GATE", "gate"]
 
 GATE = {"r_hat": 1.01, "ess": 400, "divergences": 0, "bfmi": 0.3}
 STUCK_R_HAT = 1.1  # above it, chains explore different regions (not just too few draws)
 LAGGING_STEP_RATIO = 10.0  # a chain adapted this much finer than the median one lags (see gate)
-
-
-class ConvergenceWarning(UserWarning):
-    """The fit failed the diagnostics gate; its numbers may not be trustworthy."""
 
 
 class Diagnostics(NamedTuple):
@@ -144,7 +142,7 @@ def gate(max_rhat, min_ess_bulk, min_ess_tail, divergences, min_bfmi, step_sizes
                        divergences, min_bfmi)
 
 
-def _metadata(law, likelihood, priors, runs, config, sample):
+def fit_metadata(law, likelihood, priors, runs, config, sample):
     """The attributes and constant data a fit file records (see the module docstring)."""
     attrs = {
         "law": law.name, "likelihood": likelihood, "source": runs.source,
@@ -160,7 +158,7 @@ def _metadata(law, likelihood, priors, runs, config, sample):
     return attrs, constant
 
 
-def _posterior_idata(posterior, stats, loglik, runs, constant, attrs, dims=None, coords=None):
+def posterior_idata(posterior, stats, loglik, runs, constant, attrs, dims=None, coords=None):
     """The InferenceData of a fit: posterior, sample stats, log-likelihood, data, attributes."""
     dims = {**{name: ["run"] for name in (*constant, "log_loss")}, **(dims or {})}
     idata = az.from_dict(
@@ -194,8 +192,8 @@ class Posterior:
         if law.derived is not None:
             derived = law.derived({k: posterior[k] for k in law.param_names})
             posterior.update({k: np.asarray(v, np.float64) for k, v in derived.items()})
-        attrs, constant = _metadata(law, likelihood, priors, runs, config, samples[names[0]])
-        return cls(_posterior_idata(posterior, stats, loglik, runs, constant, attrs))
+        attrs, constant = fit_metadata(law, likelihood, priors, runs, config, samples[names[0]])
+        return cls(posterior_idata(posterior, stats, loglik, runs, constant, attrs))
 
     # -- what was fitted ------------------------------------------------------------------------
     @property
@@ -309,8 +307,6 @@ class Posterior:
         if "posterior" not in idata.groups() or "law" not in idata.posterior.attrs:
             raise ValueError(f"{path}: not a bayes_scaling fit file (no posterior with a law)")
         if "pool" in idata.posterior.attrs and cls is Posterior:
-            from .pooling import PooledPosterior
-
             return PooledPosterior(idata)
         return cls(idata)
 
@@ -322,6 +318,128 @@ class Posterior:
             if key in raw:
                 raw[key] = json.loads(raw[key])
         return raw
+
+
+class PooledPosterior(Posterior):
+    """The posterior of a pooled fit: every group's parameters (a ``group`` dimension), the
+    population's (``<name>_pop``) and the spreads (``<name>_tau``) of the pooled ones.
+
+    Use ``for_group`` / ``for_new_group`` for forecasts, plots and reports.
+    """
+
+    @classmethod
+    def from_arrays(cls, *, law, likelihood, priors, runs, samples, stats, loglik, config, pool,
+                    groups):
+        """Assemble the InferenceData (leading axes chain, draw; then group where it has one)."""
+        names = list(law.param_names) + [f"{p}_{s}" for p in pool for s in ("pop", "tau")]
+        names += list(noise_param_names(likelihood))
+        posterior = {name: np.asarray(samples[name], np.float64) for name in names}
+        if law.derived is not None:
+            posterior.update(derived_draws(law, {k: posterior[k] for k in law.param_names}))
+            try:  # of the population too, when the quantities read only pooled parameters
+                population = derived_draws(law, {k: posterior[f"{k}_pop"] for k in pool})
+            except KeyError:
+                population = {}
+            posterior.update({f"{k}_pop": v for k, v in population.items()})
+        attrs, constant = fit_metadata(law, likelihood, priors, runs, config, samples[names[0]])
+        attrs.update(pool=json.dumps(list(pool)), groups=json.dumps(groups))
+        constant["group"] = np.asarray(runs.group, dtype=str)
+        dims = {name: ["group"] for name in posterior
+                if posterior[name].ndim == 3}
+        idata = posterior_idata(posterior, stats, loglik, runs, constant, attrs, dims,
+                                 coords={"group": groups})
+        return cls(idata)
+
+    @property
+    def groups(self):
+        """The group labels, in the order of the ``group`` dimension."""
+        return list(self.attrs["groups"])
+
+    @property
+    def pool(self):
+        """The partially pooled parameters."""
+        return tuple(self.attrs["pool"])
+
+    @property
+    def param_names(self):
+        names = list(self.law.param_names) + [f"{p}_{s}" for p in self.pool for s in ("pop", "tau")]
+        names += list(noise_param_names(self.likelihood))
+        return [n for n in names if float(self.idata.posterior[n].std()) > 0]
+
+    def draws(self, names=None):
+        """Flattened draws of parameters without a group dimension; for a group's use
+        ``for_group(name).draws(...)``."""
+        names = list(self.idata.posterior.data_vars) if names is None else names
+        grouped = [n for n in names if "group" in self.idata.posterior[n].dims]
+        if grouped:
+            raise ValueError(f"{grouped} differ by group in this pooled fit; use "
+                             f"post.for_group(NAME) (groups: {self.groups}) or "
+                             f"post.for_new_group(key)")
+        return super().draws(names)
+
+    def for_group(self, name):
+        """An ordinary `Posterior` of group ``name``: its parameters and its runs.
+
+        Its diagnostics are the pooled fit's (the gate covers every parameter of the fit).
+        """
+        if name not in self.groups:
+            raise ValueError(f"no group {name!r} in this fit; groups: {self.groups}")
+        runs = np.flatnonzero(self.idata.constant_data["group"].values == name)
+        return self._sub_posterior(self.idata.posterior.sel(group=name), runs,
+                                   f"group {name} of {self._described()}")
+
+    def for_new_group(self, key):
+        """An ordinary `Posterior` of a group not in the data: each draw's parameters are drawn
+        from the population (θ_pop·exp(τ·z), fresh z per draw). Needs every parameter pooled.
+        """
+        missing = [n for n in self.law.param_names if n not in self.pool and
+                   float(self.idata.posterior[n].std()) > 0]
+        if missing:
+            raise ValueError(f"{missing} are not pooled, so the population says nothing about a "
+                             f"new group's values; pool every parameter "
+                             f"({','.join(self.law.param_names)}) or forecast an existing group "
+                             f"({self.groups})")
+        posterior = self.idata.posterior
+        shape = posterior.sizes["chain"], posterior.sizes["draw"]
+        keys = jax.random.split(key, len(self.pool))
+        log_new = {}
+        for name, k in zip(self.pool, keys):
+            z = np.asarray(jax.random.normal(k, shape), np.float64)
+            log_new[name] = np.log(posterior[f"{name}_pop"].values) + posterior[f"{name}_tau"].values * z
+        new = posterior.isel(group=0).copy()
+        for name in self.law.param_names:
+            new[name] = (("chain", "draw"), np.exp(log_new[name]))
+        if self.law.derived is not None:
+            for k, v in derived_draws(self.law, {n: new[n].values for n in self.law.param_names}).items():
+                new[k] = (("chain", "draw"), v)
+        return self._sub_posterior(new.drop_vars("group", errors="ignore"),
+                                   np.arange(self.idata.constant_data.sizes["run"]),
+                                   f"a new group drawn from {self._described()}")
+
+    def _described(self):
+        return (f"a fit pooling {', '.join(self.pool)} over groups {', '.join(self.groups)}; "
+                f"the fit's diagnostics cover the spreads too")
+
+    def _sub_posterior(self, posterior, runs, what):
+        extras = [n for n in posterior.data_vars if n.endswith(("_pop", "_tau"))]
+        posterior = posterior.drop_vars(extras)
+        posterior.attrs = {k: v for k, v in self.idata.posterior.attrs.items()
+                           if k not in ("pool", "groups")}
+        posterior.attrs["source"] = f"{posterior.attrs.get('source', '')} ({what})"
+        groups = {"posterior": posterior, "sample_stats": self.idata.sample_stats}
+        for name in ("observed_data", "constant_data", "log_likelihood"):
+            if name in self.idata.groups():
+                data = self.idata[name].isel(run=runs)
+                groups[name] = data.drop_vars("group") if "group" in data else data
+        sub = Posterior(type(self.idata)(**groups))
+        sub._diagnostics = self.check()
+        return sub
+
+
+def derived_draws(law, params):
+    """The law's derived quantities (e.g. the compute-optimal exponents) of each draw."""
+    return {k: np.asarray(v, np.float64) for k, v in law.derived(params).items()}
+
 
 
 def _elements(posterior, names):

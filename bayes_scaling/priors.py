@@ -79,6 +79,7 @@ import re
 import numpy as np
 import numpyro.distributions as dist
 
+from .errors import PriorError
 from .laws import get_law, term_log_input
 
 __all__ = ["default_priors", "parse_prior", "parse_priors", "read_prior_file", "check_priors",
@@ -100,10 +101,6 @@ _DISTRIBUTIONS = {name: getattr(dist, name) for name in (
 )}
 _SPEC = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$")
 _CALL = re.compile(r"^([A-Za-z]\w*)\s*\((.*)\)$")
-
-
-class PriorError(ValueError):
-    """A prior that cannot be read or does not fit the law."""
 
 
 def noise_param_names(likelihood):
@@ -300,12 +297,12 @@ def check_priors(law, priors, likelihood):
         if not isinstance(prior, dist.Distribution):
             raise PriorError(f"prior for {name!r} must be a NumPyro distribution or a number, "
                              f"got {type(prior).__name__}")
-        if (name in positive or name == "E") and not _positive_support(prior):
+        if (name in positive or name == "E") and not has_positive_support(prior):
             raise PriorError(f"prior for {name!r} must put all its mass on positive values "
                              f"(e.g. LogNormal, HalfNormal, Gamma), got {type(prior).__name__}")
 
 
-def _positive_support(prior):
+def has_positive_support(prior):
     support = prior.support
     lower = getattr(support, "lower_bound", None)
     if support is dist.constraints.positive:

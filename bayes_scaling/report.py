@@ -31,10 +31,20 @@ import tempfile
 import warnings
 from typing import NamedTuple
 
+import jax
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from . import __version__
+from .allocation import ALLOCATION_LAWS, optimal
+from .checks import replicated_log_losses
+from .data import parse_number
+from .errors import ConvergenceWarning, PriorError
+from .forecast import forecast
+from .plots_fit import SIZES, law_losses, plot_fit, plot_pairs, plot_residuals
+from .posterior import GATE
+from .priors import parse_prior
 
 __all__ = ["render_report", "write_report", "report_warnings", "residual_trends", "parse_points",
            "ReportWarning", "FAR_EXTRAPOLATION", "TREND_LEVEL", "default_budgets"]
@@ -61,8 +71,6 @@ def parse_points(text):
     >>> parse_points("70B:1.4T, 7B:140B")
     ([70000000000.0, 7000000000.0], [1400000000000.0, 140000000000.0])
     """
-    from .data import parse_number
-
     n_values, d_values = [], []
     for part in filter(None, (p.strip() for p in str(text).split(","))):
         pieces = part.split(":")
@@ -96,8 +104,6 @@ def default_budgets(post):
 
 # -- warnings ------------------------------------------------------------------------------------
 def _prior_bound_warnings(post):
-    from .priors import PriorError, parse_prior
-
     found = []
     for name, text in post.attrs.get("priors", {}).items():
         if text.startswith("fixed") or name not in post.idata.posterior:
@@ -171,17 +177,14 @@ def residual_trends(post, *, key, bins=TREND_BINS):
     With ``post`` a fit as in the module example (which runs this): a well-specified fit
     shows no trend, ``residual_trends(post, key=jax.random.key(3))["trend"].any()`` is False.
     """
-    from .checks import _replicated_log_losses
-    from .plots_fit import SIZES, _law_losses
-
     table = post.runs_table
-    reference = np.median(np.log(_law_losses(post, {n: table[n].to_numpy() for n in SIZES})),
+    reference = np.median(np.log(law_losses(post, {n: table[n].to_numpy() for n in SIZES})),
                           axis=0)
     observed = np.log(table["loss"].to_numpy()) - reference
     # log-losses directly: with a heavy-tailed fit (Student-t, ν near 1) exp() of a replicate
     # can overflow, and its log would come back as inf or -inf
     post.warn_if_unconverged("checking residual trends", stacklevel=3)
-    replicated = _replicated_log_losses(post, key).reshape(-1, len(table)) - reference
+    replicated = replicated_log_losses(post, key).reshape(-1, len(table)) - reference
     axes = [a for a in SIZES if np.all(np.isfinite(table[a])) and np.all(table[a] > 0)]
     rows = []
     for axis in axes:
@@ -278,11 +281,6 @@ def _figure_uri(figure, dpi=100):
 
 def _figures(post, forecasts):
     """(title, data URI, caption) of the fit, residual and pair plots."""
-    from matplotlib.figure import Figure
-
-    from .allocation import ALLOCATION_LAWS
-    from .plots_fit import plot_fit, plot_pairs, plot_residuals
-
     out = []
     figure = Figure(figsize=(13, 5.2), layout="constrained")
     left, right = figure.subplots(1, 2)
@@ -336,8 +334,6 @@ def _data_section(post):
 
 
 def _diagnostics_table(diagnostics):
-    from .posterior import GATE
-
     checks = [("max R-hat", f"{diagnostics.max_r_hat:.4f}", f"≤ {GATE['r_hat']}",
                diagnostics.max_r_hat <= GATE["r_hat"]),
               ("min bulk ESS", f"{diagnostics.min_ess_bulk:.0f}", f"≥ {GATE['ess']}",
@@ -369,8 +365,6 @@ def _interval(row, prob=0.9):
 
 
 def _optimal_section(post, budgets):
-    from .allocation import ALLOCATION_LAWS, optimal
-
     if post.law.name not in ALLOCATION_LAWS:
         return (f"<p>The {html.escape(post.law.name)} law has no closed-form compute-optimal "
                 f"allocation; this section needs a Chinchilla fit.</p>")
@@ -435,11 +429,6 @@ def render_report(post, *, key, at=None, budgets=None, title=None):
     --------
     See the module example, which runs it.
     """
-    import jax
-
-    from .forecast import forecast
-    from .posterior import ConvergenceWarning
-
     diagnostics = post.warn_if_unconverged("reporting", stacklevel=3)
     budgets = default_budgets(post) if budgets is None else [float(b) for b in budgets]
     key_forecast, key_trends = jax.random.split(key)

@@ -33,13 +33,16 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .discrepancy import compute_distance, estimate_discrepancy, predictive
-from .forecast import DEFAULT_PROBS, _interval_columns, posterior_params
+from .api import fit
+from .baseline import bootstrap_predictive, huber_bootstrap
+from .discrepancy import KAPPA_GRID, compute_distance, predictive, predictive_noise
+from .forecast import DEFAULT_PROBS, interval_columns, posterior_params
 from .laws import get_law
 from .priors import all_param_names
 from .scoring import crps, in_interval, log_mean_density, relative_error
 
-__all__ = ["split_by_compute", "backtest", "rolling_backtest", "Backtest", "METHODS"]
+__all__ = ["split_by_compute", "backtest", "rolling_backtest", "Backtest", "METHODS",
+           "estimate_discrepancy"]
 
 METHODS = ("bayes", "huber-bootstrap")
 DEFAULT_HOLDOUT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -129,7 +132,7 @@ def split_by_compute(runs, *, holdout_top=None, cutoff_flops=None, min_train=1):
 def _score(method, point, expected_log, observed_log, log_density, held, probs):
     """Per-run score table of one method (``*_log`` arrays have shape (draws, runs))."""
     losses = np.exp(np.asarray(observed_log, dtype=np.float64))
-    bounds = _interval_columns(losses, probs)  # one sort for every interval
+    bounds = interval_columns(losses, probs)  # one sort for every interval
     table = {"method": method, "median": point}
     for p in probs:
         label = f"{100 * p:g}"
@@ -148,8 +151,6 @@ def _score(method, point, expected_log, observed_log, log_density, held, probs):
 def _bayes_scores(train, held, key, *, law, priors, likelihood, config, probs, discrepancy):
     """Scores of the posterior predictive, and with ``discrepancy`` also of the predictive
     widened by the extrapolation discrepancy learned from ``train`` alone."""
-    from .api import fit
-
     k_fit, k_pred, k_kappa = jax.random.split(key, 3)
     post = fit(train, key=k_fit, law=law, priors=priors, likelihood=likelihood, config=config)
     params = posterior_params(post)
@@ -170,8 +171,6 @@ def _bayes_scores(train, held, key, *, law, priors, likelihood, config, probs, d
 
 
 def _baseline_scores(train, held, key, *, num_resamples, probs):
-    from .baseline import bootstrap_predictive, huber_bootstrap
-
     k_fit, k_pred = jax.random.split(key)
     boot = huber_bootstrap(train, key=k_fit, num_resamples=num_resamples)
     expected, observed = bootstrap_predictive(boot, held.N, held.D, key=k_pred)
@@ -292,3 +291,55 @@ def rolling_backtest(runs, *, key, holdout_fractions=DEFAULT_HOLDOUT_FRACTIONS,
             cutoff_flops=result.cutoff_flops, num_train=result.num_train,
             median_C_vs_train=distance))
     return pd.concat(frames, ignore_index=True), results
+
+
+def estimate_discrepancy(runs, *, key, law="chinchilla", priors=None, likelihood="student_t",
+                         config=None, holdout_top=0.2, grid=KAPPA_GRID):
+    """Learn the extrapolation discrepancy κ (see `discrepancy`) from an internal backtest.
+
+    Fit on the runs below an internal compute cutoff, forecast the runs above it, and keep the κ
+    whose predictive distribution gives those runs the highest log density.
+
+    Parameters
+    ----------
+    runs : Runs
+        The runs a forecast will be based on; the largest ``holdout_top`` of them by compute are
+        held out internally.
+    key : jax.random key
+    law, priors, likelihood, config
+        As for `fit`.
+    holdout_top : float
+    grid : array_like
+        Candidate values of κ.
+
+    Returns
+    -------
+    (float, pandas.DataFrame)
+        The chosen κ, and the mean log predictive density of the internally held-out runs for
+        every κ of the grid.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from bayes_scaling import simulate
+    >>> runs = simulate(jax.random.key(0), num_runs=60)
+    >>> kappa, table = estimate_discrepancy(runs, key=jax.random.key(1))
+    >>> bool(kappa >= 0), list(table.columns)
+    (True, ['kappa', 'mean_lpd'])
+    """
+    law = get_law(law)
+    train, held = split_by_compute(runs, holdout_top=holdout_top,
+                                   min_train=len(all_param_names(law, likelihood)))
+    post = fit(train, key=key, law=law, priors=priors, likelihood=likelihood, config=config)
+    post.warn_if_unconverged("estimating the extrapolation discrepancy")
+    params = posterior_params(post)
+    log_x = {name: jnp.log(jnp.asarray(getattr(held, name))) for name in law.inputs}
+    distance = compute_distance(held.C, train.C)
+    y = np.log(held.loss)
+    scores = []
+    for kappa in grid:
+        log_mean, noise = predictive_noise(params, log_x, distance, kappa, law=law,
+                                           likelihood=likelihood)
+        scores.append(float(np.mean(log_mean_density(noise.log_prob(jnp.asarray(y)[None, :])))))
+    table = pd.DataFrame({"kappa": np.asarray(grid, float), "mean_lpd": scores})
+    return float(table["kappa"][table["mean_lpd"].idxmax()]), table

@@ -53,7 +53,7 @@ def main(argv=None):
         "closed form N*, D*, L* (jitted)": best_of(lambda: allocation._optimal_draws(draws, budgets, 6.0)),
         "compute for target loss (jitted)": best_of(lambda: allocation._target_draws(draws, targets, 6.0)),
         "closed form + quantile table (NumPy)": best_of(lambda: [
-            allocation._interval_columns(np.asarray(v, np.float64), (0.5, 0.9, 0.95))
+            allocation.interval_columns(np.asarray(v, np.float64), (0.5, 0.9, 0.95))
             for v in allocation._optimal_draws(draws, budgets, 6.0).values()]),
     }
     record = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

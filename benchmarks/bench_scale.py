@@ -53,7 +53,7 @@ from numpyro.infer.util import potential_energy  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling import inference  # noqa: E402
-from bayes_scaling.models import _make_model  # noqa: E402
+from bayes_scaling.models import make_model  # noqa: E402
 from bayes_scaling.xla_flags import SMALL_LOOP_BYTES, SMALL_LOOP_OPTION  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +80,7 @@ def timed(fn):
 def gradient_seconds(runs, evaluations=20_000):
     """Seconds per value-and-gradient of the model's potential, measured inside XLA."""
     priors = bs.default_priors(LAW, runs)
-    model = _make_model(LAW, priors, "student_t")
+    model = make_model(LAW, priors, "student_t")
     data = inference._data(runs, LAW, None)
     start = inference._initial_position(jax.random.key(0), model, data)
     flat, unravel = ravel_pytree(start)

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayes_scaling.discrepancy import compute_distance, estimate_discrepancy, predictive
+from bayes_scaling.discrepancy import compute_distance, predictive
+from bayes_scaling.validate import estimate_discrepancy
 from bayes_scaling.laws import get_law
 
 from conftest import TEST_CONFIG

@@ -152,7 +152,7 @@ def test_compiled_program_is_the_same_in_every_process():
         "import hashlib, jax, jax.numpy as jnp, bayes_scaling as bs\n"
         "from bayes_scaling import inference as inf\n"
         "runs = bs.simulate(jax.random.key(0))\n"
-        "spec, values = inf._split_priors(bs.default_priors('chinchilla', runs), jnp.float32)\n"
+        "spec, values = inf.split_priors(bs.default_priors('chinchilla', runs), jnp.float32)\n"
         "config = inf.SamplerConfig()\n"
         "run = inf._compiled_sampler(bs.LAWS['chinchilla'], 'student_t', config,\n"
         "                            inf.chain_layout(config), True, spec)\n"
