@@ -111,7 +111,7 @@ class Runs:
         >>> runs.input("U", "data_constrained")
         Traceback (most recent call last):
         ...
-        bayes_scaling.data.RunsError: DataFrame: law 'data_constrained' needs column 'U' (unique tokens), which the runs lack; name it with --input U=COLUMN (API: load_runs(..., inputs={'U': COLUMN}))
+        bayes_scaling.errors.RunsError: DataFrame: law 'data_constrained' needs column 'U' (unique tokens), which the runs lack; name it with --input U=COLUMN (API: load_runs(..., inputs={'U': COLUMN}))
         """
         values = self.extra.get(name) if name not in ("N", "D", "C") else getattr(self, name)
         if values is None or np.isnan(values).all():

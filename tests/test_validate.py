@@ -95,7 +95,7 @@ def test_bayes_intervals_cover_a_well_specified_simulation(sim_backtest):
 # This test checks the splits, not convergence. With 4 chains x 500 draws the R-hat gate
 # (1.01) fails by chance for about 1 fit in 16 (measured the same on the kernel before and after
 # the chains' starts were pulled in), and a gate failure warns, which pytest turns into an error.
-@pytest.mark.filterwarnings("ignore::bayes_scaling.posterior.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::bayes_scaling.errors.ConvergenceWarning")
 def test_rolling_backtest_grows_the_extrapolation(sim_runs):
     table, results = rolling_backtest(sim_runs, key=jax.random.key(4),
                                       holdout_fractions=(0.1, 0.4), compare=(),
