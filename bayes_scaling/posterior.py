@@ -87,10 +87,13 @@ def lagging_chains(step_sizes):
 
     >>> lagging_chains([0.011, 0.023, 0.00014, 0.022])
     ([2], [117.9])
+    >>> lagging_chains([0.011, 0.0, 0.02, 0.022])  # a step size that collapsed to zero
+    ([1], [inf])
     """
     step_sizes = np.asarray(step_sizes, np.float64)
     median = np.median(step_sizes)
-    ratios = median / step_sizes
+    ratios = np.divide(median, step_sizes, out=np.full_like(step_sizes, np.inf),
+                       where=step_sizes > 0)
     chains = [int(c) for c in np.flatnonzero(ratios > LAGGING_STEP_RATIO)]
     return chains, [round(float(ratios[c]), 1) for c in chains]
 
@@ -128,11 +131,12 @@ def gate(max_rhat, min_ess_bulk, min_ess_tail, divergences, min_bfmi, step_sizes
                         f"(bulk {min_ess_bulk:.0f}, tail {min_ess_tail:.0f}); {advice}")
     lagging, ratios = lagging_chains(step_sizes) if step_sizes is not None else ([], [])
     if lagging and problems:  # which chain is to blame, where R-hat or ESS failed
+        many = len(lagging) > 1
+        factors = ", ".join(f"{r:.0f}x" if np.isfinite(r) else "infinitely" for r in ratios)
         problems.append(
-            f"chain{'s' if len(lagging) > 1 else ''} {', '.join(map(str, lagging))} adapted a "
-            f"step size {'x, '.join(f'{r:.0f}' for r in ratios)}x smaller than the median "
-            f"chain: {'their' if len(lagging) > 1 else 'its'} warmup settled in a narrow corner "
-            "of the posterior and barely moved; refit with another key")
+            f"chain{'s' if many else ''} {', '.join(map(str, lagging))} adapted a step size "
+            f"{factors} smaller than the median chain: {'their' if many else 'its'} warmup "
+            "settled in a narrow corner of the posterior and barely moved; refit with another key")
     if divergences > GATE["divergences"]:
         problems.append(f"{divergences} divergent transitions; raise target_accept "
                         f"or revisit the priors")
