@@ -918,7 +918,7 @@ def _add_sampler_flags(group):
     group.add_argument("--warmup", type=int, default=1000)
     group.add_argument("--samples", type=int, default=1000, help="draws per chain")
     group.add_argument("--target-accept", type=float,
-                       help="NUTS step-size target (default 0.9; pooled fits 0.99)")
+                       help="NUTS step-size target (default 0.9; pooled fits 0.995)")
     group.add_argument("--seed", type=int, default=0)
     _add_device_flags(group)
 

@@ -10,16 +10,18 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.pooling import PooledPosterior, fit_pooled, simulate_groups
+from bayes_scaling.pooling import (POOLED_TARGET_ACCEPT, PooledPosterior, fit_pooled,
+                                   simulate_groups)
 from bayes_scaling.priors import PriorError
 
 # Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
 pytestmark = pytest.mark.statistical
 
-# Pooled and separate fits alike run at the pooled default acceptance (0.99; at 0.9 a separate
-# fit of 30 runs had a divergence); 1000 + 1000 as the CLI's default (at 500 + 500 the
-# simulated groups' pooled fit had a divergence).
-CONFIG = bs.SamplerConfig(num_chains=4, num_warmup=1000, num_samples=1000, target_accept=0.99)
+# Pooled and separate fits alike run at the pooled default acceptance (at 0.9 a separate fit of
+# 30 runs had a divergence); 1000 + 1000 as the CLI's default (at 500 + 500 the simulated
+# groups' pooled fit had a divergence).
+CONFIG = bs.SamplerConfig(num_chains=4, num_warmup=1000, num_samples=1000,
+                          target_accept=POOLED_TARGET_ACCEPT)
 GROUPS, RUNS_PER_GROUP = 3, 30
 
 
@@ -172,7 +174,7 @@ def test_cli_fit_group_col_then_forecast_a_group(grouped_runs, pooled, tmp_path,
                 "-o", fit_file) == 0
     out = capsys.readouterr()
     assert "pooling alpha, beta across 3 groups of column 'family'" in out.err
-    assert "target acceptance 0.99" in out.out and "alpha[g2]" in out.out
+    assert f"target acceptance {POOLED_TARGET_ACCEPT}" in out.out and "alpha[g2]" in out.out
     assert "beta_tau" in out.out and "diagnostics OK" in out.out
     assert main("forecast", fit_file, "--params", "70B", "--tokens", "1.4T") == 2
     assert "pooled fit of groups ['g0', 'g1', 'g2']: name one with --group" in \
