@@ -31,7 +31,7 @@ import pandas as pd
 
 from .data import parse_number
 from .forecast import interval_columns, resolve_points
-from .laws import get_law
+from .laws.registry import get_law
 
 __all__ = ["optimal_allocation", "compute_for_loss", "optimal", "compute_for_target", "plan",
            "ALLOCATION_LAWS", "log_spaced_budgets"]

@@ -20,9 +20,9 @@ import jax
 
 from .data import Runs, load_runs
 from .forecast import DEFAULT_PROBS, forecast
-from .inference import SamplerConfig, run_nuts
-from .laws import get_law
-from .priors import all_param_names, default_priors
+from .inference.sampler import SamplerConfig, run_nuts
+from .laws.registry import get_law
+from .laws.priors import all_param_names, default_priors
 
 __all__ = ["fit", "ScalingLawFit"]
 
@@ -37,7 +37,7 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
         The runs, or a CSV path / DataFrame for `load_runs` (with ``load_options``).
     key : jax.random key
     law : str or Law
-        A registry name (`laws.LAWS`) or a `Law`, e.g. your own from `laws.make_law`.
+        A registry name (`laws.registry.LAWS`) or a `Law`, e.g. your own from `laws.registry.make_law`.
     priors : dict, optional
         Overrides of the default priors (NumPyro distributions or fixed numbers), by name.
     likelihood : {"student_t", "normal"}

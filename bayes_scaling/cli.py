@@ -149,8 +149,8 @@ def _forecast_frame(table):
 
 # -- subcommands ------------------------------------------------------------------------------
 def _sampler_config(args):
-    from .inference import SamplerConfig
-    from .pooling import POOLED_TARGET_ACCEPT
+    from .inference.sampler import SamplerConfig
+    from .inference.pooled import POOLED_TARGET_ACCEPT
 
     target = args.target_accept
     if target is None:  # a pooled fit's default is higher (see pooling)
@@ -160,7 +160,7 @@ def _sampler_config(args):
 
 
 def _priors_from_args(args):
-    from .priors import parse_priors, read_prior_file
+    from .laws.priors import parse_priors, read_prior_file
 
     priors = read_prior_file(args.prior_file) if args.prior_file else {}
     return {**priors, **parse_priors(args.prior or [])}  # --prior overrides the file
@@ -170,7 +170,7 @@ def _fit_and_report(runs, args, out_path, header, show_summary=True):
     import jax
 
     from .api import fit
-    from .inference import FLOAT32_MAX_RUNS, chain_layout
+    from .inference.sampler import FLOAT32_MAX_RUNS, chain_layout
 
     config = _sampler_config(args)
     per_device, devices = chain_layout(config)
@@ -186,7 +186,7 @@ def _fit_and_report(runs, args, out_path, header, show_summary=True):
     options = dict(key=jax.random.key(args.seed), law=args.law, priors=_priors_from_args(args),
                    likelihood=args.likelihood, config=config)
     if getattr(args, "group_col", None):
-        from .pooling import fit_pooled
+        from .inference.pooled import fit_pooled
 
         pool = _pool_names(args.pool)
         _err(f"pooling {', '.join(pool) if pool else 'the exponents'} across "
@@ -213,7 +213,7 @@ def _load_fit(args):
     a group not in the data, drawn from the population). ``summary`` shows a pooled fit whole."""
     import jax
 
-    from .pooling import PooledPosterior
+    from .inference.pooled import PooledPosterior
     from .posterior import Posterior
 
     post = Posterior.load(args.fit)
@@ -526,7 +526,7 @@ def _backtest_figure(path, probs, result=None, table=None):
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from .plots_backtest import plot_backtest, plot_rolling_backtest
+    from .plots.backtest import plot_backtest, plot_rolling_backtest
 
     prob = 0.9 if 0.9 in probs else max(probs)
     if result is not None:
@@ -544,7 +544,7 @@ def _backtest_figure(path, probs, result=None, table=None):
 def cmd_backtest(args):
     import jax
 
-    from .validate import backtest, rolling_backtest
+    from .validation.backtest import backtest, rolling_backtest
 
     if args.plot:  # before any work
         _image_format(args.plot)
@@ -602,9 +602,9 @@ def cmd_backtest(args):
 def cmd_sbc(args):
     import jax
 
-    from .sbc import DEFAULT_SBC_CONFIG, sbc
+    from .validation.sbc import DEFAULT_SBC_CONFIG, sbc
 
-    from .inference import batch_strategy
+    from .inference.sampler import batch_strategy
 
     if args.output:
         _check_writable(args.output, args.force, other="--plot another path")
@@ -624,7 +624,7 @@ def cmd_sbc(args):
         import matplotlib
 
         matplotlib.use("Agg")
-        from .plots import plot_sbc
+        from .plots.checks import plot_sbc
 
         axes = plot_sbc(result.ranks, result.max_rank, result.names)
         axes.flat[0].figure.savefig(args.output, dpi=120, bbox_inches="tight")
@@ -671,8 +671,8 @@ def _describe_scores(scores, args):
 def cmd_emergence(args):
     import jax
 
-    from .emergence import DEFAULT_CONFIG, check_threshold_options, fit_emergence, load_scores
-    from .inference import batch_strategy
+    from .emergence.fit import DEFAULT_CONFIG, check_threshold_options, fit_emergence, load_scores
+    from .inference.sampler import batch_strategy
 
     scores = load_scores(args.scores, params=args.params, tokens=args.tokens, flops=args.flops,
                          score=args.score_col, task=args.task_col,
@@ -797,7 +797,7 @@ def cmd_plot(args):
     post = _load_fit(args)
     if args.kind == "fit":
         from .forecast import forecast
-        from .plots_fit import plot_fit
+        from .plots.fit import plot_fit
         from .report import parse_points
 
         forecasts = None
@@ -809,16 +809,16 @@ def cmd_plot(args):
             None if args.color_by == "none" else args.color_by)
         plot_fit(post, ax=ax, x=args.x, color_by=color_by, forecasts=forecasts)
     elif args.kind == "residuals":
-        from .plots_fit import plot_residuals
+        from .plots.fit import plot_residuals
 
         fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
         plot_residuals(post, args.x, ax=ax)
     elif args.kind == "pairs":
-        from .plots_fit import plot_pairs
+        from .plots.fit import plot_pairs
 
         fig = plot_pairs(post).flat[0].figure
     else:
-        from .plots import plot_frontier
+        from .plots.planning import plot_frontier
 
         budgets = _frontier_budgets(post, args.flops)
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
@@ -857,7 +857,7 @@ def cmd_report(args):
 def cmd_compare(args):
     import jax
 
-    from .compare import STATEMENT, compare_laws
+    from .validation.compare import STATEMENT, compare_laws
 
     laws = [name.strip() for name in args.laws.split(",") if name.strip()]
     if len(laws) < 2:
@@ -1192,7 +1192,7 @@ def main(argv=None):
     args = _parse(argv)
     _configure_jax(x64=args.x64, device=getattr(args, "device", "auto"))
     from .data import RunsError
-    from .priors import PriorError
+    from .laws.priors import PriorError
 
     # Every command announces a failed diagnostics gate itself (loudly, on stderr), so the
     # library's ConvergenceWarning would only repeat it; other warnings still show.

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import RunsError
-from .laws import get_law
+from .laws.registry import get_law
 
 __all__ = ["Runs", "RunsError", "load_runs", "load_points", "parse_number", "COLUMN_ALIASES",
            "INPUT_ALIASES"]

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .data import Runs, load_runs
-from .laws import get_law
+from .laws.registry import get_law
 
 __all__ = ["Dataset", "DATASETS", "EPOCH_CHINCHILLA", "dataset_path", "load_dataset", "simulate",
            "DATA_ENV"]

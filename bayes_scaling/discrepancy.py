@@ -9,7 +9,7 @@ with the distance beyond the largest fitted compute::
     scale(C) = sqrt(σ² + (κ · max(0, log(C / C_max)))²)
 
 with one number κ (nats of log-loss per e-fold of compute). κ = 0 recovers the plain posterior
-predictive. `validate.estimate_discrepancy` learns κ from the runs themselves by an internal
+predictive. `validation.backtest.estimate_discrepancy` learns κ from the runs themselves by an internal
 backtest; this module holds only the predictive distribution, so that `forecast` can use it
 without depending on the fitting and backtesting layers.
 

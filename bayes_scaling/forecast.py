@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .discrepancy import compute_distance, predictive
-from .priors import all_param_names
+from .laws.priors import all_param_names
 
 __all__ = ["forecast", "resolve_points", "law_points", "DEFAULT_PROBS", "predictive_draws",
            "posterior_params"]
@@ -107,7 +107,7 @@ def law_points(law, N=None, D=None, C=None, inputs=None, flops_per_param_token=6
     """The points' inputs for ``law``: N, D, C completed from two of them (only the law's own one
     is needed by a one-variable law; the others are then NaN) plus its further ``inputs``.
 
-    >>> from bayes_scaling.laws import LAWS
+    >>> from bayes_scaling.laws.registry import LAWS
     >>> law_points(LAWS["data_constrained"], N=1e9, D=2e10, inputs={"U": 1e9})["U"]
     array([1.e+09])
     """
@@ -152,7 +152,7 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     discrepancy : float
         Extrapolation discrepancy κ (nats of log-loss per e-fold of compute beyond the largest
         fitted run) added to the observed band's noise, e.g. from
-        `validate.estimate_discrepancy`; 0 (default) is the plain posterior predictive.
+        `validation.backtest.estimate_discrepancy`; 0 (default) is the plain posterior predictive.
     inputs : dict, optional
         Further inputs the law needs at the points, e.g. ``{"U": unique_tokens}`` for the
         data-constrained law. A one-variable law needs only its own one of N, D, C.

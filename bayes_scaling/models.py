@@ -17,7 +17,7 @@ Example
 >>> import jax, jax.numpy as jnp
 >>> from numpyro.infer import Predictive
 >>> from bayes_scaling.datasets import simulate
->>> from bayes_scaling.priors import default_priors
+>>> from bayes_scaling.laws.priors import default_priors
 >>> runs = simulate(jax.random.key(0), num_runs=20)
 >>> model = build_model("chinchilla", default_priors("chinchilla", runs))
 >>> draws = Predictive(model, num_samples=3)(jax.random.key(1), model_inputs(runs))
@@ -32,8 +32,8 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import transforms
 
-from .laws import get_law, term_log_input
-from .priors import check_priors, noise_param_names
+from .laws.registry import get_law, term_log_input
+from .laws.priors import check_priors, noise_param_names
 
 __all__ = ["build_model", "model_inputs", "LIKELIHOODS", "centre_site"]
 

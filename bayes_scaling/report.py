@@ -38,13 +38,13 @@ from matplotlib.figure import Figure
 
 from . import __version__
 from .allocation import ALLOCATION_LAWS, optimal
-from .checks import replicated_log_losses
+from .validation.checks import replicated_log_losses
 from .data import parse_number
 from .errors import ConvergenceWarning, PriorError
 from .forecast import forecast
-from .plots_fit import SIZES, law_losses, plot_fit, plot_pairs, plot_residuals
+from .plots.fit import SIZES, law_losses, plot_fit, plot_pairs, plot_residuals
 from .posterior import GATE
-from .priors import parse_prior
+from .laws.priors import parse_prior
 
 __all__ = ["render_report", "write_report", "report_warnings", "residual_trends", "parse_points",
            "ReportWarning", "FAR_EXTRAPOLATION", "TREND_LEVEL", "default_budgets"]
@@ -141,10 +141,10 @@ def residual_trends(post, *, key, bins=TREND_BINS):
     """Do the residuals drift with N, D or C beyond what the model allows? A test per bin.
 
     The runs are cut into ``bins`` equal bins of log N, of log D and of log C (the bins of
-    `plots_fit.plot_residuals`; bins of fewer than 3 runs are left out). In each bin the
+    `plots.fit.plot_residuals`; bins of fewer than 3 runs are left out). In each bin the
     statistic is the median residual: observed log-loss minus the posterior median of the
-    law's log-loss (`plots_fit.fit_residuals`). What it would be if the model were right comes
-    from replicated data (`checks.replicated_losses`: per posterior draw, the law plus the
+    law's log-loss (`plots.fit.fit_residuals`). What it would be if the model were right comes
+    from replicated data (`validation.checks.replicated_losses`: per posterior draw, the law plus the
     fitted noise) put through the same residuals and medians. Each bin's median is standardised
     by the median and the scaled median absolute deviation of its replicates (robust to the
     Student-t's heavy tails), and its p-value adjusted for the bins of its axis by the max-T

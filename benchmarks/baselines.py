@@ -79,7 +79,7 @@ _INIT_JITTER = 0.5  # ± uniform jitter around it, in unconstrained space (as ou
 def numpyro_problem(runs):
     """Our NumPyro model with the default priors, and its data ``(x, y)`` in JAX's default dtype.
 
-    The same three objects our engine builds in `bayes_scaling.inference.sample_arrays`.
+    The same three objects our engine builds in `bayes_scaling.inference.sampler.sample_arrays`.
     """
     model = build_model("chinchilla", bayes_scaling.default_priors("chinchilla", runs))
     x = model_inputs(runs)
@@ -111,7 +111,7 @@ def prior_numbers(runs):
         if type(priors.get(name)) is not family:
             raise RuntimeError(
                 f"default prior of {name!r} is {priors.get(name)!r}, not {family.__name__}: "
-                f"update benchmarks/baselines.py (pymc_model) to match bayes_scaling.priors")
+                f"update benchmarks/baselines.py (pymc_model) to match bayes_scaling.laws.priors")
     numbers = {"E_scale": priors["E"].scale, "sigma_scale": priors["sigma"].scale,
                "nu_shape": priors["nu"].concentration, "nu_rate": priors["nu"].rate}
     for name in ("alpha", "beta", "A", "B"):
@@ -149,7 +149,7 @@ def pymc_model(runs):
         sigma = pm.HalfNormal("sigma", sigma=p["sigma_scale"])
         nu = pm.Gamma("nu", alpha=p["nu_shape"], beta=p["nu_rate"])
         # log(E + A N^-α + B D^-β) with log A − α log N = log_A_term − α (log N − n̄): the same
-        # logsumexp of the three terms' logs as bayes_scaling.laws, stable at any scale.
+        # logsumexp of the three terms' logs as bayes_scaling.laws.registry, stable at any scale.
         mean = pt.logaddexp(pt.logaddexp(pt.log(E), log_a_term - alpha * (log_n - n_bar)),
                             log_b_term - beta * (log_d - d_bar))
         pm.StudentT("log_loss", nu=nu, mu=mean, sigma=sigma, observed=np.log(runs.loss))

@@ -2,7 +2,7 @@
 loop of one-task fits.
 
 Tasks are `simulate_scores` draws (sigmoid mean, 12 sizes from 50M to 50B, 500 items), fitted
-with 2 chains x (300 warmup + 300 draws). The batch runs as `inference.batch_strategy` says
+with 2 chains x (300 warmup + 300 draws). The batch runs as `inference.sampler.batch_strategy` says
 (one task after another per CPU device, split over the devices; vmapped on accelerators); the
 loop fits one task at a time on one device (its compiled program is reused: the first fit is
 not timed). Fits per second = tasks / seconds of the second, timed call.
@@ -32,9 +32,9 @@ import warnings  # noqa: E402
 import jax  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling.emergence import fit_emergence  # noqa: E402
-from bayes_scaling.emergence_simulate import simulate_scores  # noqa: E402
-from bayes_scaling.inference import batch_strategy  # noqa: E402
+from bayes_scaling.emergence.fit import fit_emergence  # noqa: E402
+from bayes_scaling.emergence.simulate import simulate_scores  # noqa: E402
+from bayes_scaling.inference.sampler import batch_strategy  # noqa: E402
 
 CONFIG = bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=300, target_accept=0.95,
                           max_tree_depth=8)

@@ -21,7 +21,7 @@ How times are measured
 ----------------------
 * Ours: the sampler is cached and jitted. The first ``fit`` call traces and compiles; a second
   call on the same data with another key reuses the compiled code (checked with
-  `bayes_scaling.inference.trace_count`). "sampling" = second call, "compile" = first − second.
+  `bayes_scaling.inference.sampler.trace_count`). "sampling" = second call, "compile" = first − second.
   Both include building the ArviZ posterior and its diagnostics gate (``fit`` does that).
 * Naive: NumPyro's ``MCMC.run`` retraces and recompiles on every call, so "time to first result"
   is the wall time of the one full ``mcmc.run``. Compile is ESTIMATED as the wall time of a
@@ -82,7 +82,7 @@ with warnings.catch_warnings():
 import bayes_scaling  # noqa: E402
 from bayes_scaling import SamplerConfig, default_priors, simulate  # noqa: E402
 from bayes_scaling.datasets import EPOCH_CHINCHILLA  # noqa: E402
-from bayes_scaling.inference import chain_layout, trace_count  # noqa: E402
+from bayes_scaling.inference.sampler import chain_layout, trace_count  # noqa: E402
 
 PARAMS = ("A", "B", "alpha", "beta", "E")  # ESS and R-hat are taken over these
 NUM_RUNS = 245

@@ -15,7 +15,7 @@ growth    245, 2,450, 24,500 and 245,000 runs: gradient cost, leapfrog steps per
           min bulk ESS per second of sampling (second call of a compiled fit).
 batch     K = 1, 8, 64, 512 (and 4,096 off CPU) data sets of 245 runs each, distinct draws:
           `fit_many` (one program; second call timed) against a Python loop over the cached
-          single-fit sampler (`inference.sample_arrays`, what a user's loop of `fit` runs minus
+          single-fit sampler (`inference.sampler.sample_arrays`, what a user's loop of `fit` runs minus
           building each ArviZ object). The loop's rate does not depend on K, so it is measured on
           min(K, --loop-max) fits and reported as fits per second. Two loops: as `fit` runs
           (chains spread over the local devices) and on one device (a plain single-process loop).
@@ -106,7 +106,7 @@ def min_ess(samples):
 
 
 def _step_seconds(runs, priors, draws, repeats, pointwise):
-    """Marginal seconds per leapfrog step of `inference.sample_arrays` (1 chain): two runs with
+    """Marginal seconds per leapfrog step of `inference.sampler.sample_arrays` (1 chain): two runs with
     the same key and warmup and ``draws`` draws, each the best of ``repeats`` calls."""
     limit = inference.MAX_POINTWISE_LOGLIK
     # The benchmark's switch for the pointwise log-likelihood (PSIS-LOO's input, computed per

@@ -34,8 +34,8 @@ import validation_sets  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.posterior import ConvergenceWarning  # noqa: E402
-from bayes_scaling.sbc import sbc  # noqa: E402
-from bayes_scaling.validate import backtest, rolling_backtest  # noqa: E402
+from bayes_scaling.validation.sbc import sbc  # noqa: E402
+from bayes_scaling.validation.backtest import backtest, rolling_backtest  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = "python benchmarks/validation.py --data-dir ../shared/datasets"

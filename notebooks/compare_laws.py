@@ -25,9 +25,9 @@
 # Here on real data with a sharp break: Caballero et al.'s (2023) 4-digit addition, where a
 # plain power law fits the early points and cannot see the break coming.
 #
-# `bayes_scaling.compare.compare_laws` (CLI: `bayes-scaling compare RUNS.csv --laws
+# `bayes_scaling.validation.compare.compare_laws` (CLI: `bayes-scaling compare RUNS.csv --laws
 # chinchilla,power_N`) does both for runs with a training compute: it fits each law on all runs
-# for LOO and on all but the largest-compute 20% for the backtest (`tests/test_compare.py`
+# for LOO and on all but the largest-compute 20% for the backtest (`tests/validation/test_compare.py`
 # runs it on simulated runs, where the true law wins both). These data give only the size of
 # the training set, no model size or compute, so below the same two scores are computed from
 # the same pieces, with the paper's own split.
@@ -49,9 +49,9 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
-from bayes_scaling.compare import PARETO_K_BAD, STATEMENT
+from bayes_scaling.validation.compare import PARETO_K_BAD, STATEMENT
 from bayes_scaling.datasets import DATA_ENV
-from bayes_scaling.plots_fit import plot_fit
+from bayes_scaling.plots.fit import plot_fit
 
 quick = os.environ.get("BAYES_SCALING_QUICK") == "1"
 config = (bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=300) if quick

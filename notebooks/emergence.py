@@ -27,8 +27,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import bayes_scaling as bs
-from bayes_scaling.emergence import DEFAULT_CONFIG, fit_emergence
-from bayes_scaling.emergence_data import pythia_final_frame
+from bayes_scaling.emergence.fit import DEFAULT_CONFIG, fit_emergence
+from bayes_scaling.emergence.data import pythia_final_frame
 from bayes_scaling.plots import plot_emergence
 
 QUICK = os.environ.get("BAYES_SCALING_QUICK") == "1"  # the test suite runs this notebook quickly

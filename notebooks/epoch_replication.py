@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
-from bayes_scaling.baseline import HOFFMANN_GRID, huber_bootstrap, huber_fit
-from bayes_scaling.plots_fit import plot_fit, plot_pairs, plot_residuals
+from bayes_scaling.validation.baseline import HOFFMANN_GRID, huber_bootstrap, huber_fit
+from bayes_scaling.plots.fit import plot_fit, plot_pairs, plot_residuals
 
 quick = os.environ.get("BAYES_SCALING_QUICK") == "1"
 config = bs.SamplerConfig(num_warmup=500, num_samples=500) if quick else bs.SamplerConfig()
@@ -104,7 +104,7 @@ side_by_side
 #
 # ## The Huber + bootstrap baseline, run here
 #
-# `bayes_scaling.baseline` re-implements the procedure: Huber loss (δ = 10⁻³) on log-loss, BFGS
+# `bayes_scaling.validation.baseline` re-implements the procedure: Huber loss (δ = 10⁻³) on log-loss, BFGS
 # from Hoffmann's grid of starts, and a non-parametric bootstrap, each resample refitted from
 # the full-data optimum.
 

@@ -36,7 +36,7 @@ runs = bs.simulate(jax.random.key(0))
 runs.to_frame().describe().loc[["min", "max"]]
 
 # %% [markdown]
-# Fit with the default priors (scaled to the runs; see `bayes_scaling.priors`).
+# Fit with the default priors (scaled to the runs; see `laws.priors`).
 
 # %%
 post = bs.fit(runs, key=jax.random.key(1), config=config)

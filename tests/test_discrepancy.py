@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bayes_scaling.discrepancy import compute_distance, predictive
-from bayes_scaling.validate import estimate_discrepancy
-from bayes_scaling.laws import get_law
+from bayes_scaling.validation.backtest import estimate_discrepancy
+from bayes_scaling.laws.registry import get_law
 
 from conftest import TEST_CONFIG
 

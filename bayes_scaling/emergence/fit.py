@@ -1,0 +1,483 @@
+"""Emergence thresholds: when does a downstream ability appear, with a posterior for it.
+
+The model of one task is in `emergence_model` (mean score between chance and a ceiling, spread
+Var ∝ N^−γ, Beta-binomial evaluation noise). Here: fitting many tasks with one compiled program
+(`fit_emergence`) and the threshold posterior (`thresholds`).
+
+Threshold. N*(q, δ) is the smallest scale at which the central ``q`` interval (default 0.95) of
+a fresh model's predictive score lies entirely above chance plus a margin δ (default 5% of the
+way from chance to a perfect score): with F the score's CDF at that scale, the interval's lower
+end exceeds r + δ exactly when F(r + δ) < (1 − q)/2. Per posterior draw this is found on a fine
+log-spaced grid (default 200 points, 2.3% apart over 100x-range ladders) over a range that extends beyond the data (default: the
+smallest observed scale to 100x the largest, and any scale asked about), computed exactly
+(incomplete beta function, or the Beta-binomial's pmf summed). Draws that never emerge inside
+the range have N* = ∞: that mass is reported (``p_beyond_range``), never dropped, and an
+interval reaching it is open-ended (``N_star_hi = inf``). Draws emerged already at the range's
+start count at the start (``p_at_start``).
+
+Example
+-------
+>>> import jax, bayes_scaling as bs
+>>> from bayes_scaling.emergence.fit import fit_emergence
+>>> from bayes_scaling.emergence.simulate import simulate_scores
+>>> scores, truth = simulate_scores(jax.random.key(0), num_tasks=4)
+>>> short = bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=300, target_accept=0.95,
+...                          max_tree_depth=8)
+>>> import warnings
+>>> with warnings.catch_warnings():  # chains this short may fail the gate: that warns
+...     warnings.simplefilter("ignore", bs.ConvergenceWarning)
+...     fit = fit_emergence(scores, key=jax.random.key(1), config=short)
+>>> list(fit.diagnostics().columns[:3])  # the gate's verdict per task
+['task', 'num_scores', 'ok']
+>>> report = fit.thresholds()
+>>> list(report.table.columns[:4])
+['task', 'chance', 'margin', 'N_star_median']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from ..inference.batch import batch_diagnostics, warn_failed
+from .data import Scores, ScoresError, load_scores
+from .model import (EXACT_COUNTS, MEANS, PARAMS, EmergenceModel, num_params, score_cdf,
+                              score_distribution, task_data)
+from ..inference.sampler import SamplerConfig, batch_strategy, run_batch
+
+__all__ = ["fit_emergence", "EmergenceFit", "EmergenceReport", "thresholds",
+           "load_scores", "Scores", "ScoresError", "DEFAULT_MARGIN", "threshold_draws",
+           "predict_scores"]
+
+DEFAULT_MARGIN = 0.05  # δ as a fraction of the way from chance to a perfect score
+# Eight to sixteen scores per task leave curved ridges in (height, slope, midpoint): every
+# ceiling above the highest score fits when the curve never flattens, and every far midpoint
+# fits a task still at chance. On Pythia's 9 tasks x 8 models (items known) 4 x (500 + 500) at
+# acceptance 0.95 and depth 8 passed the gate for 2 tasks (ESS down to 77, divergences up to
+# 13); 4 x (1000 + 1000) at 0.99 and depth 10 passed for 6, at 1.8x the time. Reparameterising
+# the ceiling (log(-log(1 - height))) or the curve by its values at two anchors of the data was
+# tried and was worse.
+DEFAULT_CONFIG = SamplerConfig(num_chains=4, num_warmup=1000, num_samples=1000,
+                               target_accept=0.99, max_tree_depth=10)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleAxis:
+    """How one task's scale coordinate t is made from its scale u (N or C)."""
+
+    centre: float          # mean log u of the data
+    ell_bar: float = 0.0   # loss-linked: mean log-loss over the data
+    ell_sd: float = 1.0    # loss-linked: its standard deviation
+    x_sd: float = 1.0      # loss-linked: the standard deviation of log u
+
+    def t(self, log_u, ell=None):
+        """t at log scale ``log_u``, or, loss-linked, at log-loss ``ell`` (any shape)."""
+        if ell is None:
+            return np.asarray(log_u) - self.centre
+        return -(ell - self.ell_bar) / self.ell_sd * self.x_sd
+
+
+class EmergenceFit:
+    """The posterior of `fit_emergence`: arrays with leading axes (task, chain, draw).
+
+    ``idata`` is the posterior as ArviZ InferenceData with a ``task`` dimension;
+    ``diagnostics()`` the gate per task; ``thresholds(...)`` the threshold posterior.
+    """
+
+    def __init__(self, *, mean, scale, scores, tasks, axes, samples, stats, config,
+                 loss_log=None, tokens_per_param=None):
+        self.mean, self.scale, self.scores, self.tasks = mean, scale, scores, tasks
+        self.axes, self.samples, self.stats, self.config = axes, samples, stats, config
+        self.loss_log = loss_log  # loss-linked: log L(u) per loss draw, a function
+        self.tokens_per_param = tokens_per_param
+        self._diagnostics = None
+
+    def __len__(self):
+        return len(self.tasks)
+
+    @property
+    def param_names(self):
+        return [n for n in PARAMS if n in self.samples]
+
+    def draws(self, name, task):
+        """Draws of one parameter of one task, flattened over chains."""
+        return np.asarray(self.samples[name][self.tasks.index(task)]).reshape(-1)
+
+    def diagnostics(self):
+        """One row per task: the diagnostics gate's numbers and verdict."""
+        if self._diagnostics is None:
+            table = batch_diagnostics(self.samples, self.stats, self.param_names, self.tasks)
+            table = table.rename(columns={"fit": "task"})
+            table.insert(1, "num_scores", [int(self.scores.rows(t).sum()) for t in self.tasks])
+            self._diagnostics = table
+        return self._diagnostics
+
+    def warn_if_unconverged(self):
+        """One `ConvergenceWarning` naming the tasks that failed the gate; returns their count."""
+        return warn_failed(self.diagnostics(), "task", "EmergenceFit.diagnostics()")
+
+    @property
+    def idata(self):
+        """The posterior as InferenceData: variables with dims (chain, draw, task)."""
+        import arviz as az
+
+        coords = {"task": list(self.tasks)}
+        move = {k: np.moveaxis(np.asarray(v), 0, -1) for k, v in self.samples.items()
+                if k in PARAMS}
+        stats = {k: np.moveaxis(np.asarray(v), 0, -1) for k, v in self.stats.items()}
+        idata = az.from_dict(posterior=move, sample_stats=stats, coords=coords,
+                             dims={k: ["task"] for k in {**move, **stats}})
+        idata.posterior.attrs.update({"mean": self.mean, "scale": self.scale,
+                                      "chance": [self.scores.chance_of(t) for t in self.tasks]})
+        return idata
+
+    def t_of(self, task, log_u, draws=None):
+        """Scale coordinate t at ``log_u`` (log N or log C) for ``task``: shape (grid,) or, for
+        loss-linked fits, (draws, grid) with ``draws`` indices of the loss posterior."""
+        axis = self.axes[self.tasks.index(task)]
+        return axis.t(log_u, None if self.loss_log is None else self.loss_log(log_u, draws))
+
+    def task_params(self, task, max_draws=None):
+        """A dict of parameter draws of one task (thinned evenly to at most ``max_draws``)."""
+        i = self.tasks.index(task)
+        out = {name: np.asarray(v[i]).reshape(-1) for name, v in self.samples.items()
+               if name in PARAMS}
+        total = len(next(iter(out.values())))
+        if max_draws and total > max_draws:
+            pick = np.linspace(0, total - 1, max_draws).round().astype(int)
+            out = {k: v[pick] for k, v in out.items()}
+        return out
+
+    def items_of(self, task):
+        """Items a fresh evaluation of ``task`` has: the most common count (0 = unknown)."""
+        m = self.scores.items[self.scores.rows(task)]
+        values, counts = np.unique(m, return_counts=True)
+        return float(values[np.argmax(counts)])
+
+    def scale_of(self, task):
+        """The task's observed scale values (N or C)."""
+        return getattr(self.scores, self.scale)[self.scores.rows(task)]
+
+    def thresholds(self, **options):
+        """`thresholds` of this fit."""
+        return thresholds(self, **options)
+
+
+def _design(scores, mean, scale, loss_log, dtype):
+    """Per task: the model's data dict (padded, stacked) and the axis constants."""
+    rows = [scores.rows(t) for t in scores.tasks]
+    longest = max(int(r.sum()) for r in rows)
+    datas, axes = [], []
+    for task, r in zip(scores.tasks, rows):
+        log_u = np.log(getattr(scores, scale)[r])
+        if not np.isfinite(log_u).all():
+            line = scores.lines[r][~np.isfinite(log_u)][0]
+            raise ScoresError(f"{scores.source}, line {line}, task {task!r}: no {scale} value "
+                              f"(needed by --scale {scale})")
+        ell = None if loss_log is None else np.median(loss_log(log_u, None), axis=0)
+        axis = ScaleAxis(float(log_u.mean())) if ell is None else loss_axis(log_u, ell)
+        t = axis.t(log_u, ell)
+        pad = longest - len(t)
+        span = max(float(np.ptp(t)), 1.0)
+        d = task_data(jnp.asarray(np.concatenate([t, np.repeat(t[:1], pad)]), dtype),
+                      np.concatenate([scores.score[r], np.repeat(scores.score[r][:1], pad)]),
+                      np.concatenate([scores.items[r], np.repeat(scores.items[r][:1], pad)]),
+                      scores.chance[r][0], ceiling=scores.ceiling,
+                      mask=np.arange(longest) < len(t), span=span)
+        datas.append(d)
+        axes.append(axis)
+    return jax.tree_util.tree_map(lambda *v: jnp.stack(v), *datas), axes
+
+
+def loss_axis(log_u, ell):
+    """The loss-linked axis of a task: t = −(log L − mean)/sd · sd(log N), so t spreads as
+    the centred log N does (``log_u``: log N of the data; ``ell``: log L there)."""
+    return ScaleAxis(float(log_u.mean()), float(ell.mean()), float(ell.std() or 1.0),
+                     float(log_u.std() or 1.0))
+
+
+def loss_function(law, params, tokens_per_param, max_draws=400):
+    """log L(N) per draw of a loss law's parameters, with D = tokens_per_param·N.
+
+    ``params`` maps the law's parameter names to arrays of draws (thinned evenly to at most
+    ``max_draws``). Returns ``f(log_n, draws)`` of shape (draws, points); ``draws=None`` means
+    all (thinned) draws, and indices wrap around.
+    """
+    params = {k: np.asarray(v, np.float64).reshape(-1) for k, v in params.items()}
+    total = len(next(iter(params.values())))
+    pick = np.linspace(0, total - 1, min(total, max_draws)).round().astype(int)
+    params = {k: v[pick] for k, v in params.items()}
+
+    def log_loss(log_n, draws=None):
+        log_n = np.asarray(log_n, np.float64)
+        chosen = params if draws is None else {k: v[np.asarray(draws) % len(pick)]
+                                               for k, v in params.items()}
+        x = {"N": log_n[None, :], "D": log_n[None, :] + np.log(tokens_per_param)}
+        x = {k: v for k, v in x.items() if k in law.inputs}
+        p = {k: v[:, None] for k, v in chosen.items()}
+        return np.asarray(law.log_loss(p, x))
+
+    return log_loss
+
+
+def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_posterior=None,
+                  tokens_per_param=None, config=None, strategy="auto", num_devices=None,
+                  dtype=None, **load_options):
+    """Fit the emergence model to every task with one compiled NUTS program.
+
+    Parameters
+    ----------
+    scores : Scores, str, os.PathLike or pandas.DataFrame
+        One row per (model, task); paths and frames go through `load_scores` (``load_options``).
+    key : jax.random key
+        One key for the batch; each task gets its own (split from it).
+    mean : {"sigmoid", "multi-step", "loss-linked"}
+        The mean score's shape (see `emergence_model`).
+    scale : {"N", "C"}
+        The scale the curve is a function of: parameters or training compute.
+    steps : float, optional
+        ``multi-step``: fix k (default: fitted).
+    loss_posterior : Posterior, optional
+        ``loss-linked``: a fitted loss law (stage one); its draws are propagated into every
+        forecast (the scores are fitted against its median curve).
+    tokens_per_param : float, optional
+        Tokens per parameter of the models (e.g. 20, Chinchilla's rule): needed by
+        ``loss-linked`` (D = rule·N), and converts thresholds to compute (C = k·N·rule·N).
+    config : SamplerConfig, optional
+        Default `DEFAULT_CONFIG`: 4 chains x (1000 warmup + 1000 draws), acceptance 0.99.
+    strategy, num_devices
+        How the tasks share the devices (`inference.sampler.batch_strategy`): one after another per
+        CPU core, vectorised on accelerators; split over every device (at most one per task).
+
+    Returns
+    -------
+    EmergenceFit
+        Warns with `ConvergenceWarning` naming the tasks that fail the diagnostics gate.
+    """
+    if mean not in MEANS:
+        raise ValueError(f"unknown mean shape {mean!r}; choose one of {MEANS}")
+    if scale not in ("N", "C"):
+        raise ValueError(f"scale must be 'N' or 'C', got {scale!r}")
+    scores = scores if isinstance(scores, Scores) else load_scores(scores, **load_options)
+    config = config or DEFAULT_CONFIG
+    loss_log = None
+    if mean == "loss-linked":
+        if loss_posterior is None:
+            raise ValueError("mean='loss-linked' needs loss_posterior (a fitted loss law)")
+        if scale != "N":
+            raise ValueError("mean='loss-linked' works on scale 'N' (the loss law's input)")
+        tokens_per_param = 20.0 if tokens_per_param is None else tokens_per_param
+        law = loss_posterior.law
+        loss_log = loss_function(law, loss_posterior.draws(law.param_names), tokens_per_param)
+    need = num_params(mean, steps is None)
+    for task in scores.tasks:
+        r = scores.rows(task)
+        if r.sum() < need:
+            raise ScoresError(f"{scores.source}, task {task!r} (lines "
+                              f"{', '.join(map(str, scores.lines[r]))}): {int(r.sum())} scores "
+                              f"are too few to fit the {need} parameters of the {mean!r} model")
+    data, axes = _design(scores, mean, scale, loss_log, dtype)
+    if steps is not None:
+        data["steps"] = jnp.full_like(data["steps"], float(steps))
+    num_tasks = len(scores.tasks)
+    per_device, devices = batch_strategy(strategy, num_devices)
+    devices = min(devices, num_tasks) if num_devices is None else devices
+    task_keys = jax.random.split(key, num_tasks)
+    keys = jax.vmap(lambda k: jax.random.split(k, config.num_chains))(task_keys)
+    spec = EmergenceModel(mean, steps is None)
+    samples, stats = run_batch(spec, config, keys, (data,), {}, strategy, devices)
+    fit = EmergenceFit(mean=mean, scale=scale, scores=scores, tasks=scores.tasks, axes=axes,
+                       samples=samples, stats=stats, config=config, loss_log=loss_log,
+                       tokens_per_param=tokens_per_param)
+    fit.warn_if_unconverged()
+    return fit
+
+
+# -- thresholds -------------------------------------------------------------------------------
+@functools.partial(jax.jit, static_argnames=("mean", "max_count"))
+def _emerged(params, t, chance, ceiling, items, bound, alpha, *, mean, max_count):
+    """Whether the central interval clears ``bound``: F(bound) < alpha, shape (draws, grid)."""
+
+    def one_draw(args):
+        p, t_row = args
+        d = score_distribution(mean, p, t_row, chance, ceiling, items)
+        return score_cdf(d.a, d.b, d.items, bound, max_count) < alpha
+
+    return jax.lax.map(one_draw, (params, t), batch_size=8)
+
+
+def threshold_draws(fit, task, log_grid, *, level=0.95, margin=None, max_draws=1000):
+    """Per posterior draw, the index of the first grid scale where ``task`` has emerged
+    (``len(log_grid)`` when it never does), and the emerged flags (draws, grid)."""
+    r, c = fit.scores.chance_of(task), fit.scores.ceiling
+    delta = (DEFAULT_MARGIN if margin is None else margin) * (1 - r)
+    params = fit.task_params(task, max_draws)
+    num = len(params["height"])
+    if fit.mean == "loss-linked":
+        t = fit.t_of(task, log_grid, draws=np.arange(num))
+    else:
+        t = np.broadcast_to(fit.t_of(task, log_grid), (num, len(log_grid)))
+    if "steps" not in params:
+        params["steps"] = np.full(num, 1.0)
+    items = fit.items_of(task)
+    max_count = 1 << int(np.ceil(np.log2(items * min(r + delta, 1.0) + 2))) if items else 1
+    max_count = max_count if max_count <= EXACT_COUNTS else EXACT_COUNTS + 1  # approximate
+    dtype = jnp.result_type(float)
+    flags = np.asarray(_emerged({k: jnp.asarray(v, dtype) for k, v in params.items()},
+                                jnp.asarray(t, dtype), r, c, items, r + delta,
+                                (1 - level) / 2, mean=fit.mean, max_count=max_count))
+    first = np.where(flags.any(axis=1), flags.argmax(axis=1), len(log_grid))
+    return first, flags
+
+
+def _quantile(sorted_values, q):
+    """Quantile as an actual draw (no interpolation, so ∞ stays ∞)."""
+    return sorted_values[min(int(np.floor(q * len(sorted_values))), len(sorted_values) - 1)]
+
+
+@dataclasses.dataclass
+class EmergenceReport:
+    """Threshold posterior of every task.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per task: N* median and central interval (``inf`` = beyond the range: the
+        interval is then open-ended, ``open_ended`` True), ``p_beyond_range`` (draws that never
+        emerge inside the range), ``p_at_start``, P(emerged by the largest observed scale), the
+        range, compute-unit columns when a tokens-per-parameter rule is known, and the
+        diagnostics verdict.
+    curve : pandas.DataFrame
+        P(emerged by scale) on the grid: task, scale, p_emerged.
+    at : pandas.DataFrame
+        P(emerged by scale) at the scales asked about.
+    draws : dict
+        Per task, the N* draws (∞ where never emerged in range).
+    """
+
+    table: pd.DataFrame
+    curve: pd.DataFrame
+    at: pd.DataFrame
+    draws: dict
+    level: float
+    interval: float
+    scale: str
+
+
+def check_threshold_options(level=0.95, margin=None, interval=0.9):
+    """Raise ValueError for a level, margin or interval outside its range (callers check before
+    a long fit, not after)."""
+    if margin is not None and not 0 <= margin < 1:
+        raise ValueError(f"margin must be in [0, 1), got {margin}")
+    if not 0 < level < 1 or not 0 < interval < 1:
+        raise ValueError(f"level and interval must be in (0, 1), got {level}, {interval}")
+
+
+def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_grid=200,
+               interval=0.9, max_draws=600):
+    """The posterior of the emergence threshold N*(level, margin) of every task.
+
+    Parameters
+    ----------
+    fit : EmergenceFit
+    level : float
+        q: the central predictive interval that must clear chance + margin (default 0.95).
+    margin : float, optional
+        δ as a fraction of the way from each task's chance r to a perfect score: the interval
+        must clear r + margin·(1 − r) (default 0.05; 0 is the literal "clears chance").
+    scale_range : (float, float), optional
+        The range searched (in the fit's scale units). Default: the smallest observed scale
+        to 100x the largest, widened to include ``at``.
+    at : sequence of float
+        Scales at which to report P(emerged by then).
+    num_grid : int
+        Log-spaced grid points.
+    interval : float
+        The central interval reported for N* (default 0.9).
+    max_draws : int
+        Posterior draws used per task (thinned evenly).
+
+    Returns
+    -------
+    EmergenceReport
+    """
+    check_threshold_options(level, margin, interval)
+    at = [float(a) for a in (at or ())]
+    diagnostics = fit.diagnostics().set_index("task")
+    rows, curves, at_rows, all_draws = [], [], [], {}
+    lo_q, hi_q = (1 - interval) / 2, (1 + interval) / 2
+    for task in fit.tasks:
+        observed = fit.scale_of(task)
+        lo, hi = scale_range or (observed.min(), observed.max() * 100)
+        hi = max([hi] + at)
+        log_grid = np.linspace(np.log(lo), np.log(hi), num_grid)
+        first, _ = threshold_draws(fit, task, log_grid, level=level, margin=margin,
+                                   max_draws=max_draws)
+        grid = np.exp(log_grid)
+        n_star = np.where(first < num_grid, grid[np.minimum(first, num_grid - 1)], np.inf)
+        ordered = np.sort(n_star)
+        r = fit.scores.chance_of(task)
+        row = {"task": task, "chance": r,
+               "margin": (DEFAULT_MARGIN if margin is None else margin) * (1 - r),
+               f"{fit.scale}_star_median": _quantile(ordered, 0.5),
+               f"{fit.scale}_star_lo": _quantile(ordered, lo_q),
+               f"{fit.scale}_star_hi": _quantile(ordered, hi_q),
+               "open_ended": bool(np.isinf(_quantile(ordered, hi_q))),
+               "p_beyond_range": float(np.mean(np.isinf(n_star))),
+               "p_at_start": float(np.mean(first == 0)),
+               "largest_observed": float(observed.max()),
+               "p_emerged_at_largest": float(np.mean(n_star <= observed.max())),
+               "range_lo": float(lo), "range_hi": float(hi)}
+        row.update(_compute_units(fit, row))
+        row.update({"diagnostics_ok": bool(diagnostics.loc[task, "ok"]),
+                    "problems": diagnostics.loc[task, "problems"]})
+        rows.append(row)
+        curves.append(pd.DataFrame({"task": task, fit.scale: grid,
+                                    "p_emerged": np.searchsorted(ordered, grid, side="right")
+                                    / len(ordered)}))
+        at_rows += [{"task": task, fit.scale: a, "p_emerged": float(np.mean(n_star <= a))}
+                    for a in at]
+        all_draws[task] = n_star
+    table = pd.DataFrame(rows)
+    return EmergenceReport(table=table, curve=pd.concat(curves, ignore_index=True),
+                           at=pd.DataFrame(at_rows, columns=["task", fit.scale, "p_emerged"]),
+                           draws=all_draws, level=level, interval=interval, scale=fit.scale)
+
+
+def _compute_units(fit, row):
+    """The threshold in the other unit through C = k·N·(rule·N), when a rule is known."""
+    rule, k = fit.tokens_per_param, fit.scores.flops_per_param_token
+    if rule is None:
+        return {}
+    out = {}
+    for part in ("median", "lo", "hi"):
+        value = row[f"{fit.scale}_star_{part}"]
+        if fit.scale == "N":
+            out[f"C_star_{part}"] = k * rule * value ** 2
+        else:
+            out[f"N_star_{part}"] = np.sqrt(value / (k * rule))
+    return out
+
+
+def predict_scores(fit, task, values, *, key, prob=0.9, items=None):
+    """Posterior predictive score of a fresh model of ``task`` at scales ``values``: a table
+    with the median and the central ``prob`` interval (from one predictive draw per
+    posterior draw; ``items`` defaults to the task's usual count)."""
+    values = np.asarray(values, float)
+    params = fit.task_params(task)
+    count = len(params["height"])
+    log_u = np.log(values)
+    t = (fit.t_of(task, log_u, draws=np.arange(count)) if fit.mean == "loss-linked"
+         else np.broadcast_to(fit.t_of(task, log_u), (count, len(values))))
+    params.setdefault("steps", np.ones(count))
+    p = {k: jnp.asarray(v)[:, None] for k, v in params.items()}
+    n = fit.items_of(task) if items is None else items
+    draws = np.asarray(score_distribution(fit.mean, p, jnp.asarray(t), fit.scores.chance_of(task),
+                                          fit.scores.ceiling, n).sample(key))
+    lo, med, hi = np.quantile(draws, [(1 - prob) / 2, 0.5, (1 + prob) / 2], axis=0)
+    return pd.DataFrame({"task": task, fit.scale: values, "median": med, "lo": lo, "hi": hi})

@@ -1,0 +1,342 @@
+"""Emergence thresholds: the model without sampling, bad input, one batched fit, calibration on
+simulated tasks, real data (obsscaling_emergence, pythia_evals), and the CLI."""
+
+import json
+import shutil
+import subprocess
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import bayes_scaling as bs
+from bayes_scaling.emergence.fit import fit_emergence, load_scores
+from bayes_scaling.emergence.simulate import simulate_scores, true_fit
+from bayes_scaling.emergence.data import ScoresError
+from bayes_scaling.emergence.model import ScoreDistribution, mean_score, score_cdf
+from bayes_scaling.inference.sampler import trace_count
+from conftest import console_env
+
+# Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
+# Cheap fits for the batched tests: 2 chains x (300 warmup + 300 draws).
+# The same as emergence's docstring example, so that the two share one compiled program.
+CHEAP = bs.SamplerConfig(num_chains=2, num_warmup=300, num_samples=300, target_accept=0.95,
+                         max_tree_depth=8)
+CALIBRATION_TASKS = 100
+
+
+# -- the model without sampling ---------------------------------------------------------------
+def test_mean_shapes_between_chance_and_ceiling():
+    t = jnp.linspace(-20, 20, 101)
+    params = {"height": 0.8, "slope": 1.5, "midpoint": 0.5, "steps": 3.0}
+    for mean in ("sigmoid", "multi-step", "loss-linked"):
+        mu = np.asarray(mean_score(mean, params, t, 0.25, 1.0))
+        assert np.all(np.diff(mu) >= 0)
+        assert mu[0] == pytest.approx(0.25, abs=1e-6) and mu[-1] == pytest.approx(0.85, abs=1e-6)
+    # multi-step with k = 1 is the sigmoid; k = 3 is p^3 of it
+    one = mean_score("multi-step", {**params, "steps": 1.0}, t, 0.25, 1.0)
+    np.testing.assert_allclose(one, mean_score("sigmoid", params, t, 0.25, 1.0), rtol=1e-5)
+    p = jax.nn.sigmoid(1.5 * (t - 0.5) + jnp.log(2 ** (-1 / 3) / (1 - 2 ** (-1 / 3))))
+    np.testing.assert_allclose(mean_score("multi-step", params, t, 0.25, 1.0),
+                               0.25 + 0.6 * p ** 3, rtol=1e-5, atol=1e-7)
+    half = mean_score("multi-step", params, jnp.array([0.5]), 0.25, 1.0)
+    assert float(half[0]) == pytest.approx(0.25 + 0.6 / 2, rel=1e-5)  # halfway at the midpoint
+
+
+def test_score_density_and_cdf_match_scipy():
+    a, b = jnp.array([2.0, 0.7]), jnp.array([5.0, 3.0])
+    beta = ScoreDistribution(a, b, jnp.zeros(2))
+    np.testing.assert_allclose(beta.log_prob(jnp.array([0.3, 0.1])),
+                               stats.beta(np.asarray(a), np.asarray(b)).logpdf([0.3, 0.1]),
+                               rtol=1e-4)
+    bb = ScoreDistribution(a, b, jnp.full(2, 40.0))
+    np.testing.assert_allclose(bb.log_prob(jnp.array([12 / 40, 0.0])),
+                               stats.betabinom(40, np.asarray(a), np.asarray(b)).logpmf([12, 0]),
+                               rtol=1e-4)
+    for items, x in ((40.0, 0.3), (0.0, 0.3), (40.0, 0.0)):
+        got = score_cdf(a, b, jnp.full(2, items), x, max_count=64)
+        want = (stats.betabinom(int(items), np.asarray(a), np.asarray(b)).cdf(np.floor(items * x))
+                if items else stats.beta(np.asarray(a), np.asarray(b)).cdf(x))
+        np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+# -- bad input --------------------------------------------------------------------------------
+def _frame(**changes):
+    frame = pd.DataFrame({"params": ["70M", "160M", "410M", "1B", "1.4B", "2.8B"] * 2,
+                          "task": ["a"] * 6 + ["b"] * 6,
+                          "score": [0.25, 0.27, 0.3, 0.4, 0.5, 0.6] * 2,
+                          "chance": [0.25] * 12}).astype(object)
+    for column, (row, value) in changes.items():
+        frame.loc[row, column] = value
+    return frame
+
+
+@pytest.mark.parametrize("changes, options, message", [
+    ({"score": (7, 1.2)}, {}, "line 7, column 'score', task 'b': score 1.2 is outside [0, 1]"),
+    ({"score": (2, -0.1)}, {}, "task 'a': score -0.1 is outside [0, 1]"),
+    ({"chance": (8, "")}, {}, "line 8, task 'b': no chance level"),
+    ({"chance": (3, 1.0)}, {}, "task 'a': chance level 1 must lie in [0, ceiling = 1)"),
+    ({}, {"ceiling": 0.2}, "chance level 0.25 must lie in [0, ceiling = 0.2)"),
+    ({"params": (4, "1Q")}, {}, "line 4, column 'params' (N), task 'a': cannot read '1Q'"),
+    ({}, {"score": "accuracy"}, "column 'accuracy' given for score is not in the data"),
+    ({}, {"task": "benchmark"}, "column 'benchmark' given for task is not in the data"),
+])
+def test_bad_input_names_task_and_row(changes, options, message):
+    with pytest.raises(ScoresError) as err:
+        load_scores(_frame(**changes), **options)
+    assert message in str(err.value)
+
+
+def test_where_keeps_one_metric_before_reading_scores():
+    """A long table with a perplexity row (not a score) among accuracies: ``where`` drops it
+    before validation and says which lines went."""
+    frame = _frame()
+    frame["metric"] = "acc"
+    frame.loc[12] = {"params": "70M", "task": "a", "score": 3.5e6, "chance": 0.25,
+                     "metric": "ppl"}
+    with pytest.raises(ScoresError, match="score 3.5e[+]06 is outside"):
+        load_scores(frame)
+    scores = load_scores(frame, where="metric == acc")
+    assert len(scores) == 12 and scores.dropped == (
+        "dropped 1 of 13 rows not matching 'metric == acc' (lines 12)",)
+    with pytest.raises(ScoresError, match="unknown column 'metrc'; use a column of the data"):
+        load_scores(frame, where="metrc == acc")
+
+
+def test_missing_chance_level_everywhere():
+    with pytest.raises(ScoresError, match="task 'a': no chance level; give --chance"):
+        load_scores(_frame().drop(columns="chance"))
+    assert load_scores(_frame().drop(columns="chance"), chance=0.25).chance_of("b") == 0.25
+
+
+def test_too_few_points_for_the_parameters():
+    frame = _frame().iloc[:11]  # task b has 5 scores: enough for sigmoid, not multi-step
+    with pytest.raises(ScoresError, match=r"task 'b' \(lines 6, 7, 8, 9, 10\): 5 scores are "
+                                          r"too few to fit the 6 parameters of the 'multi-step'"):
+        fit_emergence(frame, key=jax.random.key(0), mean="multi-step", config=CHEAP)
+
+
+# -- one batched fit --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_fit():
+    scores, truth = simulate_scores(jax.random.key(0), num_tasks=4)
+    before = trace_count()
+    with _no_error():  # 600 draws per task: the gate's ESS 400 is often missed, and says so
+        fit = fit_emergence(scores, key=jax.random.key(1), config=CHEAP)
+    return fit, truth, trace_count() - before
+
+
+def test_one_compilation_for_all_tasks(small_fit):
+    fit, _, traced = small_fit
+    assert traced == 1
+    before = trace_count()
+    scores, _ = simulate_scores(jax.random.key(5), num_tasks=4)
+    with _no_error():
+        fit_emergence(scores, key=jax.random.key(2), config=CHEAP)
+    assert trace_count() == before  # same shapes: no new trace
+
+
+class _no_error:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def test_report_tables_and_inference_data(small_fit):
+    fit, _, _ = small_fit
+    report = fit.thresholds(at=[1e11, 1e13])
+    table = report.table
+    assert list(table["task"]) == fit.tasks and len(report.at) == 2 * len(fit.tasks)
+    assert ((table["N_star_lo"] <= table["N_star_median"])
+            & (table["N_star_median"] <= table["N_star_hi"])).all()
+    assert table["range_hi"].min() >= 1e13  # widened to the scales asked about
+    assert table["p_beyond_range"].between(0, 1).all()
+    curve = report.curve[report.curve["task"] == fit.tasks[0]]["p_emerged"].to_numpy()
+    assert np.all(np.diff(curve) >= 0)
+    idata = fit.idata
+    assert idata.posterior["slope"].dims == ("chain", "draw", "task")
+    assert list(idata.posterior["task"].values) == fit.tasks
+
+
+# -- calibration on simulated tasks -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def loss_posterior():
+    """Stage one of loss-linked: a Chinchilla fit to 245 simulated runs at Epoch AI's refit."""
+    from bayes_scaling.datasets import simulate
+
+    return bs.fit(simulate(jax.random.key(7)), key=jax.random.key(8),
+                  config=bs.SamplerConfig(num_chains=2, num_warmup=500, num_samples=1000))
+
+
+def _coverage(mean, key, loss_posterior=None):
+    """Share of simulated tasks whose true N* lies inside the 90% interval."""
+    scores, truth = simulate_scores(jax.random.key(key), num_tasks=CALIBRATION_TASKS, mean=mean)
+    with _no_error():
+        fit = fit_emergence(scores, key=jax.random.key(key + 1), mean=mean, config=CHEAP,
+                            loss_posterior=loss_posterior, tokens_per_param=20.0)
+    report = fit.thresholds()
+    true_n = true_fit(fit, truth).thresholds().table["N_star_median"].to_numpy()
+    lo, hi = report.table["N_star_lo"].to_numpy(), report.table["N_star_hi"].to_numpy()
+    inside = (lo <= true_n) & (true_n <= hi)
+    return inside.mean(), fit.diagnostics()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mean", ["sigmoid", "multi-step", "loss-linked"])
+def test_threshold_intervals_are_calibrated(mean, request):
+    """True parameters drawn from the priors, 12 sizes from 50M to 50B, 500 items: the 90%
+    interval of N* holds the true N* in 80-97% of 100 tasks (the issue's band; the binomial
+    sd of a 90% rate over 100 tasks is 3 points). Loss-linked: the truth is a sigmoid of the
+    log-loss of Chinchilla at Epoch AI's refit (D = 20 N), and the fit propagates the
+    posterior of a loss fit to simulated runs from that law."""
+    loss = request.getfixturevalue("loss_posterior") if mean == "loss-linked" else None
+    key = {"sigmoid": 100, "multi-step": 200, "loss-linked": 300}[mean]
+    rate, diagnostics = _coverage(mean, key, loss)
+    print(f"{mean}: coverage {rate:.2f}, {diagnostics['ok'].mean():.0%} pass the gate")
+    assert 0.80 <= rate <= 0.97
+
+
+# -- CLI --------------------------------------------------------------------------------------
+def _cli(args, tmp_path, ok=True):
+    """The console script; calls within one test share a compile cache (the second reuses the
+    first's sampler)."""
+    exe = shutil.which("bayes-scaling")
+    out = subprocess.run([exe, *args], env=console_env(tmp_path / "cache"), cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    if ok:
+        assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def test_cli_bad_input_exits_2(tmp_path):
+    frame = _frame(score=(3, 1.5))
+    frame.to_csv(tmp_path / "scores.csv", index=False)
+    out = _cli(["emergence", "scores.csv"], tmp_path, ok=False)
+    assert out.returncode == 2
+    assert "scores.csv, line 5, column 'score', task 'a': score 1.5 is outside [0, 1]" in out.stderr
+    out = _cli(["emergence", "scores.csv", "--task-col", "bench"], tmp_path, ok=False)
+    assert out.returncode == 2 and "column 'bench' given for task" in out.stderr
+    out = _cli(["emergence", "scores.csv", "--where", "metrc == acc"], tmp_path, ok=False)
+    assert out.returncode == 2 and "unknown column 'metrc'" in out.stderr
+
+
+@pytest.mark.slow
+def test_cli_table_json_and_at(tmp_path):
+    scores, _ = simulate_scores(jax.random.key(3), num_tasks=2)
+    frame = scores.to_frame()[["task", "N", "score", "chance"]]
+    frame.to_csv(tmp_path / "scores.csv", index=False)
+    args = ["emergence", "scores.csv", "--items", "500", "--at", "70B,400B", "--chains", "2",
+            "--warmup", "300", "--samples", "300"]
+    out = _cli(args, tmp_path)
+    assert "N*_median" in out.stdout and "P(emerged by largest)" in out.stdout
+    assert "p_emerged_by_7e+10" in out.stdout and "p_emerged_by_4e+11" in out.stdout
+    payload = json.loads(_cli(args + ["--json"], tmp_path).stdout)
+    assert [row["task"] for row in payload["table"]] == ["task0", "task1"]
+    assert {"N_star_median", "N_star_lo", "N_star_hi", "p_beyond_range"} <= set(payload["table"][0])
+    assert len(payload["diagnostics"]) == 2
+
+
+def test_plot_emergence_returns_its_axes(small_fit):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayes_scaling.plots import plot_emergence
+
+    fit, _, _ = small_fit
+    fig, ax = plt.subplots()
+    assert plot_emergence(fit, fit.tasks[0], key=jax.random.key(0), ax=ax) is ax
+    assert ax.get_xscale() == "log"
+    assert any("chance" in t.get_text() for t in ax.get_legend().get_texts())
+    plt.close(fig)
+
+
+# -- real data --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pythia_fit(datasets_dir):
+    from bayes_scaling.emergence.data import pythia_final_frame
+
+    frame = pythia_final_frame(datasets_dir, tasks=("lambada_openai", "piqa", "arc_easy", "sciq",
+                                                    "mmlu_avg57"))
+    with _no_error():
+        return fit_emergence(frame, key=jax.random.key(0), items="items",
+                             config=bs.SamplerConfig(num_chains=2, num_warmup=400,
+                                                     num_samples=400, target_accept=0.95,
+                                                     max_tree_depth=8))
+
+
+@pytest.mark.slow
+def test_pythia_tasks_far_above_chance_have_emerged_and_mmlu_has_not(pythia_fit):
+    report = pythia_fit.thresholds()
+    table = report.table.set_index("task")
+    print(table[["N_star_median", "N_star_lo", "N_star_hi", "p_emerged_at_largest",
+                 "p_beyond_range", "diagnostics_ok"]].to_string())
+    for task in ("lambada_openai", "piqa", "arc_easy", "sciq"):
+        row = table.loc[task]
+        assert row["p_emerged_at_largest"] > 0.95, task
+        assert 7e7 <= row["N_star_median"] <= row["largest_observed"], task
+    # MMLU sits at chance for every Pythia: the threshold lies beyond the data, and a search
+    # up to the largest model says the mass never emerges there (the interval is open-ended).
+    mmlu = table.loc["mmlu_avg57"]
+    assert mmlu["p_emerged_at_largest"] < 0.05
+    inside = pythia_fit.thresholds(scale_range=(7e7, 1.2e10)).table.set_index("task")
+    assert inside.loc["mmlu_avg57", "p_beyond_range"] > 0.95
+    assert inside.loc["mmlu_avg57", "open_ended"]
+
+
+@pytest.mark.slow
+def test_obsscaling_backtest(datasets_dir):
+    """Fit on models below Llama-2-7B's compute (84e21 FLOP, the paper's cutoff) against log C,
+    and score the 90% predictive intervals of the larger models' scores."""
+    from bayes_scaling.emergence.fit import predict_scores
+    from bayes_scaling.emergence.data import obsscaling_emergence_frame
+
+    frame = obsscaling_emergence_frame(datasets_dir)
+    known = frame.dropna(subset=["C"])
+    train = known[known["C"] < 84e21]
+    test = known[known["C"] >= 84e21]
+    with _no_error():
+        early = fit_emergence(train.drop(columns="N"), key=jax.random.key(1), scale="C",
+                              config=CHEAP)
+    hits = []
+    for task, rows in test.groupby("task"):
+        band = predict_scores(early, task, rows["C"].to_numpy(), key=jax.random.key(2))
+        hits += list((band["lo"].to_numpy() <= rows["score"].to_numpy())
+                     & (rows["score"].to_numpy() <= band["hi"].to_numpy()))
+    rate = float(np.mean(hits))
+    lo, hi = stats.binom(len(hits), 0.9).ppf([0.005, 0.995]) / len(hits)
+    print(f"backtest: 90% intervals cover {rate:.1%} of {len(hits)} held-out scores "
+          f"(99% binomial band around 90%: {lo:.1%}-{hi:.1%})")
+    # Reported, not asserted against the band: held-out models are other families, far beyond
+    # the cutoff, so some under-coverage is the honest outcome; a collapse would be a bug.
+    assert rate >= 0.5
+
+
+def test_large_count_cdf_approximation_is_close():
+    a, b = jnp.array([20.0, 3.0]), jnp.array([60.0, 9.0])
+    got = score_cdf(a, b, jnp.full(2, 1000.0), 0.2, max_count=65)
+    want = stats.betabinom(1000, np.asarray(a), np.asarray(b)).cdf(200)
+    np.testing.assert_allclose(got, want, atol=0.01)
+
+
+def test_cli_repeated_where_must_all_hold():
+    from bayes_scaling.cli import _join_filters, build_parser
+
+    args = build_parser().parse_args(["emergence", "s.csv", "--where", "step == 143000",
+                                      "--where", "metric == acc"])
+    assert _join_filters(args.where) == "step == 143000 and metric == acc"
+    args = build_parser().parse_args(["fit", "r.csv", "--where", "loss < 3", "--where", "N > 1e8"])
+    assert _join_filters(args.where) == "loss < 3 and N > 1e8"
+    assert _join_filters(None) is None
