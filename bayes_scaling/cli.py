@@ -20,6 +20,9 @@ import warnings
 EXIT_INPUT_ERROR = 2
 FAR_EXTRAPOLATION = 10.0  # points beyond this multiple of the largest fitted N, D or C get a note
 DEMO_POINT = {"N": 70e9, "D": 1.4e12}
+# The names of `likelihood.LIKELIHOODS`, repeated so that --help need not import NumPyro
+# (tests/test_cli.py checks that the two agree).
+LIKELIHOOD_CHOICES = ("student_t", "normal")
 
 
 def _configure_jax(x64=False, device="auto"):
@@ -903,7 +906,7 @@ def _add_output_flags(parser, csv=True):
 def _add_fit_flags(parser):
     group = parser.add_argument_group("model and sampler")
     group.add_argument("--law", default="chinchilla", help="scaling law (default chinchilla)")
-    group.add_argument("--likelihood", default="student_t", choices=("student_t", "normal"),
+    group.add_argument("--likelihood", default="student_t", choices=LIKELIHOOD_CHOICES,
                        help="noise on log-loss (default student_t, robust to outliers)")
     group.add_argument("--prior", action="append", metavar="NAME=DIST",
                        help="override a prior, e.g. --prior 'alpha=Beta(2,5)' or --prior nu=5 "
@@ -1034,14 +1037,14 @@ def build_parser():
                        help="comma-separated law names, e.g. chinchilla,kaplan,power_N")
     group.add_argument("--holdout-top", type=float, default=0.2,
                        help="the backtest holds out this fraction of the largest-compute runs")
-    group.add_argument("--likelihood", default="student_t", choices=("student_t", "normal"))
+    group.add_argument("--likelihood", default="student_t", choices=LIKELIHOOD_CHOICES)
     _add_sampler_flags(group)
     _add_output_flags(cmp)
     cmp.set_defaults(func=cmd_compare)
 
     sb = sub.add_parser("sbc", help="simulation-based calibration of a law and its default priors")
     sb.add_argument("--law", default="chinchilla", help="scaling law (default chinchilla)")
-    sb.add_argument("--likelihood", default="student_t", choices=("student_t", "normal"))
+    sb.add_argument("--likelihood", default="student_t", choices=LIKELIHOOD_CHOICES)
     sb.add_argument("--replicates", type=int, default=200, help="simulated data sets (default 200)")
     sb.add_argument("--runs", type=int, default=245, help="runs per data set (default 245)")
     sb.add_argument("--max-rank", type=int, default=99, help="posterior draws kept per fit")

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
+
+from .likelihood import observation
 
 __all__ = ["predictive", "predictive_noise", "compute_distance", "KAPPA_GRID"]
 
@@ -42,9 +43,7 @@ def predictive_noise(params, log_x, distance, kappa, *, law, likelihood):
     expand = {name: value[:, None] for name, value in params.items()}
     log_mean = law.log_loss(expand, {name: value[None, :] for name, value in log_x.items()})
     scale = jnp.sqrt(expand["sigma"] ** 2 + (kappa * jnp.asarray(distance)[None, :]) ** 2)
-    if likelihood == "student_t":
-        return log_mean, dist.StudentT(expand["nu"], log_mean, scale)
-    return log_mean, dist.Normal(log_mean, scale)
+    return log_mean, observation(likelihood, log_mean, expand, scale)
 
 
 def predictive(params, log_x, distance, kappa, *, key, law, likelihood, observed=None):

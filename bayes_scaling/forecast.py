@@ -27,6 +27,7 @@ import pandas as pd
 
 from .discrepancy import compute_distance, predictive
 from .laws.priors import all_param_names
+from .likelihood import observation
 
 __all__ = ["forecast", "resolve_points", "law_points", "DEFAULT_PROBS", "predictive_draws",
            "posterior_params"]
@@ -78,12 +79,7 @@ def predictive_draws(params, log_x, key, *, law, likelihood):
     """
     expand = {name: value[:, None] for name, value in params.items()}
     log_mean = law.log_loss(expand, {name: value[None, :] for name, value in log_x.items()})
-    shape = log_mean.shape
-    if likelihood == "student_t":
-        noise = jax.random.t(key, expand["nu"], shape, dtype=log_mean.dtype)
-    else:
-        noise = jax.random.normal(key, shape, dtype=log_mean.dtype)
-    return log_mean, log_mean + expand["sigma"] * noise
+    return log_mean, observation(likelihood, log_mean, expand).sample(key)
 
 
 def interval_columns(values, probs):

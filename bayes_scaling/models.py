@@ -32,12 +32,11 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import transforms
 
+from .laws.priors import check_priors
 from .laws.registry import get_law, term_log_input
-from .laws.priors import check_priors, noise_param_names
+from .likelihood import get_likelihood, noise_param_names, observation
 
-__all__ = ["build_model", "model_inputs", "LIKELIHOODS", "centre_site"]
-
-LIKELIHOODS = ("student_t", "normal")
+__all__ = ["build_model", "model_inputs", "centre_site", "observation_noise"]
 
 
 def centre_site(coef):
@@ -79,11 +78,10 @@ def _coefficient(term, prior, exponent, centre):
 
 
 def observation_noise(likelihood, mean, priors):
-    """The distribution of observed log-loss around ``mean``: samples the noise parameters."""
+    """The distribution of observed log-loss around ``mean`` (`likelihood.observation`), after
+    sampling the noise parameters from their priors."""
     noise = {name: _parameter(name, priors[name]) for name in noise_param_names(likelihood)}
-    if likelihood == "student_t":
-        return dist.StudentT(noise["nu"], mean, noise["sigma"])
-    return dist.Normal(mean, noise["sigma"])
+    return observation(likelihood, mean, noise)
 
 
 def build_model(law, priors, likelihood="student_t"):
@@ -107,8 +105,7 @@ def build_model(law, priors, likelihood="student_t"):
         ``log_loss``.
     """
     law = get_law(law)
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
+    get_likelihood(likelihood)  # a clear error for an unknown name
     check_priors(law, priors, likelihood)
     return make_model(law, priors, likelihood)
 

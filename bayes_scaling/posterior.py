@@ -37,8 +37,9 @@ with warnings.catch_warnings():
     import arviz as az
 
 from .errors import ConvergenceWarning
+from .laws.priors import all_param_names, describe_prior
 from .laws.registry import get_law
-from .laws.priors import all_param_names, describe_prior, noise_param_names
+from .likelihood import noise_param_names
 
 __all__ = ["Posterior", "PooledPosterior", "Diagnostics", "ConvergenceWarning", "GATE", "gate"]
 

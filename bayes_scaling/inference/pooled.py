@@ -50,7 +50,8 @@ from ..datasets import EPOCH_CHINCHILLA
 from ..laws.priors import (PriorError, all_param_names, check_priors, default_priors,
                            has_positive_support)
 from ..laws.registry import get_law, term_log_input
-from ..models import LIKELIHOODS, centre_site, model_inputs, observation_noise
+from ..likelihood import get_likelihood
+from ..models import centre_site, model_inputs, observation_noise
 from ..posterior import PooledPosterior
 from .sampler import (MAX_POINTWISE_LOGLIK, SamplerConfig, chain_layout, compiled_model,
                       join_priors, split_priors)
@@ -211,8 +212,7 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
         Warns with `ConvergenceWarning` if the diagnostics gate fails.
     """
     law = get_law(law)
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
+    get_likelihood(likelihood)  # a clear error for an unknown name
     runs = data if isinstance(data, Runs) else load_runs(data, law=law, **load_options)
     if runs.group is None:
         raise RunsError(f"{runs.source}: a pooled fit needs a group column; name it with "

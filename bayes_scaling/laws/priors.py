@@ -24,6 +24,8 @@ nu          Gamma(2, 0.1)                                   Student-t degrees of
                                                             Steel 2010): robust yet Normal-capable
 ==========  ==============================================  ===========================================
 
+(σ's and ν's defaults are the likelihood's own: `likelihood.LIKELIHOODS`.)
+
 Every coefficient of a term ``coef·x^-exponent`` (any law) gets the A, B rule above, with the
 median of its exponent's prior in place of 0.35, x the term's input (the sum of the sources for
 effective data), and the whole typical loss instead of a quarter when the term is the law's only
@@ -80,10 +82,11 @@ import numpy as np
 import numpyro.distributions as dist
 
 from ..errors import PriorError
+from ..likelihood import noise_param_names, noise_priors
 from .registry import get_law, term_log_input
 
 __all__ = ["default_priors", "parse_prior", "parse_priors", "read_prior_file", "check_priors",
-           "noise_param_names", "all_param_names", "describe_prior", "PriorError"]
+           "all_param_names", "describe_prior", "PriorError"]
 
 EXPONENT_PRIOR_MEDIAN = 0.35
 EXPONENT_PRIOR_SD = 0.4  # of log exponent
@@ -101,11 +104,6 @@ _DISTRIBUTIONS = {name: getattr(dist, name) for name in (
 )}
 _SPEC = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$")
 _CALL = re.compile(r"^([A-Za-z]\w*)\s*\((.*)\)$")
-
-
-def noise_param_names(likelihood):
-    """Names of the likelihood's own parameters (``sigma``, plus ``nu`` for Student-t)."""
-    return ("sigma", "nu") if likelihood == "student_t" else ("sigma",)
 
 
 def all_param_names(law, likelihood):
@@ -139,9 +137,7 @@ def default_priors(law, runs, likelihood="student_t"):
         priors = dict(law.priors(runs))  # a user law's own; `check_priors` names any missing
     else:
         priors = _built_in_priors(law, runs)
-    priors["sigma"] = dist.HalfNormal(0.1)
-    if likelihood == "student_t":
-        priors["nu"] = dist.Gamma(2.0, 0.1)
+    priors.update(noise_priors(likelihood))
     return priors
 
 
@@ -286,7 +282,7 @@ def check_priors(law, priors, likelihood):
     missing = sorted(expected - set(priors))
     if missing:
         raise PriorError(f"no prior for parameter(s) {missing} of law {law.name!r}")
-    positive = {term.coef for term in law.power_terms} | {"sigma", "nu"}
+    positive = {term.coef for term in law.power_terms} | set(noise_param_names(likelihood))
     for name, prior in priors.items():
         if isinstance(prior, (int, float, np.number)):
             if name in positive and not prior > 0:

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..allocation import ALLOCATION_LAWS, optimal
+from ..likelihood import noise_param_names, noise_quantile
 from .style import (BAND_ALPHAS, DATA_SHADE, OKABE_ITO, PALETTE, check_probs, draw_band,
                     new_axes)
 
@@ -359,17 +360,11 @@ def noise_interval(post, prob):
     --------
     See the module example, which runs it.
     """
-    from scipy import stats
-
     (prob,) = check_probs(prob)
     draws = post.idata.posterior
-    sigma = _thinned(draws["sigma"].values.reshape(-1))
-    q = (1 + prob) / 2
-    if post.likelihood == "student_t":
-        nu = _thinned(draws["nu"].values.reshape(-1))
-        upper = float(np.median(sigma * stats.t.ppf(q, nu)))
-    else:
-        upper = float(np.median(sigma) * stats.norm.ppf(q))
+    noise = {name: _thinned(draws[name].values.reshape(-1))
+             for name in noise_param_names(post.likelihood)}
+    upper = float(np.median(noise_quantile(post.likelihood, (1 + prob) / 2, noise)))
     return -upper, upper
 
 
