@@ -18,7 +18,6 @@ import sys
 import warnings
 
 EXIT_INPUT_ERROR = 2
-FAR_EXTRAPOLATION = 10.0  # points beyond this multiple of the largest fitted N, D or C get a note
 DEMO_POINT = {"N": 70e9, "D": 1.4e12}
 # The names of `likelihood.LIKELIHOODS`, repeated so that --help need not import NumPyro
 # (tests/test_cli.py checks that the two agree).
@@ -139,15 +138,6 @@ def _print_summary(post, args, header=""):
               f"mean leapfrog steps: {extra['mean_leapfrog_steps']:.1f}")
         print(diagnostics.message())
     _announce_gate(diagnostics)
-
-
-def _forecast_frame(table):
-    """Forecast table with a readable extrapolation note per point."""
-    table = table.copy()
-    table["extrapolation"] = [
-        "within data" if max(n, d, c) <= 1 else f"{c:.3g}x max C, {n:.3g}x max N, {d:.3g}x max D"
-        for n, d, c in zip(table["N_vs_max"], table["D_vs_max"], table["C_vs_max"])]
-    return table
 
 
 # -- subcommands ------------------------------------------------------------------------------
@@ -347,7 +337,7 @@ def cmd_demo(args):
          f"sigma=0.01 on log-loss")
     post = _fit_and_report(runs, args, paths["fit.nc"], header="Posterior (truth: " + truth + ")",
                            show_summary=not args.json)
-    table = _forecast_frame(forecast(post, **DEMO_POINT, key=key_forecast))
+    table = forecast(post, **DEMO_POINT, key=key_forecast)
     table.to_csv(paths["forecast.csv"], index=False)
     if args.json:  # one JSON document: the summary and the forecast
         diagnostics = post.check()
@@ -425,7 +415,6 @@ def cmd_forecast(args):
         raise ValueError(f"--discrepancy must be >= 0, got {args.discrepancy}")
     table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs,
                      discrepancy=args.discrepancy, inputs=inputs or None)
-    table = _forecast_frame(table)
     columns = ["point", "quantity", "N", "D", "C", "median"] + [
         c for c in table.columns if c.startswith(("lo_", "hi_"))] + ["extrapolation"]
     diagnostics = post.check()
@@ -433,7 +422,7 @@ def cmd_forecast(args):
                 extra={"fit": args.fit, "group": args.group,
                        "diagnostics": _diagnostics_dict(diagnostics)})
     _announce_gate(diagnostics)
-    far = table[table[["N_vs_max", "D_vs_max", "C_vs_max"]].max(axis=1) > FAR_EXTRAPOLATION]
+    far = table[table["far"]]
     for point in sorted(set(far["point"])):
         row = far[far["point"] == point].iloc[0]
         _err(f"note: point {point} lies {row['C_vs_max']:.3g}x beyond the largest fitted compute "

@@ -30,7 +30,12 @@ from .laws.priors import all_param_names
 from .likelihood import observation
 
 __all__ = ["forecast", "resolve_points", "law_points", "DEFAULT_PROBS", "predictive_draws",
-           "posterior_params"]
+           "posterior_params", "FAR_EXTRAPOLATION", "extrapolation_notes"]
+
+# A point beyond this multiple of the largest fitted N, D or C is "far": its interval assumes the
+# law still holds there, which the data cannot check (forecast's ``far`` column, the CLI's note,
+# the report's warnings).
+FAR_EXTRAPOLATION = 10.0
 
 DEFAULT_PROBS = (0.5, 0.9, 0.95)
 
@@ -132,6 +137,17 @@ def _positive(name, values):
     return values
 
 
+def extrapolation_notes(N_vs_max, D_vs_max, C_vs_max):
+    """A readable note per point: "within data", or how far beyond the fitted runs it lies.
+
+    >>> extrapolation_notes([0.5, 20.0], [1.0, 3.0], [0.5, 60.0])
+    ['within data', '60x max C, 20x max N, 3x max D']
+    """
+    return ["within data" if np.nanmax([n, d, c]) <= 1
+            else f"{c:.3g}x max C, {n:.3g}x max N, {d:.3g}x max D"
+            for n, d, c in zip(N_vs_max, D_vs_max, C_vs_max)]
+
+
 def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepancy=0.0,
              inputs=None):
     """Posterior predictive loss at new points (any two of N, D, C per point).
@@ -158,7 +174,9 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     pandas.DataFrame
         Two rows per point (``quantity`` = "expected" and "observed"), with N, D, C, the median,
         mean, ``lo_<p>``/``hi_<p>`` bounds, and ``N_vs_max``, ``D_vs_max``, ``C_vs_max``: the
-        point's size as a multiple of the largest fitted one (> 1 means extrapolation).
+        point's size as a multiple of the largest fitted one (> 1 means extrapolation);
+        ``extrapolation``, the same as a note (`extrapolation_notes`), and ``far``, True beyond
+        `FAR_EXTRAPOLATION` times the largest fitted N, D or C.
 
     Warns
     -----
@@ -183,6 +201,9 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
         expected, observed = predictive_draws(params, log_x, key, law=law,
                                               likelihood=post.likelihood)
     scale = {f"{k}_vs_max": base[k] / fitted[k].max() for k in ("N", "D", "C")}
+    scale["extrapolation"] = extrapolation_notes(*scale.values())
+    scale["far"] = np.nanmax(np.stack([scale[f"{k}_vs_max"] for k in "NDC"]), axis=0) \
+        > FAR_EXTRAPOLATION
     frames = []
     for quantity, values in (("expected", expected), ("observed", observed)):
         cols = interval_columns(np.exp(np.asarray(values, np.float64)), probs)

@@ -41,15 +41,14 @@ from .allocation import ALLOCATION_LAWS, optimal
 from .validation.checks import replicated_log_losses
 from .data import parse_number
 from .errors import ConvergenceWarning, PriorError
-from .forecast import forecast
+from .forecast import FAR_EXTRAPOLATION, forecast
 from .plots.fit import SIZES, law_losses, plot_fit, plot_pairs, plot_residuals
 from .posterior import GATE
 from .laws.priors import parse_prior
 
 __all__ = ["render_report", "write_report", "report_warnings", "residual_trends", "parse_points",
-           "ReportWarning", "FAR_EXTRAPOLATION", "TREND_LEVEL", "default_budgets"]
+           "ReportWarning", "TREND_LEVEL", "default_budgets"]
 
-FAR_EXTRAPOLATION = 10.0  # a point beyond this multiple of the largest fitted N, D or C is "far"
 BOUND_SHARE = 0.01  # posterior share within 5% of its 1-99% range of a prior bound: "pressing"
 TREND_LEVEL = 0.05  # family-wise level of the residual-trend check (over all its bins)
 TREND_BINS = 8  # bins per axis, as in plot_residuals

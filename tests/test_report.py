@@ -22,8 +22,9 @@ from matplotlib.image import imread  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.posterior import ConvergenceWarning, Posterior  # noqa: E402
+from bayes_scaling.forecast import FAR_EXTRAPOLATION  # noqa: E402
 from bayes_scaling.report import (  # noqa: E402
-    FAR_EXTRAPOLATION, default_budgets, parse_points, render_report, report_warnings,
+    default_budgets, parse_points, render_report, report_warnings,
     residual_trends, write_report)
 
 # Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
