@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .data import parse_number
-from .forecast import interval_columns, resolve_points
+from .prediction import interval_columns, resolve_points
 from .laws.registry import get_law
 
 __all__ = ["optimal_allocation", "compute_for_loss", "optimal", "compute_for_target", "plan",

@@ -5,7 +5,7 @@ Both only string together the pure core (data, priors, inference, forecast).
 Example
 -------
 >>> import jax
->>> from bayes_scaling import ScalingLawFit, simulate
+>>> from bayes_scaling import simulate
 >>> runs = simulate(jax.random.key(0))
 >>> model = ScalingLawFit(num_warmup=500, num_samples=1000).fit(runs, key=jax.random.key(1))
 >>> model.diagnostics_.ok
@@ -19,7 +19,7 @@ from __future__ import annotations
 import jax
 
 from .data import Runs, load_runs
-from .forecast import DEFAULT_PROBS, forecast
+from .prediction import DEFAULT_PROBS, forecast
 from .inference.sampler import SamplerConfig, run_nuts
 from .laws.registry import get_law
 from .laws.priors import all_param_names, default_priors

@@ -322,7 +322,7 @@ def cmd_demo(args):
     import jax
 
     from .datasets import EPOCH_CHINCHILLA, simulate
-    from .forecast import forecast
+    from .prediction import forecast
 
     out_dir = _demo_dir(args.out)
     os.makedirs(out_dir, exist_ok=True)
@@ -388,7 +388,7 @@ def cmd_forecast(args):
     import jax
 
     from .data import load_points
-    from .forecast import forecast
+    from .prediction import forecast
 
     post = _load_fit(args)
     further = [name for name in post.law.inputs if name not in ("N", "D", "C")]
@@ -788,7 +788,7 @@ def cmd_plot(args):
     _check_writable(args.output, args.force)
     post = _load_fit(args)
     if args.kind == "fit":
-        from .forecast import forecast
+        from .prediction import forecast
         from .plots.fit import plot_fit
         from .report import parse_points
 

@@ -41,7 +41,7 @@ from .allocation import ALLOCATION_LAWS, optimal
 from .validation.checks import replicated_log_losses
 from .data import parse_number
 from .errors import ConvergenceWarning, PriorError
-from .forecast import FAR_EXTRAPOLATION, forecast
+from .prediction import FAR_EXTRAPOLATION, forecast
 from .plots.fit import SIZES, law_losses, plot_fit, plot_pairs, plot_residuals
 from .posterior import GATE
 from .laws.priors import parse_prior

@@ -80,7 +80,8 @@ with warnings.catch_warnings():
     import arviz as az  # noqa: E402
 
 import bayes_scaling  # noqa: E402
-from bayes_scaling import SamplerConfig, default_priors, simulate  # noqa: E402
+from bayes_scaling import SamplerConfig, simulate  # noqa: E402
+from bayes_scaling.laws.priors import default_priors  # noqa: E402
 from bayes_scaling.datasets import EPOCH_CHINCHILLA  # noqa: E402
 from bayes_scaling.inference.sampler import chain_layout, trace_count  # noqa: E402
 

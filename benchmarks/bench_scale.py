@@ -52,7 +52,8 @@ from jax.flatten_util import ravel_pytree  # noqa: E402
 from numpyro.infer.util import potential_energy  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling import inference  # noqa: E402
+from bayes_scaling.laws.priors import default_priors
+from bayes_scaling.inference import sampler as inference  # noqa: E402
 from bayes_scaling.models import make_model  # noqa: E402
 from bayes_scaling.xla_flags import SMALL_LOOP_BYTES, SMALL_LOOP_OPTION  # noqa: E402
 
@@ -79,7 +80,7 @@ def timed(fn):
 
 def gradient_seconds(runs, evaluations=20_000):
     """Seconds per value-and-gradient of the model's potential, measured inside XLA."""
-    priors = bs.default_priors(LAW, runs)
+    priors = default_priors(LAW, runs)
     model = make_model(LAW, priors, "student_t")
     data = inference._data(runs, LAW, None)
     start = inference._initial_position(jax.random.key(0), model, data)
@@ -132,7 +133,7 @@ def _step_seconds(runs, priors, draws, repeats, pointwise):
 
 def bench_floor(quick, repeats=5):
     runs = bs.simulate(jax.random.key(0), num_runs=245)
-    priors = bs.default_priors(LAW, runs)
+    priors = default_priors(LAW, runs)
     draws = (200, 1000) if quick else (1000, 5000)
     step, steps = _step_seconds(runs, priors, draws, repeats, pointwise=False)
     with_loglik, _ = _step_seconds(runs, priors, draws, repeats, pointwise=True)
@@ -160,7 +161,7 @@ def bench_growth(sizes, config, single_call_over_s=120.0):
     rows = []
     for n in sizes:
         runs = bs.simulate(jax.random.key(0), num_runs=n)
-        priors = bs.default_priors(LAW, runs)
+        priors = default_priors(LAW, runs)
         log(f"  growth: {n} runs")
         (samples, stats, _), first = timed(lambda: inference.sample_arrays(
             LAW, priors, runs, key=jax.random.key(1), config=config))
@@ -185,7 +186,7 @@ def bench_growth(sizes, config, single_call_over_s=120.0):
 def bench_batch(sizes, config, loop_max, strategy, single_call_over_s=120.0):
     datasets = [bs.simulate(jax.random.key(1000 + k), num_runs=245) for k in range(max(sizes))]
     rows = []
-    priors = bs.default_priors(LAW, datasets[0])
+    priors = default_priors(LAW, datasets[0])
     loop_n = min(loop_max, max(sizes))
     # The loops: the cached single-fit sampler, one data set after another, (a) as `fit` runs
     # it (its chains spread over the local devices) and (b) on one device (the chains one after
@@ -198,7 +199,7 @@ def bench_batch(sizes, config, loop_max, strategy, single_call_over_s=120.0):
         start = time.perf_counter()
         for k, runs in enumerate(datasets[:loop_n]):
             jax.block_until_ready(inference.sample_arrays(
-                LAW, bs.default_priors(LAW, runs), runs, key=jax.random.key(k),
+                LAW, default_priors(LAW, runs), runs, key=jax.random.key(k),
                 config=loop_config))
         rates[name] = loop_n / (time.perf_counter() - start)
         log(f"  {name}: {rates[name]:.3f} fits/s over {loop_n} fits")

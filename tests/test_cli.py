@@ -287,7 +287,8 @@ def test_fit_of_a_huge_table_chooses_float64(capsys, monkeypatch, tmp_path):
     """The CLI switches to float64 itself above FLOAT32_MAX_RUNS and says so."""
     import jax
 
-    from bayes_scaling import api, cli, inference
+    from bayes_scaling import api, cli
+    from bayes_scaling.inference import sampler
 
     class Stop(Exception):
         pass
@@ -296,7 +297,7 @@ def test_fit_of_a_huge_table_chooses_float64(capsys, monkeypatch, tmp_path):
         assert jax.config.jax_enable_x64
         raise Stop
 
-    monkeypatch.setattr(inference, "FLOAT32_MAX_RUNS", 100)
+    monkeypatch.setattr(sampler, "FLOAT32_MAX_RUNS", 100)
     monkeypatch.setattr(api, "fit", no_fit)
     csv = tmp_path / "runs.csv"
     csv.write_text("params,tokens,loss\n" + "".join(

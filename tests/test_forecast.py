@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.forecast import predictive_draws, resolve_points
+from bayes_scaling.prediction import predictive_draws, resolve_points
 
 # Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
 pytestmark = pytest.mark.statistical

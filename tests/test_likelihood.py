@@ -10,7 +10,7 @@ from scipy import stats
 
 from bayes_scaling import cli
 from bayes_scaling.discrepancy import predictive_noise
-from bayes_scaling.forecast import predictive_draws
+from bayes_scaling.prediction import predictive_draws
 from bayes_scaling.laws.registry import get_law
 from bayes_scaling.likelihood import (LIKELIHOODS, noise_param_names, noise_priors,
                                       noise_quantile, observation)

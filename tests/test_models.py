@@ -8,15 +8,15 @@ import scipy.stats as st
 from numpyro.infer import Predictive
 from numpyro.infer.util import log_density
 
-import bayes_scaling as bs
-from bayes_scaling.models import centre_site
+from bayes_scaling.laws.priors import default_priors
+from bayes_scaling.models import build_model, centre_site, model_inputs
 
 
 @pytest.mark.parametrize("likelihood", ["student_t", "normal"])
 def test_log_density_matches_hand_computation(sim_runs, likelihood):
-    priors = bs.default_priors("chinchilla", sim_runs, likelihood)
-    model = bs.build_model("chinchilla", priors, likelihood)
-    x = bs.model_inputs(sim_runs, dtype=jnp.float32)
+    priors = default_priors("chinchilla", sim_runs, likelihood)
+    model = build_model("chinchilla", priors, likelihood)
+    x = model_inputs(sim_runs, dtype=jnp.float32)
     y = jnp.log(jnp.asarray(sim_runs.loss, jnp.float32))
     p = {"E": 1.8, "alpha": 0.34, "beta": 0.37, "sigma": 0.012, "nu": 6.0,
          centre_site("A"): -1.1, centre_site("B"): -0.9}
@@ -54,9 +54,9 @@ def test_log_density_matches_hand_computation(sim_runs, likelihood):
 
 def test_prior_on_coefficients_is_honoured(sim_runs):
     """Draws of A and B from the model's prior follow the stated LogNormal (KS test, 1% level)."""
-    priors = bs.default_priors("chinchilla", sim_runs)
-    model = bs.build_model("chinchilla", priors)
-    draws = Predictive(model, num_samples=4000)(jax.random.key(7), bs.model_inputs(sim_runs))
+    priors = default_priors("chinchilla", sim_runs)
+    model = build_model("chinchilla", priors)
+    draws = Predictive(model, num_samples=4000)(jax.random.key(7), model_inputs(sim_runs))
     for name in ("A", "B"):
         prior = priors[name]
         ref = st.lognorm(s=float(prior.scale), scale=np.exp(float(prior.loc)))
@@ -68,9 +68,9 @@ def test_bounded_coefficient_prior_is_exact(sim_runs):
     """A Uniform prior on A: outside its support the density is zero."""
     import numpyro.distributions as dist
 
-    priors = {**bs.default_priors("chinchilla", sim_runs), "A": dist.Uniform(100.0, 1000.0)}
-    model = bs.build_model("chinchilla", priors)
-    x, y = bs.model_inputs(sim_runs), jnp.log(jnp.asarray(sim_runs.loss, jnp.float32))
+    priors = {**default_priors("chinchilla", sim_runs), "A": dist.Uniform(100.0, 1000.0)}
+    model = build_model("chinchilla", priors)
+    x, y = model_inputs(sim_runs), jnp.log(jnp.asarray(sim_runs.loss, jnp.float32))
     nbar = float(jnp.mean(x["N"]))
     base = {"E": 1.8, "alpha": 0.34, "beta": 0.37, "sigma": 0.01, "nu": 5.0, centre_site("B"): -1.0}
     inside, _ = log_density(model, (x, y), {}, {**base, centre_site("A"): np.log(500) - 0.34 * nbar})
@@ -79,12 +79,12 @@ def test_bounded_coefficient_prior_is_exact(sim_runs):
 
 
 def test_fixed_parameter(sim_runs):
-    priors = {**bs.default_priors("chinchilla", sim_runs), "nu": 5.0}
-    model = bs.build_model("chinchilla", priors)
-    draws = Predictive(model, num_samples=5)(jax.random.key(0), bs.model_inputs(sim_runs))
+    priors = {**default_priors("chinchilla", sim_runs), "nu": 5.0}
+    model = build_model("chinchilla", priors)
+    draws = Predictive(model, num_samples=5)(jax.random.key(0), model_inputs(sim_runs))
     np.testing.assert_allclose(draws["nu"], 5.0)
 
 
 def test_unknown_likelihood(sim_runs):
     with pytest.raises(ValueError, match="unknown likelihood 'cauchy'"):
-        bs.build_model("chinchilla", bs.default_priors("chinchilla", sim_runs), "cauchy")
+        build_model("chinchilla", default_priors("chinchilla", sim_runs), "cauchy")

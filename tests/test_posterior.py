@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.api import ScalingLawFit
 from bayes_scaling import ConvergenceWarning, Posterior
 from conftest import TEST_CONFIG
 
@@ -86,7 +87,7 @@ def test_load_errors(tmp_path):
 def test_scaling_law_fit_facade(sim_runs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        model = bs.ScalingLawFit(num_warmup=500, num_samples=1000).fit(sim_runs,
+        model = ScalingLawFit(num_warmup=500, num_samples=1000).fit(sim_runs,
                                                                       key=jax.random.key(1))
     assert model.diagnostics_.ok and model.idata_ is model.posterior_.idata
     assert model.summary().loc["alpha", "median"] == pytest.approx(0.35, abs=0.03)

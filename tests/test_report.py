@@ -22,7 +22,7 @@ from matplotlib.image import imread  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.posterior import ConvergenceWarning, Posterior  # noqa: E402
-from bayes_scaling.forecast import FAR_EXTRAPOLATION  # noqa: E402
+from bayes_scaling.prediction import FAR_EXTRAPOLATION  # noqa: E402
 from bayes_scaling.report import (  # noqa: E402
     default_budgets, parse_points, render_report, report_warnings,
     residual_trends, write_report)

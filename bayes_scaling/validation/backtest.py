@@ -36,7 +36,7 @@ import pandas as pd
 from ..api import fit
 from .baseline import bootstrap_predictive, huber_bootstrap
 from ..discrepancy import KAPPA_GRID, compute_distance, predictive, predictive_noise
-from ..forecast import DEFAULT_PROBS, interval_columns, posterior_params
+from ..prediction import DEFAULT_PROBS, interval_columns, posterior_params
 from ..laws.registry import get_law
 from ..laws.priors import all_param_names
 from .scoring import crps, in_interval, log_mean_density, relative_error

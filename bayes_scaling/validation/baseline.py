@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from jax.scipy.special import logsumexp
 
-from ..forecast import resolve_points
+from ..prediction import resolve_points
 
 __all__ = ["HOFFMANN_GRID", "GRID_COLUMNS", "Bootstrap", "huber_fit", "huber_bootstrap",
            "bootstrap_predictive", "resample_weights"]

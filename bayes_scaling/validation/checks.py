@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from ..forecast import posterior_params, predictive_draws
+from ..prediction import posterior_params, predictive_draws
 from ..inference.sampler import MAX_POINTWISE_LOGLIK
 from ..posterior import Posterior
 

@@ -10,6 +10,7 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.datasets import EPOCH_CHINCHILLA
+from bayes_scaling.laws.priors import default_priors
 from bayes_scaling.inference.sampler import SamplerConfig, _Progress, chain_layout, trace_count
 
 from conftest import TEST_CONFIG
@@ -150,13 +151,15 @@ def test_compiled_program_is_the_same_in_every_process():
     compilation cache never hits across processes (NumPyro orders distribution fields by set)."""
     script = (
         "import hashlib, jax, jax.numpy as jnp, bayes_scaling as bs\n"
-        "from bayes_scaling import inference as inf\n"
+        "from bayes_scaling.inference import sampler as inf\n"
+        "from bayes_scaling.laws.priors import default_priors\n"
+        "from bayes_scaling.models import model_inputs\n"
         "runs = bs.simulate(jax.random.key(0))\n"
-        "spec, values = inf.split_priors(bs.default_priors('chinchilla', runs), jnp.float32)\n"
+        "spec, values = inf.split_priors(default_priors('chinchilla', runs), jnp.float32)\n"
         "config = inf.SamplerConfig()\n"
         "run = inf._compiled_sampler(bs.LAWS['chinchilla'], 'student_t', config,\n"
         "                            inf.chain_layout(config), True, spec)\n"
-        "x, y = bs.model_inputs(runs), jnp.log(jnp.asarray(runs.loss, jnp.float32))\n"
+        "x, y = model_inputs(runs), jnp.log(jnp.asarray(runs.loss, jnp.float32))\n"
         "text = run.lower(jax.random.split(jax.random.key(1), 4), (x, y, None), values).as_text(\n"
         "    debug_info=False)\n"
         "print(hashlib.sha256(text.encode()).hexdigest())\n")
@@ -184,7 +187,7 @@ def test_float32_fit_of_a_huge_table_warns_to_use_float64(monkeypatch):
     monkeypatch.setattr(sampler, "FLOAT32_MAX_RUNS", 100)
     monkeypatch.setattr(sampler, "_compiled_sampler", no_sampling)
     runs = bs.simulate(jax.random.key(0), num_runs=245)
-    priors = bs.default_priors("chinchilla", runs)
+    priors = default_priors("chinchilla", runs)
     with pytest.warns(sampler.PrecisionWarning, match="245 runs in float32"), \
             pytest.raises(Stop):
         sampler.sample_arrays("chinchilla", priors, runs, key=jax.random.key(0))

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.validation.checks import replicated_losses
 from bayes_scaling.data import RunsError
 from bayes_scaling.datasets import EPOCH_CHINCHILLA
 from bayes_scaling.laws.registry import LAWS, PowerTerm, get_law, make_law
@@ -274,7 +275,7 @@ def test_checks_of_a_law_with_a_further_input(tmp_path):
     post = bs.Posterior.load(fitted("data_constrained").save(tmp_path / "dc.nc"))
     columns = list(post.runs_table.columns)
     assert columns[:4] == ["N", "D", "C", "loss"] and "U" in columns
-    replicated = bs.replicated_losses(post, key=jax.random.key(0))
+    replicated = replicated_losses(post, key=jax.random.key(0))
     assert replicated.shape == (4, 1000, len(post.runs_table))
     # A well-specified fit: about 90% of the runs inside their own 90% predictive interval.
     lo, hi = np.quantile(replicated, [0.05, 0.95], axis=(0, 1))

@@ -6,9 +6,9 @@ import numpyro.distributions as dist
 import pytest
 from numpyro.infer import Predictive
 
-import bayes_scaling as bs
-from bayes_scaling.laws.priors import (PriorError, check_priors, describe_prior, parse_prior,
-                                  parse_priors, read_prior_file)
+from bayes_scaling.laws.priors import (PriorError, check_priors, default_priors, describe_prior,
+                                       parse_prior, parse_priors, read_prior_file)
+from bayes_scaling.models import build_model, model_inputs
 
 UNTRAINED_LM_LOSS = 12.0  # ≈ log(vocabulary) nats: no trained LM does worse
 
@@ -48,7 +48,7 @@ def test_duplicate_and_file(tmp_path):
     ("sigma", dist.Normal(0, 1), "prior for 'sigma' must put all its mass on positive values"),
     ("E", dist.Normal(2, 1), "prior for 'E' must put all its mass on positive values")])
 def test_priors_outside_a_parameters_support(sim_runs, name, prior, match):
-    priors = {**bs.default_priors("chinchilla", sim_runs), name: prior}
+    priors = {**default_priors("chinchilla", sim_runs), name: prior}
     with pytest.raises(PriorError, match=match):
         check_priors("chinchilla", priors, "student_t")
 
@@ -59,7 +59,7 @@ def test_unbalanced_parentheses():
 
 
 def test_check_priors(sim_runs):
-    priors = bs.default_priors("chinchilla", sim_runs)
+    priors = default_priors("chinchilla", sim_runs)
     check_priors("chinchilla", priors, "student_t")
     with pytest.raises(PriorError, match=r"unknown parameter\(s\) \['gamma'\]"):
         check_priors("chinchilla", {**priors, "gamma": dist.Normal()}, "student_t")
@@ -73,8 +73,8 @@ def test_check_priors(sim_runs):
 
 def test_prior_predictive_is_plausible(sim_runs):
     """Default priors put realistic runs' losses in a plausible range (not at 1e6 nats)."""
-    model = bs.build_model("chinchilla", bs.default_priors("chinchilla", sim_runs))
-    draws = Predictive(model, num_samples=4000)(jax.random.key(3), bs.model_inputs(sim_runs))
+    model = build_model("chinchilla", default_priors("chinchilla", sim_runs))
+    draws = Predictive(model, num_samples=4000)(jax.random.key(3), model_inputs(sim_runs))
     # Quantiles of log-loss: the Student-t noise with ν < 1 (0.5% of the Gamma(2, 0.1) prior)
     # has tails that overflow exp, which says nothing about the bulk.
     log_loss = np.asarray(draws["log_loss"], np.float64)
