@@ -22,7 +22,7 @@ import warnings
 
 from bayes_scaling.xla_flags import with_small_loop_option
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Before JAX's backend starts: compile the sampler's small loops whole on CPU (see xla_flags).
 os.environ["XLA_FLAGS"] = with_small_loop_option(os.environ.get("XLA_FLAGS", ""))
@@ -66,7 +66,7 @@ def __getattr__(name):
     if name in _MOVED:
         module = f"{__name__}.{_MOVED[name]}"
         warnings.warn(f"bayes_scaling.{name} moved to {module}.{name}; the top-level alias goes "
-                      f"in the next release", DeprecationWarning, stacklevel=2)
+                      f"in 0.3", DeprecationWarning, stacklevel=2)
         return getattr(importlib.import_module(module), name)
     if not name.startswith("_"):
         try:  # a subpackage or module: bs.plots, bs.validation.backtest, ...
