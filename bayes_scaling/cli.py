@@ -702,7 +702,7 @@ def cmd_emergence(args):
         name = f"p_emerged_by_{_fmt_scale(value)}"
         table[name] = [float(at_table[(at_table["task"] == t) & (at_table[x] == value)]
                              ["p_emerged"].iloc[0]) for t in table["task"]]
-    diagnostics = fit.diagnostics()
+    diagnostics = fit.check()
     if args.json or args.csv:
         _emit_table(table, args, extra={
             "mean": args.mean, "scale": x, "level": args.level, "interval": 0.9,

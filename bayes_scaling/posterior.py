@@ -9,6 +9,13 @@ a loaded file gives the same forecasts.
 The gate (DESIGN.md): R-hat > 1.01, bulk or tail ESS < 400, any divergence, or E-BFMI < 0.3 fails
 it, and every user of the posterior says so.
 
+Every result of a fit speaks the same protocol: ``check()`` (the gate), ``draws(names)`` (a dict
+of arrays), ``summary(prob)``, ``warn_if_unconverged()``. `Posterior` and `PooledPosterior` are
+one fit (``check()`` gives `Diagnostics`; ``save``/``load`` netCDF); `SweepResult`, the base of
+`inference.batch.FitBatch` and `emergence.fit.EmergenceFit`, is many fits with a leading item
+axis (``check()`` gives a table, one row per fit or task; ``result[i]`` a `Posterior` where
+there is one).
+
 Example
 -------
 >>> import os, tempfile, jax, bayes_scaling as bs
@@ -31,6 +38,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
@@ -41,7 +49,8 @@ from .laws.priors import all_param_names, describe_prior
 from .laws.registry import get_law
 from .likelihood import noise_param_names
 
-__all__ = ["Posterior", "PooledPosterior", "Diagnostics", "ConvergenceWarning", "GATE", "gate"]
+__all__ = ["Posterior", "PooledPosterior", "SweepResult", "Diagnostics", "ConvergenceWarning",
+           "GATE", "gate", "batch_diagnostics", "warn_failed"]
 
 GATE = {"r_hat": 1.01, "ess": 400, "divergences": 0, "bfmi": 0.3}
 STUCK_R_HAT = 1.1  # above it, chains explore different regions (not just too few draws)
@@ -174,6 +183,100 @@ def posterior_idata(posterior, stats, loglik, runs, constant, attrs, dims=None, 
         constant_data=constant, dims=dims, coords=coords)
     idata.posterior.attrs.update(attrs)
     return idata
+
+
+def batch_diagnostics(samples, stats, param_names, names):
+    """The diagnostics gate per fit of a batch: one row per fit (``fit`` = its name).
+
+    ``samples`` and ``stats`` have leading axes (fit, chain, draw); R-hat and ESS are taken
+    over ``param_names`` (worst parameter per fit).
+    """
+    # One Dataset with a fit dimension: ArviZ computes R-hat and ESS per fit and parameter.
+    posterior = xr.Dataset({n: (("fit", "chain", "draw"), np.asarray(samples[n]))
+                            for n in param_names})
+    rhat, bulk, tail = convergence_statistics(posterior)
+    rhat = rhat.to_array().max("variable", skipna=False).values  # NaN (a stuck chain) fails
+    bulk = bulk.to_array().min("variable", skipna=False).values
+    tail = tail.to_array().min("variable", skipna=False).values
+    divergences = np.asarray(stats["diverging"]).sum(axis=(1, 2))
+    energy = np.asarray(stats["energy"], np.float64)
+    bfmi = (np.square(np.diff(energy, axis=2)).mean(axis=2) / energy.var(axis=2)).min(axis=1)
+    step_sizes = np.median(np.asarray(stats["step_size"]), axis=2)  # (fit, chain)
+    rows = [gate(*values) for values in zip(rhat, bulk, tail, divergences, bfmi, step_sizes)]
+    return pd.DataFrame({
+        "fit": list(names), "ok": [d.ok for d in rows], "max_r_hat": rhat, "min_ess_bulk": bulk,
+        "min_ess_tail": tail, "divergences": divergences, "min_bfmi": bfmi,
+        "mean_leapfrog_steps": np.asarray(stats["n_steps"]).mean(axis=(1, 2)),
+        "problems": ["; ".join(d.problems) for d in rows]})
+
+
+def warn_failed(table, column, where):
+    """One `ConvergenceWarning` naming the rows of a per-fit gate ``table`` that failed (by
+    ``column``: "fit", "task"); returns how many failed."""
+    failed = table.loc[~table["ok"], column].tolist()
+    if failed:
+        shown = ", ".join(map(str, failed[:5])) + (" ..." if len(failed) > 5 else "")
+        warnings.warn(f"{len(failed)} of {len(table)} {column}s failed the diagnostics gate "
+                      f"({shown}); see {where}", ConvergenceWarning, stacklevel=4)
+    return len(failed)
+
+
+class SweepResult:
+    """Many fits with arrays of leading axes (item, chain, draw): the shared protocol of
+    `inference.batch.FitBatch` (items are fits) and `emergence.fit.EmergenceFit` (tasks).
+
+    The verbs are `Posterior`'s: ``check()`` is the gate as a table, one row per item (cached);
+    ``draws(names)`` a dict of arrays of shape (items, chain·draw); ``summary(prob)`` one row
+    per (item, parameter); ``warn_if_unconverged()`` one warning naming the items that failed.
+    A subclass sets ``samples``, ``stats``, ``item_names`` and ``param_names``, names its items
+    in ``ITEM`` and may add columns to the gate's table in ``_describe_items``.
+    """
+
+    ITEM = "fit"
+    _diagnostics = None
+
+    def __len__(self):
+        return len(self.item_names)
+
+    def check(self):
+        """The diagnostics gate per item: a DataFrame with ``ok`` and the gate's numbers."""
+        if self._diagnostics is None:
+            table = batch_diagnostics(self.samples, self.stats, self.param_names, self.item_names)
+            self._diagnostics = self._describe_items(table.rename(columns={"fit": self.ITEM}))
+        return self._diagnostics
+
+    def _describe_items(self, table):
+        return table
+
+    def diagnostics(self):
+        """Deprecated name of `check` (0.1); goes in 0.3."""
+        warnings.warn(f"{type(self).__name__}.diagnostics() is now .check(), as for Posterior; "
+                      f"the old name goes in 0.3", DeprecationWarning, stacklevel=2)
+        return self.check()
+
+    def warn_if_unconverged(self):
+        """One `ConvergenceWarning` naming the items that failed the gate; returns their count."""
+        return warn_failed(self.check(), self.ITEM, f"{type(self).__name__}.check()")
+
+    def draws(self, names=None):
+        """Draws of the parameters ``names`` (default: all sampled ones) per item: a dict of
+        arrays of shape (items, chain·draw)."""
+        if isinstance(names, str):  # 0.1's draws(name): one array
+            warnings.warn(f"{type(self).__name__}.draws(name) is now draws([name])[name], as for "
+                          f"Posterior; the old form goes in 0.3", DeprecationWarning, stacklevel=2)
+            return np.asarray(self.samples[names]).reshape(len(self), -1)
+        names = self.param_names if names is None else names
+        return {n: np.asarray(self.samples[n]).reshape(len(self), -1) for n in names}
+
+    def summary(self, prob=0.9):
+        """Tidy table: one row per (item, parameter) with median and central ``prob`` interval."""
+        lo, hi = (1 - prob) / 2, (1 + prob) / 2
+        frames = [pd.DataFrame({
+            self.ITEM: list(self.item_names), "param": name, "median": np.median(values, axis=1),
+            f"q{lo:.3g}": np.quantile(values, lo, axis=1),
+            f"q{hi:.3g}": np.quantile(values, hi, axis=1)})
+            for name, values in self.draws().items()]
+        return pd.concat(frames, ignore_index=True)
 
 
 class Posterior:

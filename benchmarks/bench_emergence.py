@@ -50,7 +50,7 @@ def bench(num_tasks, loop_max):
     scores, _ = simulate_scores(jax.random.key(num_tasks), num_tasks=num_tasks)
     fit_emergence(scores, key=jax.random.key(0), config=CONFIG)  # compile
     fit, batch_s = timed(lambda: fit_emergence(scores, key=jax.random.key(1), config=CONFIG))
-    steps = float(fit.diagnostics()["mean_leapfrog_steps"].mean())
+    steps = float(fit.check()["mean_leapfrog_steps"].mean())
     looped = scores.tasks[:min(num_tasks, loop_max)]
     one = scores.subset(scores.rows(looped[0]))
     fit_emergence(one, key=jax.random.key(0), config=CONFIG, num_devices=1)  # compile

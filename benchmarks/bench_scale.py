@@ -214,7 +214,7 @@ def bench_batch(sizes, config, loop_max, strategy, single_call_over_s=120.0):
             if first < single_call_over_s:
                 batch, second = timed(lambda: bs.fit_many(datasets[:size], key=jax.random.key(2),
                                                           config=config, strategy=strategy))
-        table = batch.diagnostics()
+        table = batch.check()
         # A batch too slow to run twice is timed once: compile included, so a lower bound on
         # its fits per second.
         seconds = first if second is None else second

@@ -27,7 +27,7 @@ Example
 >>> with warnings.catch_warnings():  # chains this short may fail the gate: that warns
 ...     warnings.simplefilter("ignore", bs.ConvergenceWarning)
 ...     fit = fit_emergence(scores, key=jax.random.key(1), config=short)
->>> list(fit.diagnostics().columns[:3])  # the gate's verdict per task
+>>> list(fit.check().columns[:3])  # the gate's verdict per task
 ['task', 'num_scores', 'ok']
 >>> report = fit.thresholds()
 >>> list(report.table.columns[:4])
@@ -37,18 +37,20 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import copy
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ..inference.batch import batch_diagnostics, warn_failed
+from ..inference.sampler import SamplerConfig, batch_strategy, run_batch
+from ..posterior import SweepResult
 from .data import Scores, ScoresError, load_scores
 from .model import (EXACT_COUNTS, MEANS, PARAMS, EmergenceModel, num_params, score_cdf,
-                              score_distribution, task_data)
-from ..inference.sampler import SamplerConfig, batch_strategy, run_batch
+                    score_distribution, task_data)
 
 __all__ = ["fit_emergence", "EmergenceFit", "EmergenceReport", "thresholds",
            "load_scores", "Scores", "ScoresError", "DEFAULT_MARGIN", "threshold_draws",
@@ -82,12 +84,15 @@ class ScaleAxis:
         return -(ell - self.ell_bar) / self.ell_sd * self.x_sd
 
 
-class EmergenceFit:
+class EmergenceFit(SweepResult):
     """The posterior of `fit_emergence`: arrays with leading axes (task, chain, draw).
 
     ``idata`` is the posterior as ArviZ InferenceData with a ``task`` dimension;
-    ``diagnostics()`` the gate per task; ``thresholds(...)`` the threshold posterior.
+    ``thresholds(...)`` the threshold posterior; ``check()``, ``draws``, ``summary()`` and
+    ``warn_if_unconverged()`` follow the result protocol (`SweepResult`), one item per task.
     """
+
+    ITEM = "task"
 
     def __init__(self, *, mean, scale, scores, tasks, axes, samples, stats, config,
                  loss_log=None, tokens_per_param=None):
@@ -95,31 +100,39 @@ class EmergenceFit:
         self.axes, self.samples, self.stats, self.config = axes, samples, stats, config
         self.loss_log = loss_log  # loss-linked: log L(u) per loss draw, a function
         self.tokens_per_param = tokens_per_param
-        self._diagnostics = None
 
-    def __len__(self):
-        return len(self.tasks)
+    @property
+    def item_names(self):
+        return self.tasks
 
     @property
     def param_names(self):
         return [n for n in PARAMS if n in self.samples]
 
-    def draws(self, name, task):
-        """Draws of one parameter of one task, flattened over chains."""
-        return np.asarray(self.samples[name][self.tasks.index(task)]).reshape(-1)
+    def draws(self, names=None, task=None):
+        """`SweepResult.draws`; with ``task``, that task's draws only (shape (chain·draw,))."""
+        if isinstance(names, str) and task is not None:  # 0.1's draws(name, task): one array
+            warnings.warn("EmergenceFit.draws(name, task) is now draws([name], task)[name]; the "
+                          "old form goes in 0.3", DeprecationWarning, stacklevel=2)
+            return np.asarray(self.samples[names][self.tasks.index(task)]).reshape(-1)
+        every = super().draws(names)
+        if task is None:
+            return every
+        return {name: values[self.tasks.index(task)] for name, values in every.items()}
 
-    def diagnostics(self):
-        """One row per task: the diagnostics gate's numbers and verdict."""
-        if self._diagnostics is None:
-            table = batch_diagnostics(self.samples, self.stats, self.param_names, self.tasks)
-            table = table.rename(columns={"fit": "task"})
-            table.insert(1, "num_scores", [int(self.scores.rows(t).sum()) for t in self.tasks])
-            self._diagnostics = table
-        return self._diagnostics
+    def with_draws(self, samples, **changes):
+        """A copy with other ``samples`` (and attributes in ``changes``) that keeps this fit's
+        gate: for scoring known parameters through the same code (`simulate.true_fit`)."""
+        out = copy.copy(self)
+        out._diagnostics = self.check()
+        out.samples = samples
+        for name, value in changes.items():
+            setattr(out, name, value)
+        return out
 
-    def warn_if_unconverged(self):
-        """One `ConvergenceWarning` naming the tasks that failed the gate; returns their count."""
-        return warn_failed(self.diagnostics(), "task", "EmergenceFit.diagnostics()")
+    def _describe_items(self, table):
+        table.insert(1, "num_scores", [int(self.scores.rows(t).sum()) for t in self.tasks])
+        return table
 
     @property
     def idata(self):
@@ -408,7 +421,7 @@ def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_gri
     """
     check_threshold_options(level, margin, interval)
     at = [float(a) for a in (at or ())]
-    diagnostics = fit.diagnostics().set_index("task")
+    diagnostics = fit.check().set_index("task")
     rows, curves, at_rows, all_draws = [], [], [], {}
     lo_q, hi_q = (1 - interval) / 2, (1 + interval) / 2
     for task in fit.tasks:

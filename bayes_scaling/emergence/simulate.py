@@ -15,7 +15,6 @@ Example
 
 from __future__ import annotations
 
-import copy
 
 import jax
 import jax.numpy as jnp
@@ -117,14 +116,10 @@ def true_fit(fit, truth):
     A loss-linked truth brings its own loss curve and axis: t is defined up to an affine map,
     which the parameters absorb, so the true N* does not depend on the fit's axis.
     """
-    out = copy.copy(fit)
-    out._diagnostics = fit.diagnostics()
-    out.samples = {k: np.asarray(v).reshape(-1, 1, 1) for k, v in truth.items()
-                   if k in fit.samples}
-    if "loss" in truth:
-        out.loss_log = _true_log_loss(truth["loss"])
-        out.axes = []
-        for task in fit.tasks:
-            log_n = np.log(fit.scale_of(task))
-            out.axes.append(loss_axis(log_n, out.loss_log(log_n, None)[0]))
-    return out
+    samples = {k: np.asarray(v).reshape(-1, 1, 1) for k, v in truth.items() if k in fit.samples}
+    if "loss" not in truth:
+        return fit.with_draws(samples)
+    loss_log = _true_log_loss(truth["loss"])
+    axes = [loss_axis(np.log(fit.scale_of(task)), loss_log(np.log(fit.scale_of(task)), None)[0])
+            for task in fit.tasks]
+    return fit.with_draws(samples, loss_log=loss_log, axes=axes)

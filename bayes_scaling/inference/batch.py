@@ -14,31 +14,27 @@ Example
 >>> sets = [bs.simulate(jax.random.key(k), num_runs=n) for k, n in [(0, 40), (1, 60)]]
 >>> batch = bs.fit_many(sets, key=jax.random.key(2),
 ...                     config=bs.SamplerConfig(num_chains=2, num_warmup=500, num_samples=1000))
->>> batch.draws("alpha").shape
+>>> batch.draws(["alpha"])["alpha"].shape
 (2, 2000)
->>> list(batch.diagnostics().columns[:3])
+>>> list(batch.check().columns[:3])
 ['fit', 'num_runs', 'ok']
 """
 
 from __future__ import annotations
 
 import functools
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
-
-import xarray as xr
 
 from ..data import Runs, load_runs
-from .distributed import map_items
-from .sampler import LawModel, SamplerConfig, run_batch, split_priors
+from ..laws.priors import all_param_names, check_priors, default_priors
 from ..laws.registry import get_law
 from ..models import model_inputs
-from ..posterior import ConvergenceWarning, Posterior, convergence_statistics, gate
-from ..laws.priors import all_param_names, check_priors, default_priors
+from ..posterior import Posterior, SweepResult
+from .distributed import map_items
+from .sampler import LawModel, SamplerConfig, run_batch, split_priors
 
 __all__ = ["fit_many", "FitBatch"]
 
@@ -128,42 +124,6 @@ def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="studen
     return batch
 
 
-def batch_diagnostics(samples, stats, param_names, names):
-    """The diagnostics gate per fit of a batch: one row per fit (``fit`` = its name).
-
-    ``samples`` and ``stats`` have leading axes (fit, chain, draw); R-hat and ESS are taken
-    over ``param_names`` (worst parameter per fit).
-    """
-    # One Dataset with a fit dimension: ArviZ computes R-hat and ESS per fit and parameter.
-    posterior = xr.Dataset({n: (("fit", "chain", "draw"), np.asarray(samples[n]))
-                            for n in param_names})
-    rhat, bulk, tail = convergence_statistics(posterior)
-    rhat = rhat.to_array().max("variable", skipna=False).values  # NaN (a stuck chain) fails
-    bulk = bulk.to_array().min("variable", skipna=False).values
-    tail = tail.to_array().min("variable", skipna=False).values
-    divergences = np.asarray(stats["diverging"]).sum(axis=(1, 2))
-    energy = np.asarray(stats["energy"], np.float64)
-    bfmi = (np.square(np.diff(energy, axis=2)).mean(axis=2) / energy.var(axis=2)).min(axis=1)
-    step_sizes = np.median(np.asarray(stats["step_size"]), axis=2)  # (fit, chain)
-    rows = [gate(*values) for values in zip(rhat, bulk, tail, divergences, bfmi, step_sizes)]
-    return pd.DataFrame({
-        "fit": list(names), "ok": [d.ok for d in rows], "max_r_hat": rhat, "min_ess_bulk": bulk,
-        "min_ess_tail": tail, "divergences": divergences, "min_bfmi": bfmi,
-        "mean_leapfrog_steps": np.asarray(stats["n_steps"]).mean(axis=(1, 2)),
-        "problems": ["; ".join(d.problems) for d in rows]})
-
-
-def warn_failed(table, column, where):
-    """One `ConvergenceWarning` naming the rows of a per-fit gate ``table`` that failed (by
-    ``column``: "fit", "task"); returns how many failed."""
-    failed = table.loc[~table["ok"], column].tolist()
-    if failed:
-        shown = ", ".join(map(str, failed[:5])) + (" ..." if len(failed) > 5 else "")
-        warnings.warn(f"{len(failed)} of {len(table)} {column}s failed the diagnostics gate "
-                      f"({shown}); see {where}", ConvergenceWarning, stacklevel=4)
-    return len(failed)
-
-
 def _fit_keys(key, num_fits):
     """One key per fit: split from a single key, or given as an array of ``num_fits`` keys."""
     if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -191,22 +151,24 @@ def _padded(runs, law, dtype):
     return (x, jnp.stack(ys)), jnp.asarray(np.stack(masks))
 
 
-class FitBatch:
+class FitBatch(SweepResult):
     """The posteriors of `fit_many`: arrays with leading axes (fit, chain, draw).
 
     ``batch[i]`` (or ``batch.posterior(i)``) is fit ``i`` as a full `Posterior` (built on demand;
-    without the pointwise log-likelihood, which a batch does not keep). ``diagnostics()`` and
-    ``summary()`` are tidy tables over all fits.
+    without the pointwise log-likelihood, which a batch does not keep). ``check()``, ``draws``,
+    ``summary()`` and ``warn_if_unconverged()`` follow the result protocol (`SweepResult`).
     """
+
+    ITEM = "fit"
 
     def __init__(self, *, law, likelihood, config, runs, priors, samples, stats, names):
         self.law, self.likelihood, self.config = law, likelihood, config
         self.runs, self.priors, self.names = runs, priors, names
         self.samples, self.stats = samples, stats
-        self._diagnostics = None
 
-    def __len__(self):
-        return len(self.runs)
+    @property
+    def item_names(self):
+        return self.names
 
     def __getitem__(self, i):
         return self.posterior(i)
@@ -224,33 +186,6 @@ class FitBatch:
         return [n for n in all_param_names(self.law, self.likelihood)
                 if np.ptp(self.samples[n]) > 0]
 
-    def draws(self, name):
-        """Draws of one parameter, shape (fit, chain·draw)."""
-        return np.asarray(self.samples[name]).reshape(len(self), -1)
-
-    def diagnostics(self):
-        """One row per fit: the diagnostics gate's numbers and verdict."""
-        if self._diagnostics is None:
-            self._diagnostics = self._gate()
-        return self._diagnostics
-
-    def _gate(self):
-        table = batch_diagnostics(self.samples, self.stats, self.param_names, self.names)
+    def _describe_items(self, table):
         table.insert(1, "num_runs", [len(r) for r in self.runs])
         return table
-
-    def warn_if_unconverged(self):
-        """One `ConvergenceWarning` naming the fits that failed the gate; returns their count."""
-        return warn_failed(self.diagnostics(), "fit", "FitBatch.diagnostics()")
-
-    def summary(self, prob=0.9):
-        """Tidy table: one row per (fit, parameter) with median and central ``prob`` interval."""
-        lo, hi = (1 - prob) / 2, (1 + prob) / 2
-        frames = []
-        for name in self.param_names:
-            values = self.draws(name)
-            frames.append(pd.DataFrame({
-                "fit": self.names, "param": name, "median": np.median(values, axis=1),
-                f"q{lo:.3g}": np.quantile(values, lo, axis=1),
-                f"q{hi:.3g}": np.quantile(values, hi, axis=1)}))
-        return pd.concat(frames, ignore_index=True)

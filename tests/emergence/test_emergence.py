@@ -169,6 +169,17 @@ def test_report_tables_and_inference_data(small_fit):
     assert list(idata.posterior["task"].values) == fit.tasks
 
 
+def test_emergence_fit_speaks_the_result_protocol(small_fit):
+    """check() per task, draws(names) per task or of one task, summary() per (task, param)."""
+    fit, _, _ = small_fit
+    assert list(fit.check()["task"]) == fit.tasks
+    every = fit.draws(["slope"])
+    one = fit.draws(["slope"], task=fit.tasks[2])
+    np.testing.assert_array_equal(one["slope"], every["slope"][2])
+    summary = fit.summary()
+    assert set(summary["task"]) == set(fit.tasks) and set(summary["param"]) == set(fit.param_names)
+
+
 # -- calibration on simulated tasks -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def loss_posterior():
@@ -189,7 +200,7 @@ def _coverage(mean, key, loss_posterior=None):
     true_n = true_fit(fit, truth).thresholds().table["N_star_median"].to_numpy()
     lo, hi = report.table["N_star_lo"].to_numpy(), report.table["N_star_hi"].to_numpy()
     inside = (lo <= true_n) & (true_n <= hi)
-    return inside.mean(), fit.diagnostics()
+    return inside.mean(), fit.check()
 
 
 @pytest.mark.slow

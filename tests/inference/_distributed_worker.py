@@ -96,9 +96,9 @@ def main(path):
         alone = bs.fit_many(sets, key=jax.random.key(3), config=config)
     # "fit/..." results were gathered and must be the same on both processes; "alone_fit" is
     # each process's own (its device count differs, so its rounding may too).
-    result["fit/spread"] = np.stack([spread.draws(n) for n in ("E", "alpha", "beta")])
-    result["fit/num_runs"] = np.array(spread.diagnostics()["num_runs"])
-    result["alone_fit"] = np.stack([alone.draws(n) for n in ("E", "alpha", "beta")])
+    result["fit/spread"] = np.stack(list(spread.draws(["E", "alpha", "beta"]).values()))
+    result["fit/num_runs"] = np.array(spread.check()["num_runs"])
+    result["alone_fit"] = np.stack(list(alone.draws(["E", "alpha", "beta"]).values()))
 
     np.savez(path, **result)
     jax.distributed.shutdown()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.inference.batch import batch_diagnostics
+from bayes_scaling.posterior import batch_diagnostics
 from bayes_scaling.inference.sampler import batch_strategy, trace_count
 from conftest import TEST_CONFIG
 
@@ -54,8 +54,8 @@ def test_fit_many_matches_one_by_one_fits(batch, sim_post, small_runs):
     """The 40-run set is padded to 245 runs and masked; both fits match unpadded single fits."""
     single_small = bs.fit(small_runs, key=jax.random.key(4), config=TEST_CONFIG)
     for i, post in enumerate([sim_post, single_small]):
-        _assert_same_posterior({n: batch.draws(n)[i] for n in COMPARED}, post)
-    table = batch.diagnostics()
+        _assert_same_posterior({n: batch.draws([n])[n][i] for n in COMPARED}, post)
+    table = batch.check()
     assert table["fit"].tolist() == ["big", "small"] and table["num_runs"].tolist() == [245, 40]
     assert table["ok"].all(), table["problems"].tolist()
 
@@ -66,7 +66,7 @@ def test_fit_many_reuses_its_program_and_gives_full_posteriors(batch, sim_runs, 
     assert trace_count() == before  # same shapes, same law and settings: no new compile
     post = again[1]
     assert post.runs_table.shape[0] == 245 and post.check().ok
-    np.testing.assert_allclose(post.draws(["alpha"])["alpha"], again.draws("alpha")[1])
+    np.testing.assert_allclose(post.draws(["alpha"])["alpha"], again.draws(["alpha"])["alpha"][1])
     summary = batch.summary(prob=0.9)
     row = summary[(summary["fit"] == "big") & (summary["param"] == "alpha")].iloc[0]
     assert row["q0.05"] < row["median"] < row["q0.95"]
@@ -106,7 +106,7 @@ out = {}
 for strategy, devices in [("sequential", 1), ("sequential", 4), ("vectorized", 4)]:
     batch = bs.fit_many(sets, key=jax.random.key(9), config=config, strategy=strategy,
                         num_devices=devices)
-    out[f"{strategy}{devices}"] = np.stack([batch.draws(n) for n in ("E", "alpha", "beta")])
+    out[f"{strategy}{devices}"] = np.stack(list(batch.draws(["E", "alpha", "beta"]).values()))
 np.savez(OUT, **out)
 """
     out = tmp_path / "draws.npz"
@@ -140,3 +140,16 @@ def test_a_chain_that_did_not_move_fails_the_gate_without_numpy_warnings():
     assert all("a chain did not move" in problems for problems in table["problems"][1:])
     assert "chain 0 adapted a step size 100x smaller" in table["problems"][1]
     assert "adapted a step size" not in table["problems"][2]
+
+
+def test_batch_speaks_the_result_protocol(batch):
+    """The verbs of Posterior: check() (a table), draws(names) (a dict), summary(); 0.1's
+    diagnostics() and draws(name) still answer for one release, with a DeprecationWarning."""
+    table = batch.check()
+    assert list(table["fit"]) == batch.names and "ok" in table
+    draws = batch.draws(["alpha", "beta"])
+    assert set(draws) == {"alpha", "beta"} and draws["alpha"].shape[0] == len(batch)
+    with pytest.warns(DeprecationWarning, match=r"now \.check\(\)"):
+        assert batch.diagnostics() is table
+    with pytest.warns(DeprecationWarning, match=r"draws\(\[name\]\)\[name\]"):
+        np.testing.assert_array_equal(batch.draws("alpha"), draws["alpha"])
