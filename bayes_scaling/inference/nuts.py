@@ -321,6 +321,12 @@ def laplace(potential_fn, z0, num_evals=60):
     Each evaluation tries a step along the BFGS direction; a step that does not decrease the
     potential enough (Armijo) is halved. Falls back to ``(z0, I)`` if anything is not finite.
 
+    Why not ``jax.scipy.optimize.minimize(method="BFGS")``: on the potential of 245 simulated
+    runs (Chinchilla law) it took 18.0 s to compile against 7.2 s for this one and stopped on a
+    line-search failure (status 3) at a potential of -174 against -700 here. Why not
+    `validation.baseline`'s BFGS: that one runs thousands of Huber fits each to its tolerances,
+    in pooled lanes; this one is a fixed budget inside one sampler's program.
+
     >>> import jax.numpy as jnp
     >>> mode, chol = laplace(lambda z: 0.5 * jnp.sum((z / jnp.array([1.0, 0.01]) - 3.0) ** 2),
     ...                      jnp.zeros(2))

@@ -346,6 +346,10 @@ def _binomial_tails(n, z):
     return stats.binom.cdf(c, n, z), stats.binom.sf(c - 1, n, z)
 
 
+# Hand-written beside ArviZ's `arviz.stats.ecdf_utils.ecdf_confidence_band(method="optimized")`,
+# which gives the same bounds to within one count (tests/validation/test_checks.py) but took
+# 0.37 / 0.68 / 1.5 / 9.7 s for n = 100 / 245 / 1000 / 4000 at 100 points against 0.09 / 0.12 /
+# 0.24 / 0.50 s here; SBC and every report draw several bands.
 def _simultaneous_band(n, z, prob, num_sims=BAND_SIMULATIONS, seed=BAND_SEED):
     """Bounds (counts, each shape (K,)) of a simultaneous ``prob`` band for n·ECDF(z).
 

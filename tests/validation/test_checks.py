@@ -6,6 +6,7 @@ import warnings
 import jax
 import numpy as np
 import pytest
+from arviz.stats.ecdf_utils import ecdf_confidence_band
 
 from bayes_scaling import Posterior
 from bayes_scaling.validation.checks import (
@@ -172,6 +173,16 @@ def test_pit_band_is_simultaneous(n):
     assert 12 <= outside <= 45
     assert check.difference.shape == (len(check.z), 3000)
     assert np.all(check.lower < 0) and np.all(check.upper > 0)
+
+
+@pytest.mark.parametrize("n", [100, 245])
+def test_pit_band_agrees_with_arviz(n):
+    """The hand-written band (kept for speed, see checks._simultaneous_band) and ArviZ's
+    optimised simultaneous band agree to within one count of n at every point."""
+    check = pit_ecdf(np.linspace(0.001, 0.999, n), 0.99)
+    lower, upper = ecdf_confidence_band(n, check.z, check.z, prob=0.99, method="optimized")
+    np.testing.assert_allclose(check.lower + check.z, lower, atol=1 / n + 1e-9)
+    np.testing.assert_allclose(check.upper + check.z, upper, atol=1 / n + 1e-9)
 
 
 def test_rank_band_is_simultaneous_and_catches_bias():
