@@ -241,7 +241,8 @@ def _runs_from_args(args):
 
     if (args.runs is None) == (args.dataset is None):
         raise ValueError("give a runs CSV file or --dataset NAME (one of them)")
-    options = dict(params=args.params, tokens=args.tokens, flops=args.flops, loss=args.loss,
+    options = dict(params=args.params_col, tokens=args.tokens_col, flops=args.flops_col,
+                   loss=args.loss_col,
                    flops_per_param_token=args.flops_per_param_token)
     if args.where:
         options["where"] = _join_filters(args.where)
@@ -663,18 +664,20 @@ def _describe_scores(scores, args):
 def cmd_emergence(args):
     import jax
 
+    from .data import parse_points
     from .emergence.fit import DEFAULT_CONFIG, check_threshold_options, fit_emergence, load_scores
     from .inference.sampler import batch_strategy
 
-    scores = load_scores(args.scores, params=args.params, tokens=args.tokens, flops=args.flops,
+    scores = load_scores(args.scores, params=args.params_col, tokens=args.tokens_col,
+                         flops=args.flops_col,
                          score=args.score_col, task=args.task_col,
                          chance=args.chance_col or args.chance,
-                         items=args.items_col or args.items, group=args.group,
+                         items=args.items_col or args.items, group=args.group_col,
                          ceiling=args.ceiling, flops_per_param_token=args.flops_per_param_token,
                          where=_join_filters(args.where))
     _describe_scores(scores, args)
     check_threshold_options(args.level, args.margin)  # before the fit, not after it
-    at = _parse_list(args.at, "at") or []
+    at = parse_points(args.at, tokens=False)[0] if args.at else []
     scale_range = _parse_range(args.range)
     loss_post = None
     if args.mean == "loss-linked":
@@ -790,7 +793,7 @@ def cmd_plot(args):
     if args.kind == "fit":
         from .prediction import forecast
         from .plots.fit import plot_fit
-        from .report import parse_points
+        from .data import parse_points
 
         forecasts = None
         if args.at:
@@ -829,7 +832,8 @@ def cmd_report(args):
     matplotlib.use("Agg")
     import jax
 
-    from .report import parse_points, write_report
+    from .data import parse_points
+    from .report import write_report
 
     out = args.output or os.path.splitext(os.path.basename(args.fit))[0] + "_report.html"
     if os.path.splitext(out)[1].lower() not in (".html", ".htm"):
@@ -921,6 +925,30 @@ def _add_device_flags(parser):
                         help="where to compute (default auto: an accelerator if JAX has one)")
 
 
+class _OldColumnFlag(argparse.Action):
+    """0.1's spelling of a column flag (``--params COLUMN``): stores into the new flag's dest
+    and leaves a note for `main` to print; hidden from --help, goes in 0.3."""
+
+    def __init__(self, option_strings, dest, new, **kwargs):
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        notes = list(getattr(namespace, "deprecations", None) or [])
+        notes.append(f"note: {option_string} COLUMN is now {self.new} COLUMN (a column is "
+                     f"always --X-col, values --X); the old spelling goes in 0.3")
+        namespace.deprecations = notes
+
+
+def _add_column_flags(group, columns):
+    """``--X-col`` flags for ``columns`` (name -> what it holds), with 0.1's ``--X`` hidden."""
+    for name, what in columns.items():
+        new = f"--{name}-col"
+        group.add_argument(new, dest=f"{name}_col", metavar="COLUMN", help=f"column of {what}")
+        group.add_argument(f"--{name}", dest=f"{name}_col", action=_OldColumnFlag, new=new)
+
+
 def _add_runs_flags(parser):
     """The runs to read: a CSV (positional) or --dataset, and how to map its columns."""
     parser.add_argument("runs", nargs="?", help="CSV with one row per trained model")
@@ -930,10 +958,8 @@ def _add_runs_flags(parser):
                                            "(default: $BAYES_SCALING_DATA, then the cache)")
     parser.add_argument("--download", action="store_true", help="download a missing dataset")
     columns = parser.add_argument_group("columns (auto-detected when not given)")
-    columns.add_argument("--params", help="column of parameter counts N")
-    columns.add_argument("--tokens", help="column of training tokens D")
-    columns.add_argument("--flops", help="column of training FLOPs C")
-    columns.add_argument("--loss", help="column of final losses")
+    _add_column_flags(columns, {"params": "parameter counts N", "tokens": "training tokens D",
+                                "flops": "training FLOPs C", "loss": "final losses"})
     columns.add_argument("--input", action="append", metavar="NAME=COLUMN",
                          help="a further input a law needs, e.g. --input U=unique_tokens "
                               "(data_constrained) or --input D_1=web --input D_2=code "
@@ -1072,10 +1098,10 @@ def build_parser():
     threshold.add_argument("--range", help="scale range searched, LOW:HIGH (default: smallest "
                            "observed to 100x the largest)")
     columns = em.add_argument_group("columns (auto-detected when not given)")
-    for flag, what in (("--params", "parameter counts N"), ("--tokens", "training tokens D"),
-                       ("--flops", "training FLOPs C"), ("--score-col", "scores"),
-                       ("--task-col", "task names"), ("--chance-col", "chance levels"),
-                       ("--items-col", "item counts"), ("--group", "model families")):
+    _add_column_flags(columns, {"params": "parameter counts N", "tokens": "training tokens D",
+                                "flops": "training FLOPs C", "group": "model families"})
+    for flag, what in (("--score-col", "scores"), ("--task-col", "task names"),
+                       ("--chance-col", "chance levels"), ("--items-col", "item counts")):
         columns.add_argument(flag, help=f"column of {what}")
     columns.add_argument("--flops-per-param-token", type=float, default=6.0)
     columns.add_argument("--where", action="append",
@@ -1171,7 +1197,8 @@ def _parse(argv):
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         command = parser.commands[args.command]
-        flags = [flag for action in command._actions for flag in action.option_strings]
+        flags = [flag for action in command._actions for flag in action.option_strings
+                 if action.help is not argparse.SUPPRESS]  # not 0.1's hidden spellings
         typos = [word.split("=")[0] for word in unknown if word.startswith("--")]
         close = [f"{match[0]} for {typo}" for typo in typos
                  for match in [difflib.get_close_matches(typo, flags, n=1, cutoff=0.75)] if match]
@@ -1182,6 +1209,8 @@ def _parse(argv):
 
 def main(argv=None):
     args = _parse(argv)
+    for note in getattr(args, "deprecations", None) or []:
+        _err(note)
     _configure_jax(x64=args.x64, device=getattr(args, "device", "auto"))
     from .data import RunsError
     from .laws.priors import PriorError

@@ -28,7 +28,8 @@ import pandas as pd
 from .errors import RunsError
 from .laws.registry import get_law
 
-__all__ = ["Runs", "RunsError", "load_runs", "load_points", "parse_number", "COLUMN_ALIASES",
+__all__ = ["Runs", "RunsError", "load_runs", "load_points", "parse_number", "parse_points",
+           "COLUMN_ALIASES",
            "INPUT_ALIASES"]
 
 DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0
@@ -161,6 +162,34 @@ def parse_number(text):
     return float(match.group(1)) * _SUFFIXES.get(match.group(2).upper(), 1.0)
 
 
+def parse_points(text, tokens=True):
+    """The points of an ``--at`` flag: comma-separated, each ``PARAMS:TOKENS``; returns (N, D).
+
+    The one grammar of every command's ``--at``. With ``tokens=False`` (scales only, as for
+    emergence thresholds) each point is ``PARAMS`` and D is None.
+
+    >>> parse_points("70B:1.4T, 7B:140B")
+    ([70000000000.0, 7000000000.0], [1400000000000.0, 140000000000.0])
+    >>> parse_points("70B,400B", tokens=False)
+    ([70000000000.0, 400000000000.0], None)
+    """
+    form, example = ("PARAMS:TOKENS", "70B:1.4T") if tokens else ("PARAMS", "70B")
+    n_values, d_values = [], []
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        pieces = part.split(":")
+        if len(pieces) != (2 if tokens else 1):
+            raise ValueError(f"--at: write each point as {form}, e.g. {example}; got {part!r}")
+        try:
+            values = [parse_number(p.strip()) for p in pieces]
+        except ValueError as err:
+            raise ValueError(f"--at: {err}") from None
+        n_values.append(values[0])
+        d_values.extend(values[1:])
+    if not n_values:
+        raise ValueError(f"--at: no points in {text!r}; write e.g. {example}")
+    return n_values, (d_values if tokens else None)
+
+
 def _normalise(name):
     return re.sub(r"[\s_\-.]", "", str(name)).lower()
 
@@ -191,11 +220,11 @@ def match_columns(frame, explicit, aliases, flags, source, error):
 
 def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None, need_sizes=2):
     """Map canonical names (N, D, C, loss, group) to the frame's columns."""
-    how_to_map = how_to_map or "map them with --params/--tokens/--flops (params=, tokens=, flops=)"
+    how_to_map = how_to_map or "map them with --params-col/--tokens-col/--flops-col (params=, tokens=, flops=)"
     mapping = match_columns(frame, explicit, COLUMN_ALIASES, _FLAG, source, RunsError)
     if need_loss and "loss" not in mapping:
         raise RunsError(f"{source}: no loss column found among {list(frame.columns)}; name it "
-                        f"with --loss COLUMN (loss=); recognised names: loss, final_loss, "
+                        f"with --loss-col COLUMN (loss=); recognised names: loss, final_loss, "
                         f"val_loss, eval_loss, test_loss, train_loss")
     have = [k for k in ("N", "D", "C") if k in mapping]
     if len(have) < need_sizes:
@@ -205,7 +234,8 @@ def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None, ne
     return mapping
 
 
-_FLAG = {"N": "params", "D": "tokens", "C": "flops", "loss": "loss", "group": "group"}
+_FLAG = {"N": "params-col", "D": "tokens-col", "C": "flops-col", "loss": "loss-col",
+         "group": "group-col"}
 
 
 def _parse_column(frame, column, canonical, lines, source):

@@ -13,6 +13,7 @@ Example
 >>> import jax, bayes_scaling as bs
 >>> post = bs.fit(bs.simulate(jax.random.key(0)), key=jax.random.key(1),
 ...               config=bs.SamplerConfig(num_warmup=500, num_samples=1000))
+>>> from bayes_scaling.data import parse_points
 >>> page = render_report(post, key=jax.random.key(2), at=parse_points("700B:14T"))
 >>> page.startswith("<!DOCTYPE html>"), 'id="warnings"' in page  # 700B/14T: far out
 (True, True)
@@ -39,14 +40,13 @@ from matplotlib.figure import Figure
 from . import __version__
 from .allocation import ALLOCATION_LAWS, optimal
 from .validation.checks import replicated_log_losses
-from .data import parse_number
 from .errors import ConvergenceWarning, PriorError
 from .prediction import FAR_EXTRAPOLATION, forecast
 from .plots.fit import SIZES, law_losses, plot_fit, plot_pairs, plot_residuals
 from .posterior import GATE
 from .laws.priors import parse_prior
 
-__all__ = ["render_report", "write_report", "report_warnings", "residual_trends", "parse_points",
+__all__ = ["render_report", "write_report", "report_warnings", "residual_trends",
            "ReportWarning", "TREND_LEVEL", "default_budgets"]
 
 BOUND_SHARE = 0.01  # posterior share within 5% of its 1-99% range of a prior bound: "pressing"
@@ -64,29 +64,6 @@ class ReportWarning(NamedTuple):
 
 
 # -- inputs --------------------------------------------------------------------------------------
-def parse_points(text):
-    """Points written ``N:D``, comma-separated, e.g. ``"70B:1.4T,7B:140B"``; returns (N, D).
-
-    >>> parse_points("70B:1.4T, 7B:140B")
-    ([70000000000.0, 7000000000.0], [1400000000000.0, 140000000000.0])
-    """
-    n_values, d_values = [], []
-    for part in filter(None, (p.strip() for p in str(text).split(","))):
-        pieces = part.split(":")
-        if len(pieces) != 2:
-            raise ValueError(f"--at: write each point as PARAMS:TOKENS, e.g. 70B:1.4T; got "
-                             f"{part!r}")
-        try:
-            n, d = (parse_number(p.strip()) for p in pieces)
-        except ValueError as err:
-            raise ValueError(f"--at: {err}") from None
-        n_values.append(n)
-        d_values.append(d)
-    if not n_values:
-        raise ValueError(f"--at: no points in {text!r}; write e.g. 70B:1.4T")
-    return n_values, d_values
-
-
 def default_budgets(post):
     """Powers of ten from the fitted runs' median compute up to `FAR_EXTRAPOLATION` times
     their largest one (at most six).
@@ -408,7 +385,7 @@ def render_report(post, *, key, at=None, budgets=None, title=None):
     key : jax.random key
         For the observation noise of the forecasts.
     at : tuple of (N list, D list), optional
-        Points to forecast, e.g. from `parse_points`; none by default.
+        Points to forecast, e.g. from `data.parse_points`; none by default.
     budgets : sequence of float, optional
         Budgets (FLOPs) of the compute-optimal table; default `default_budgets`.
     title : str, optional

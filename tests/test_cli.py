@@ -94,7 +94,7 @@ def test_output_is_never_overwritten(epoch_fit, cli_env, datasets_dir):
 @pytest.mark.parametrize("args, message", [
     (["fit", "missing.csv"], "missing.csv: no such file"),
     (["fit", "bad.csv"], "bad.csv, line 3, column 'loss' (loss): cannot read 'oops'"),
-    (["fit", "good.csv", "--loss", "Loss"], "column 'Loss' given for loss is not in the data"),
+    (["fit", "good.csv", "--loss-col", "Loss"], "column 'Loss' given for loss is not in the data"),
     (["fit", "good.csv", "--prior", "alpha=Betta(2,5)"], "unknown distribution 'Betta'"),
     (["fit", "good.csv", "--prior", "gamma=Normal(0,1)"], "unknown parameter(s) ['gamma']"),
     (["fit", "good.csv", "--where", "los < 3"], "unknown column 'los'"),
@@ -122,6 +122,21 @@ def test_json_and_csv_are_exclusive(tmp_path, cli_env):
 def test_typo_in_a_flag(tmp_path, cli_env):
     out = run(["fit", "runs.csv", "--sample", "10"], cli_env, tmp_path, ok=False)
     assert out.returncode == 2 and "unrecognized arguments: --sample" in out.stderr
+
+
+def test_column_flags_are_x_col_and_0_1_spellings_still_work_with_a_note(capsys):
+    """In-process: a column is --X-col everywhere (values are --X); 0.1's --params COLUMN for
+    a column still works for one release, says so, and is never suggested for a typo."""
+    from bayes_scaling import cli
+
+    assert cli.main(["fit", "missing.csv", "--params", "N", "--loss", "L"]) == 2
+    err = capsys.readouterr().err
+    assert "note: --params COLUMN is now --params-col COLUMN" in err
+    assert "note: --loss COLUMN is now --loss-col COLUMN" in err
+    assert "missing.csv: no such file" in err
+    with pytest.raises(SystemExit):
+        cli.main(["emergence", "scores.csv", "--group-co", "family"])
+    assert "(did you mean --group-col for --group-co?)" in capsys.readouterr().err
 
 
 def test_typo_in_a_flag_names_the_closest_flag(capsys):
@@ -205,7 +220,8 @@ def test_rolling_backtest_plot_draws_error_and_coverage(tmp_path, capsys, monkey
     replaced by a table, to test the wiring without fitting)."""
     from matplotlib.image import imread
 
-    from bayes_scaling import cli, validate
+    from bayes_scaling import cli
+    from bayes_scaling.validation import backtest
     from bayes_scaling.posterior import gate
 
     table = pd.DataFrame({"method": "bayes", "held_out": [12, 24], "median_abs_rel_error":
@@ -218,7 +234,7 @@ def test_rolling_backtest_plot_draws_error_and_coverage(tmp_path, capsys, monkey
         seen.update(options)
         return table, [done, done]
 
-    monkeypatch.setattr(validate, "rolling_backtest", rolling)
+    monkeypatch.setattr(backtest, "rolling_backtest", rolling)
     csv = tmp_path / "runs.csv"
     csv.write_text("params,tokens,loss\n" + "".join(
         f"{n},{20 * n},{2 + 400 / n ** 0.34}\n" for n in [1e7 * 1.5 ** i for i in range(12)]))
@@ -239,7 +255,8 @@ def test_rolling_backtest_plot_draws_error_and_coverage(tmp_path, capsys, monkey
 def test_emergence_says_which_columns_it_read(tmp_path, capsys, monkeypatch):
     """Like 'fit' for runs: the columns mapped, what was derived or given as a constant, and the
     rows a --where dropped, on stderr before the fit (stopped here, to test without fitting)."""
-    from bayes_scaling import cli, emergence
+    from bayes_scaling import cli
+    from bayes_scaling.emergence import fit as emergence_fit
 
     class Stop(Exception):
         pass
@@ -247,7 +264,7 @@ def test_emergence_says_which_columns_it_read(tmp_path, capsys, monkeypatch):
     def no_fit(*args, **kwargs):
         raise Stop
 
-    monkeypatch.setattr(emergence, "fit_emergence", no_fit)
+    monkeypatch.setattr(emergence_fit, "fit_emergence", no_fit)
     rows = [(f"m{i}", n, 20 * n, task, acc, 0.25) for i, n in enumerate((1e8, 4e8, 1.6e9, 6.4e9))
             for task, acc in (("arc", 0.3 + 0.05 * i), ("piqa", 0.5 + 0.1 * i))]
     pd.DataFrame(rows, columns=["model", "params", "tokens", "benchmark", "acc", "rand"]).to_csv(

@@ -166,3 +166,14 @@ def test_where_on_the_files_own_columns(tmp_path):
     bad = write(tmp_path, "N,D,loss,lr\n1e8,1e9,3.5,fast\n", "bad.csv")
     with pytest.raises(RunsError, match=r"line 2, column 'lr': cannot read 'fast'"):
         load_runs(bad, where="lr < 1")
+
+
+def test_at_points_are_one_grammar():
+    """Every --at: comma-separated points PARAMS:TOKENS, or PARAMS alone where only a scale
+    matters (emergence thresholds)."""
+    from bayes_scaling.data import parse_points
+
+    assert parse_points("70B:1.4T") == ([70e9], [1.4e12])
+    assert parse_points("70B, 400B", tokens=False) == ([70e9, 400e9], None)
+    with pytest.raises(ValueError, match="write each point as PARAMS, e.g. 70B"):
+        parse_points("70B:1.4T", tokens=False)

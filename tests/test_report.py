@@ -21,10 +21,11 @@ from conftest import TEST_CONFIG  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
+from bayes_scaling.data import parse_points  # noqa: E402
 from bayes_scaling.posterior import ConvergenceWarning, Posterior  # noqa: E402
 from bayes_scaling.prediction import FAR_EXTRAPOLATION  # noqa: E402
 from bayes_scaling.report import (  # noqa: E402
-    default_budgets, parse_points, render_report, report_warnings,
+    default_budgets, render_report, report_warnings,
     residual_trends, write_report)
 
 # Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).

@@ -42,8 +42,8 @@ SCORE_ALIASES = {
     "items": ("items", "nitems", "numitems", "numexamples", "examples", "nexamples"),
     "group": ("group", "family", "modelfamily"),
 }
-_FLAGS = {"N": "params", "D": "tokens", "C": "flops", "score": "score-col", "task": "task-col",
-          "chance": "chance-col", "items": "items-col", "group": "group"}
+_FLAGS = {"N": "params-col", "D": "tokens-col", "C": "flops-col", "score": "score-col",
+          "task": "task-col", "chance": "chance-col", "items": "items-col", "group": "group-col"}
 
 
 class ScoresError(RunsError):
@@ -118,8 +118,8 @@ def _detect(frame, explicit, source):
                           f"it with --score-col COLUMN (score=)")
     if "N" not in mapping and "C" not in mapping:
         raise ScoresError(f"{source}: need the model size (params, N) or its compute (flops, C), "
-                          f"found neither among {list(frame.columns)}; map them with --params or "
-                          f"--flops")
+                          f"found neither among {list(frame.columns)}; map them with --params-col "
+                          f"or --flops-col")
     return mapping
 
 
