@@ -8,7 +8,7 @@ import pytest
 from numpyro import handlers
 from scipy import stats
 
-from bayes_scaling import cli
+from bayes_scaling.cli.options import LIKELIHOOD_CHOICES
 from bayes_scaling.discrepancy import predictive_noise
 from bayes_scaling.prediction import predictive_draws
 from bayes_scaling.laws.registry import get_law
@@ -26,7 +26,7 @@ LOG_X = {"N": jnp.log(jnp.array([1e8, 1e9])), "D": jnp.log(jnp.array([2e9, 2e10]
 
 
 def test_cli_offers_exactly_the_library_likelihoods():
-    assert tuple(LIKELIHOODS) == cli.LIKELIHOOD_CHOICES
+    assert tuple(LIKELIHOODS) == LIKELIHOOD_CHOICES
 
 
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)

@@ -343,11 +343,12 @@ def test_large_count_cdf_approximation_is_close():
 
 
 def test_cli_repeated_where_must_all_hold():
-    from bayes_scaling.cli import _join_filters, build_parser
+    from bayes_scaling.cli import build_parser
+    from bayes_scaling.cli.options import join_filters
 
     args = build_parser().parse_args(["emergence", "s.csv", "--where", "step == 143000",
                                       "--where", "metric == acc"])
-    assert _join_filters(args.where) == "step == 143000 and metric == acc"
+    assert join_filters(args.where) == "step == 143000 and metric == acc"
     args = build_parser().parse_args(["fit", "r.csv", "--where", "loss < 3", "--where", "N > 1e8"])
-    assert _join_filters(args.where) == "loss < 3 and N > 1e8"
-    assert _join_filters(None) is None
+    assert join_filters(args.where) == "loss < 3 and N > 1e8"
+    assert join_filters(None) is None

@@ -285,6 +285,7 @@ def test_checks_of_a_law_with_a_further_input(tmp_path):
 
 def test_cli_names_further_input_columns(tmp_path, capsys):
     from bayes_scaling import cli
+    from bayes_scaling.cli.options import runs_from_args
 
     frame = pd.DataFrame({"params": [1e8, 1e9], "tokens": [1e10, 1e11], "uniq": [5e9, 2e10],
                           "loss": [3.0, 2.5]})
@@ -292,7 +293,7 @@ def test_cli_names_further_input_columns(tmp_path, capsys):
     frame.to_csv(csv, index=False)
     args = cli.build_parser().parse_args(["fit", str(csv), "--law", "data_constrained",
                                           "--input", "U=uniq"])
-    runs, _ = cli._runs_from_args(args)
+    runs, _ = runs_from_args(args)
     assert runs.U.tolist() == [5e9, 2e10] and runs.columns["U"] == "uniq"
     for law, spec, message in (
             ("data_constrained", "U", "--input must be NAME=COLUMN"),

@@ -1,0 +1,119 @@
+"""The ``emergence`` command: thresholds of downstream abilities."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .options import devices_line, join_filters, parse_range
+from .output import emit_table, records, to_stderr
+
+
+def fmt_scale(value):
+    import numpy as np
+
+    return "beyond range" if np.isinf(value) else f"{value:.3g}"
+
+
+def describe_scores(scores, args):
+    """Which columns were read as what (as 'fit' says for runs), the constants given instead of
+    columns, and the rows dropped by --where."""
+    columns, k = scores.columns, scores.flops_per_param_token
+    order = ("N", "D", "C", "score", "task", "chance", "items", "group")
+    mapped = ", ".join(f"{name} <- {columns[name]!r}" for name in order if name in columns)
+    notes = []
+    if "D" in columns and "C" not in columns:
+        notes.append(f"C derived as {k:g}*N*D")
+    if "N" not in columns and "D" in columns:
+        notes.append(f"N derived as C/({k:g}*D)")
+    if "task" not in columns:
+        notes.append(f"no task column: one task, named {scores.tasks[0]!r}")
+    for name, value, flag in (("chance", args.chance, "--chance"), ("items", args.items,
+                                                                      "--items")):
+        if name not in columns:
+            notes.append(f"{name} = {value} for every task ({flag})" if value is not None
+                         else f"{name} unknown (no binomial evaluation noise)")
+    to_stderr(f"emergence: columns: {mapped}" + "".join(f"; {note}" for note in notes))
+    for note in scores.dropped:
+        to_stderr(f"emergence: {note}")
+
+
+def cmd_emergence(args):
+    import jax
+
+    from ..data import parse_points
+    from ..emergence.fit import DEFAULT_CONFIG, check_threshold_options, fit_emergence, load_scores
+    from ..inference.sampler import batch_strategy
+
+    scores = load_scores(args.scores, params=args.params_col, tokens=args.tokens_col,
+                         flops=args.flops_col,
+                         score=args.score_col, task=args.task_col,
+                         chance=args.chance_col or args.chance,
+                         items=args.items_col or args.items, group=args.group_col,
+                         ceiling=args.ceiling, flops_per_param_token=args.flops_per_param_token,
+                         where=join_filters(args.where))
+    describe_scores(scores, args)
+    check_threshold_options(args.level, args.margin)  # before the fit, not after it
+    at = parse_points(args.at, tokens=False)[0] if args.at else []
+    scale_range = parse_range(args.range)
+    loss_post = None
+    if args.mean == "loss-linked":
+        if not args.loss_fit:
+            raise ValueError("--mean loss-linked needs --loss-fit FIT.nc (from 'bayes-scaling fit')")
+        from ..posterior import Posterior
+
+        loss_post = Posterior.load(args.loss_fit)
+    given = dict(num_chains=args.chains, num_warmup=args.warmup, num_samples=args.samples,
+                 target_accept=args.target_accept, max_tree_depth=args.max_tree_depth)
+    config = dataclasses.replace(DEFAULT_CONFIG,
+                                 **{k: v for k, v in given.items() if v is not None})
+    per_device, devices = batch_strategy("auto")
+    tasks = scores.tasks
+    to_stderr(f"emergence: {len(tasks)} task(s), {len(scores)} scores, {args.mean} mean in log "
+         f"{args.scale}; one batch, {per_device} on {devices_line()}")
+    fit = fit_emergence(scores, key=jax.random.key(args.seed), mean=args.mean, scale=args.scale,
+                        steps=args.steps, loss_posterior=loss_post,
+                        tokens_per_param=args.tokens_per_param, config=config)
+    report = fit.thresholds(level=args.level, margin=args.margin, scale_range=scale_range,
+                            at=at)
+    table, at_table = report.table, report.at
+    x = args.scale
+    for value in at:
+        name = f"p_emerged_by_{fmt_scale(value)}"
+        table[name] = [float(at_table[(at_table["task"] == t) & (at_table[x] == value)]
+                             ["p_emerged"].iloc[0]) for t in table["task"]]
+    diagnostics = fit.check()
+    if args.json or args.csv:
+        emit_table(table, args, extra={
+            "mean": args.mean, "scale": x, "level": args.level, "interval": 0.9,
+            "diagnostics": records(diagnostics)})
+    else:
+        shown = table.assign(**{
+            f"{x}*_median": [fmt_scale(v) for v in table[f"{x}_star_median"]],
+            f"{x}*_90%": [f"{fmt_scale(lo)} - {fmt_scale(hi)}" for lo, hi in
+                          zip(table[f"{x}_star_lo"], table[f"{x}_star_hi"])],
+            "P(emerged by largest)": table["p_emerged_at_largest"],
+            "P(beyond range)": table["p_beyond_range"],
+            "diagnostics": ["ok" if ok else "FAILED" for ok in table["diagnostics_ok"]]})
+        columns = ["task", "chance", "margin", f"{x}*_median", f"{x}*_90%",
+                   "P(emerged by largest)", "P(beyond range)"] + [
+            c for c in table.columns if c.startswith("p_emerged_by_")] + ["diagnostics"]
+        emit_table(shown[columns], args, title=(
+            f"Emergence threshold {x}*: smallest {x} whose central {args.level:.0%} predictive "
+            f"score interval lies above chance + margin (posterior median, 90% interval; "
+            f"range {table['range_lo'].min():.3g} - {table['range_hi'].max():.3g})"))
+        for _, row in table[table["open_ended"]].iterrows():
+            print(f"note: {row['task']}: {row['p_beyond_range']:.0%} of the posterior does not "
+                  f"emerge below {row['range_hi']:.3g}; its interval is open-ended")
+        for _, row in table[table["p_at_start"] > 0.05].iterrows():
+            print(f"note: {row['task']}: {row['p_at_start']:.0%} of the posterior has emerged "
+                  f"already at the range's start, {row['range_lo']:.3g}: {x}* is at most that "
+                  f"(give a lower --range to look further down)")
+    failed = diagnostics[~diagnostics["ok"]]
+    if len(failed):
+        bar = "!" * 78
+        to_stderr(f"{bar}\nWARNING: {len(failed)} of {len(tasks)} task fits did not pass the "
+             f"diagnostics gate; do not trust their thresholds as they are:")
+        for _, row in failed.iterrows():
+            to_stderr(f"  {row['task']}: {row['problems']}")
+        to_stderr(bar)
+    return 0

@@ -1,0 +1,116 @@
+"""Commands that fit: ``fit``, ``demo`` and ``summary`` of a fit file."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .options import (devices_line, load_fit, pool_names, priors_from_args, runs_from_args,
+                      sampler_config)
+from .output import (announce_gate, check_writable, describe_runs, emit_table, print_summary,
+                     records, summary_payload, to_stderr)
+from .planning import FORECAST_COLUMNS
+
+
+DEMO_POINT = {"N": 70e9, "D": 1.4e12}
+
+
+def fit_and_report(runs, args, out_path, header, show_summary=True):
+    import jax
+
+    from ..api import fit
+    from ..inference.sampler import FLOAT32_MAX_RUNS, chain_layout
+
+    config = sampler_config(args)
+    per_device, devices = chain_layout(config)
+    precision = "float64" if args.x64 else "float32"
+    if not args.x64 and len(runs) > FLOAT32_MAX_RUNS:
+        # float32 rounding of a sum over this many runs makes NUTS ~3x slower (see inference).
+        jax.config.update("jax_enable_x64", True)
+        precision = f"float64 (chosen for more than {FLOAT32_MAX_RUNS} runs)"
+    to_stderr(f"fitting {args.law} to {len(runs)} runs: {config.num_chains} chains x "
+         f"({config.num_warmup} warmup + {config.num_samples} draws), {per_device} chains on "
+         f"{devices} of {devices_line()}, {precision}")
+    describe_runs(runs)
+    options = dict(key=jax.random.key(args.seed), law=args.law, priors=priors_from_args(args),
+                   likelihood=args.likelihood, config=config)
+    if getattr(args, "group_col", None):
+        from ..inference.pooled import fit_pooled
+
+        pool = pool_names(args.pool)
+        to_stderr(f"pooling {', '.join(pool) if pool else 'the exponents'} across "
+             f"{len(set(runs.group))} groups of column {args.group_col!r}")
+        post = fit_pooled(runs, pool=pool, **options)
+    else:
+        if runs.group is not None:
+            to_stderr(f"note: column {runs.columns['group']!r} names {len(set(runs.group))} groups, "
+                 f"fitted here as one population; --group-col {runs.columns['group']} pools them "
+                 f"instead")
+        post = fit(runs, **options)
+    post.save(out_path, force=args.force)
+    if show_summary:
+        print_summary(post, args, header)
+    to_stderr(f"wrote {out_path}")
+    return post
+
+
+def cmd_fit(args):
+    runs, name = runs_from_args(args)
+    out = args.output or f"{name}_fit.nc"
+    check_writable(out, args.force)
+    fit_and_report(runs, args, out, header="")
+    return 0
+
+
+def demo_dir(requested):
+    if requested:
+        return requested
+    base, n = "bayes_scaling_demo", 1
+    candidate = base
+    while os.path.exists(candidate):  # never overwrite an earlier demo's files
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def cmd_demo(args):
+    import jax
+
+    from ..datasets import EPOCH_CHINCHILLA, simulate
+    from ..prediction import forecast
+
+    out_dir = demo_dir(args.out)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {name: os.path.join(out_dir, name) for name in ("runs.csv", "fit.nc", "forecast.csv")}
+    for path in paths.values():
+        check_writable(path, args.force, other="--out another folder")
+    key_sim, key_forecast = jax.random.split(jax.random.key(args.seed + 1))
+    runs = simulate(key_sim, num_runs=245)
+    runs.to_frame().to_csv(paths["runs.csv"], index=False)
+    truth = ", ".join(f"{k}={v}" for k, v in EPOCH_CHINCHILLA.items())
+    to_stderr(f"simulated 245 Chinchilla-like runs from Epoch AI's fit ({truth}), Student-t noise "
+         f"sigma=0.01 on log-loss")
+    post = fit_and_report(runs, args, paths["fit.nc"], header="Posterior (truth: " + truth + ")",
+                           show_summary=not args.json)
+    table = forecast(post, **DEMO_POINT, key=key_forecast)
+    table.to_csv(paths["forecast.csv"], index=False)
+    if args.json:  # one JSON document: the summary and the forecast
+        diagnostics = post.check()
+        frame, extra = summary_payload(post, diagnostics)
+        payload = {"truth": EPOCH_CHINCHILLA, "summary": {**extra, "table": records(frame)},
+                   "forecast": records(table[FORECAST_COLUMNS]),
+                   "files": sorted(paths.values())}
+        print(json.dumps(payload, indent=2))
+        announce_gate(diagnostics)
+    else:
+        print()
+        emit_table(table[FORECAST_COLUMNS], args,
+                    title="Forecast for a 70B-parameter, 1.4T-token run")
+    to_stderr(f"wrote {paths['runs.csv']}, {paths['forecast.csv']}")
+    return 0
+
+
+def cmd_summary(args):
+
+    print_summary(load_fit(args), args)
+    return 0

@@ -1,0 +1,115 @@
+"""What the command line prints: tables as text, CSV or JSON; the diagnostics gate; notes on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+EXIT_INPUT_ERROR = 2
+
+
+# -- output helpers ---------------------------------------------------------------------------
+def to_stderr(message):
+    print(message, file=sys.stderr)
+
+
+def emit_table(frame, args, title=None, extra=None):
+    """Print a DataFrame as text, CSV (--csv) or JSON (--json, with ``extra`` keys)."""
+    if getattr(args, "json", False):
+        print(json.dumps({**(extra or {}), "table": records(frame)}, indent=2))
+    elif getattr(args, "csv", False):
+        print(frame.to_csv(index=False), end="")
+    else:
+        if title:
+            print(title)
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def records(frame):
+    return json.loads(frame.to_json(orient="records"))
+
+
+def diagnostics_dict(diagnostics):
+    return {"ok": diagnostics.ok, "problems": list(diagnostics.problems),
+            "max_r_hat": diagnostics.max_r_hat, "min_ess_bulk": diagnostics.min_ess_bulk,
+            "min_ess_tail": diagnostics.min_ess_tail, "divergences": diagnostics.divergences,
+            "min_e_bfmi": diagnostics.min_bfmi}
+
+
+def announce_gate(diagnostics):
+    if not diagnostics.ok:
+        bar = "!" * 78
+        to_stderr(f"{bar}\nWARNING: {diagnostics.message()}\nDo not trust these numbers as they "
+             f"are.\n{bar}")
+
+
+def summary_payload(post, diagnostics):
+    """The parameter table and the fit's facts, for text and JSON output alike."""
+    frame = post.summary(prob=0.9).reset_index().rename(columns={"index": "param"})
+    attrs = post.attrs
+    extra = {"law": post.law.name, "likelihood": post.likelihood, "source": attrs["source"],
+             "num_runs": int(post.runs_table.shape[0]), "priors": attrs["priors"],
+             "sampler": attrs["sampler"], "diagnostics": diagnostics_dict(diagnostics),
+             "mean_leapfrog_steps": float(post.idata.sample_stats["n_steps"].mean())}
+    if "pool" in attrs:
+        extra.update(groups=attrs["groups"], pool=attrs["pool"])
+    return frame, extra
+
+
+def print_summary(post, args, header=""):
+    diagnostics = post.check()
+    frame, extra = summary_payload(post, diagnostics)
+    attrs = post.attrs
+    if getattr(args, "json", False) or getattr(args, "csv", False):
+        emit_table(frame, args, extra=extra)
+    else:
+        if header:
+            print(header)
+        sampler = attrs["sampler"]
+        print(f"law {post.law.name} ({post.law.reference}); {post.likelihood} likelihood on "
+              f"log-loss; {extra['num_runs']} runs from {extra['source']}")
+        print("priors: " + "; ".join(f"{k} ~ {v}" if not v.startswith("fixed") else f"{k} {v}"
+                                     for k, v in attrs["priors"].items()))
+        if "pool" in attrs:
+            own = [n for n in post.law.param_names if n not in attrs["pool"]]
+            print(f"groups: {', '.join(attrs['groups'])}; pooled: {', '.join(attrs['pool'])} "
+                  f"(their priors above are the population's; <name>_tau is the spread between "
+                  f"groups); each group's own: {', '.join(own) or 'none'}")
+        print(f"sampler: NUTS, {sampler['num_chains']} chains x ({sampler['num_warmup']} warmup + "
+              f"{sampler['num_samples']} draws), target acceptance {sampler['target_accept']}")
+        emit_table(frame, args)
+        print(f"divergences: {diagnostics.divergences}   min E-BFMI: {diagnostics.min_bfmi:.2f}   "
+              f"max R-hat: {diagnostics.max_r_hat:.4f}   min ESS bulk/tail: "
+              f"{diagnostics.min_ess_bulk:.0f}/{diagnostics.min_ess_tail:.0f}   "
+              f"mean leapfrog steps: {extra['mean_leapfrog_steps']:.1f}")
+        print(diagnostics.message())
+    announce_gate(diagnostics)
+
+
+def describe_runs(runs):
+    if runs.columns:
+        to_stderr("columns: " + ", ".join(f"{k} <- {v!r}" for k, v in runs.columns.items())
+             + "".join(f", {k} derived" for k in ("N", "D", "C") if k not in runs.columns))
+    for note in runs.dropped:
+        to_stderr(note)
+
+
+def check_writable(path, force, other="-o another path"):
+    if os.path.exists(path) and not force:
+        raise FileExistsError(f"{path} exists; pass --force to overwrite it or {other}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
+
+
+IMAGE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def image_format(path):
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in IMAGE_FORMATS:
+        raise ValueError(f"{path}: unknown image format {ext or '(no extension)'!r}; "
+                         f"use {', '.join(IMAGE_FORMATS)}")
+    return IMAGE_FORMATS[ext]

@@ -1,0 +1,191 @@
+"""Commands that use a fit: ``forecast``, ``optimal``, ``plan``, ``plot`` and ``report``."""
+
+from __future__ import annotations
+
+import os
+
+from .options import budgets, frontier_budgets, input_columns, load_fit, parse_list, point_inputs
+from .output import (announce_gate, check_writable, diagnostics_dict, emit_table, image_format,
+                     records, to_stderr)
+
+
+FORECAST_COLUMNS = ["point", "quantity", "N", "D", "C", "median", "lo_50", "hi_50", "lo_90",
+                     "hi_90", "lo_95", "hi_95", "extrapolation"]
+
+
+def cmd_forecast(args):
+    import jax
+
+    from ..data import load_points
+    from ..prediction import forecast
+
+    post = load_fit(args)
+    further = [name for name in post.law.inputs if name not in ("N", "D", "C")]
+    inputs = {name: parse_list(values, f"input {name}")
+              for name, values in input_columns(args.input or []).items()}
+    unknown = sorted(set(inputs) - set(further))
+    if unknown:
+        raise ValueError(f"law {post.law.name!r} has no input {unknown[0]!r}"
+                         + (f"; its further inputs are {further}" if further else ""))
+    if args.points:
+        if any(v is not None for v in (args.params, args.tokens, args.flops)):
+            raise ValueError("give either --points FILE or --params/--tokens/--flops, not both")
+        N, D, C = load_points(args.points, flops_per_param_token=post.flops_per_param_token)
+        inputs = {**point_inputs(args.points, further), **inputs}
+    else:
+        N, D, C = (parse_list(args.params, "params"), parse_list(args.tokens, "tokens"),
+                   parse_list(args.flops, "flops"))
+    missing = [name for name in further if name not in inputs]
+    if missing:
+        raise ValueError(f"law {post.law.name!r} needs {missing[0]!r} at the points too: give "
+                         f"--input {missing[0]}=VALUES or a {missing[0]!r} column in --points")
+    probs = parse_list(args.probs, "probs")
+    if not args.discrepancy >= 0:
+        raise ValueError(f"--discrepancy must be >= 0, got {args.discrepancy}")
+    table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs,
+                     discrepancy=args.discrepancy, inputs=inputs or None)
+    columns = ["point", "quantity", "N", "D", "C", "median"] + [
+        c for c in table.columns if c.startswith(("lo_", "hi_"))] + ["extrapolation"]
+    diagnostics = post.check()
+    emit_table(table if (args.json or args.csv) else table[columns], args,
+                extra={"fit": args.fit, "group": args.group,
+                       "diagnostics": diagnostics_dict(diagnostics)})
+    announce_gate(diagnostics)
+    far = table[table["far"]]
+    for point in sorted(set(far["point"])):
+        row = far[far["point"] == point].iloc[0]
+        to_stderr(f"note: point {point} lies {row['C_vs_max']:.3g}x beyond the largest fitted compute "
+             f"({row['N_vs_max']:.3g}x N, {row['D_vs_max']:.3g}x D); its intervals assume the law "
+             f"still holds there, which the data cannot check")
+    return 0
+
+
+def exponents_frame(post):
+    table = post.summary(prob=0.9).loc[["a", "b"]]
+    return table.reset_index().rename(columns={"index": "exponent"})[
+        ["exponent", "median", "q0.05", "q0.95"]]
+
+
+def cmd_optimal(args):
+    from ..allocation import compute_for_target, optimal
+
+    if (args.flops is None) == (args.target_loss is None):
+        raise ValueError("give --flops BUDGETS or --target-loss LOSSES (one of them)")
+    post = load_fit(args)
+    probs = parse_list(args.probs, "probs")
+    if args.flops is not None:
+        table = optimal(post, budgets(args.flops), probs=probs,
+                        flops_per_param_token=args.flops_per_param_token)
+        title = "Compute-optimal allocation per budget (N*, D*, D*/N*, L*)"
+    else:
+        table = compute_for_target(post, parse_list(args.target_loss, "target-loss"),
+                                   probs=probs, flops_per_param_token=args.flops_per_param_token)
+        title = "Compute needed to reach each target loss at the optimum"
+    diagnostics = post.check()
+    exponents = exponents_frame(post)
+    emit_table(table, args, title=title,
+                extra={"fit": args.fit, "exponents": records(exponents),
+                       "diagnostics": diagnostics_dict(diagnostics)})
+    if not (args.json or args.csv):
+        emit_table(exponents, args, title="\nAllocation exponents N* ∝ C^a, D* ∝ C^b (90% interval)")
+        if args.target_loss is not None:
+            for _, row in table.drop_duplicates("target").iterrows():
+                if row["p_reachable"] < 1:
+                    to_stderr(f"note: target {row['target_loss']:g} is unreachable (at or below the "
+                         f"irreducible loss E) in {row['unreachable_draws']} draws "
+                         f"({1 - row['p_reachable']:.1%}); intervals are over the other draws")
+    announce_gate(diagnostics)
+    return 0
+
+
+def cmd_plan(args):
+    from ..allocation import plan
+
+    post = load_fit(args)
+    N, D, C = (parse_list(args.params, "params"), parse_list(args.tokens, "tokens"),
+               parse_list(args.flops, "flops"))
+    table, facts = plan(post, N=N, D=D, C=C, within=args.within,
+                        probs=parse_list(args.probs, "probs"))
+    diagnostics = post.check()
+    emit_table(table, args, title=f"Planned run: N={facts['N']:.3g}, D={facts['D']:.3g}, "
+                                   f"C={facts['C']:.3g} FLOP",
+                extra={"fit": args.fit, "plan": facts, "diagnostics": diagnostics_dict(diagnostics)})
+    if not (args.json or args.csv):
+        print(f"P(planned run within {facts['within']:.0%} of optimal, i.e. the optimal allocation "
+              f"would need at least {1 - facts['within']:.0%} of its compute to match its loss): "
+              f"{facts['p_within']:.3f}")
+    announce_gate(diagnostics)
+    return 0
+
+
+PLOT_KINDS = ("fit", "residuals", "pairs", "frontier")
+
+
+def cmd_plot(args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import jax
+    import matplotlib.pyplot as plt
+
+
+    fmt = image_format(args.output)  # before any work
+    check_writable(args.output, args.force)
+    post = load_fit(args)
+    if args.kind == "fit":
+        from ..prediction import forecast
+        from ..plots.fit import plot_fit
+        from ..data import parse_points
+
+        forecasts = None
+        if args.at:
+            N, D = parse_points(args.at)
+            forecasts = forecast(post, N=N, D=D, key=jax.random.key(args.seed))
+        fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+        color_by = "auto" if args.color_by is None else (
+            None if args.color_by == "none" else args.color_by)
+        plot_fit(post, ax=ax, x=args.x, color_by=color_by, forecasts=forecasts)
+    elif args.kind == "residuals":
+        from ..plots.fit import plot_residuals
+
+        fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+        plot_residuals(post, args.x, ax=ax)
+    elif args.kind == "pairs":
+        from ..plots.fit import plot_pairs
+
+        fig = plot_pairs(post).flat[0].figure
+    else:
+        from ..plots.planning import plot_frontier
+
+        budgets = frontier_budgets(post, args.flops)
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
+        for ax, quantity in zip(axes, ("N", "D", "loss")):
+            plot_frontier(post, budgets, quantity, ax=ax)
+    fig.savefig(args.output, format=fmt, dpi=150)
+    plt.close(fig)
+    announce_gate(post.check())
+    to_stderr(f"wrote {args.output}")
+    return 0
+
+
+def cmd_report(args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import jax
+
+    from ..data import parse_points
+    from ..report import write_report
+
+    out = args.output or os.path.splitext(os.path.basename(args.fit))[0] + "_report.html"
+    if os.path.splitext(out)[1].lower() not in (".html", ".htm"):
+        raise ValueError(f"{out}: the report is an HTML file; name it *.html")
+    check_writable(out, args.force)
+    at = parse_points(args.at) if args.at else None
+    budgets = parse_list(args.flops, "flops") if args.flops else None
+    post = load_fit(args)
+    write_report(post, out, key=jax.random.key(args.seed), at=at, budgets=budgets,
+                 force=args.force)
+    announce_gate(post.check())
+    to_stderr(f"wrote {out}")
+    return 0
