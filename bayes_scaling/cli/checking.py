@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-
-from .options import devices_line, parse_list, priors_from_args, runs_from_args, sampler_config
 from .output import (announce_gate, check_writable, describe_runs, diagnostics_dict, emit_table,
                      image_format, records, to_stderr)
+from .options import (LIKELIHOOD_CHOICES, add_device_flags, add_fit_flags, add_output_flags,
+                      add_runs_flags, add_sampler_flags, devices_line, parse_list,
+                      priors_from_args, runs_from_args, sampler_config)
 
 
 BACKTEST_SHOWN = ["median", "lo_90", "hi_90", "rel_error", "in_90"]  # all of them: --csv/--json
@@ -184,3 +185,58 @@ def cmd_compare(args):
                  f"runs fell in its 90% intervals: overconfident beyond the data (see "
                  f"'bayes-scaling backtest --discrepancy')")
     return 0
+
+
+def add_commands(sub):
+    """The parsers of 'backtest', 'compare', 'sbc' (``sub``: the subparsers of `main.build_parser`)."""
+    bt = sub.add_parser("backtest", help="fit below a compute cutoff, forecast the larger runs, "
+                                         "score against the Huber+bootstrap baseline")
+    add_runs_flags(bt)
+    split = bt.add_argument_group("split (default: --holdout-top 0.2)")
+    split.add_argument("--holdout-top", type=float,
+                       help="hold out this fraction of runs with the largest compute")
+    split.add_argument("--cutoff-flops", type=float, help="hold out runs with C >= this")
+    split.add_argument("--rolling", action="store_true",
+                       help="backtests holding out 10%%, 20%%, ..., 50%% of the runs")
+    bt.add_argument("--compare", default="huber-bootstrap", choices=("huber-bootstrap", "none"),
+                    help="reference method scored alongside (default huber-bootstrap)")
+    bt.add_argument("--resamples", type=int, default=4000, help="bootstrap resamples")
+    bt.add_argument("--discrepancy", action="store_true",
+                    help="also score forecasts widened by the extrapolation discrepancy learned "
+                         "from the training runs (one more fit)")
+    bt.add_argument("--probs", default="0.5,0.9,0.95", help="central interval probabilities")
+    bt.add_argument("--plot", metavar="FIG", help="also draw the forecasts' error and interval "
+                    "against the extrapolation distance (with --rolling: error and coverage per "
+                    "cutoff) into this image (.png, .svg or .pdf)")
+    add_fit_flags(bt)
+    add_output_flags(bt)
+    bt.set_defaults(func=cmd_backtest)
+
+    cmp = sub.add_parser("compare", help="compare laws on the same runs: PSIS-LOO (interpolation) "
+                                         "and a backtest (extrapolation) side by side")
+    add_runs_flags(cmp)
+    group = cmp.add_argument_group("laws and sampler")
+    group.add_argument("--laws", required=True,
+                       help="comma-separated law names, e.g. chinchilla,kaplan,power_N")
+    group.add_argument("--holdout-top", type=float, default=0.2,
+                       help="the backtest holds out this fraction of the largest-compute runs")
+    group.add_argument("--likelihood", default="student_t", choices=LIKELIHOOD_CHOICES)
+    add_sampler_flags(group)
+    add_output_flags(cmp)
+    cmp.set_defaults(func=cmd_compare)
+
+    sb = sub.add_parser("sbc", help="simulation-based calibration of a law and its default priors")
+    sb.add_argument("--law", default="chinchilla", help="scaling law (default chinchilla)")
+    sb.add_argument("--likelihood", default="student_t", choices=LIKELIHOOD_CHOICES)
+    sb.add_argument("--replicates", type=int, default=200, help="simulated data sets (default 200)")
+    sb.add_argument("--runs", type=int, default=245, help="runs per data set (default 245)")
+    sb.add_argument("--max-rank", type=int, default=99, help="posterior draws kept per fit")
+    sb.add_argument("--plot", dest="output", help="write the rank ECDF plots to this image")
+    sb.add_argument("--seed", type=int, default=0)
+    sb.add_argument("--force", action="store_true", help="overwrite the plot file")
+    sb.add_argument("--batch", default="auto", choices=("auto", "vectorized", "sequential"),
+                    help="how the replicates' fits share the devices: vectorized in lockstep "
+                         "(accelerators), one after another per device (CPU); default auto")
+    add_device_flags(sb)
+    add_output_flags(sb)
+    sb.set_defaults(func=cmd_sbc)

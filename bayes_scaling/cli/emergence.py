@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from .options import devices_line, join_filters, parse_range
 from .output import emit_table, records, to_stderr
+from .options import (add_column_flags, add_device_flags, add_output_flags, devices_line,
+                      join_filters, parse_range)
 
 
 def fmt_scale(value):
@@ -117,3 +118,54 @@ def cmd_emergence(args):
             to_stderr(f"  {row['task']}: {row['problems']}")
         to_stderr(bar)
     return 0
+
+
+def add_commands(sub):
+    """The parsers of 'emergence' (``sub``: the subparsers of `main.build_parser`)."""
+    em = sub.add_parser("emergence", help="emergence thresholds of downstream tasks: the scale "
+                                          "at which a task's score clears chance, with a posterior")
+    em.add_argument("scores", help="CSV with one row per (model, task) and its score in [0, 1]")
+    model = em.add_argument_group("model")
+    model.add_argument("--chance", help="chance level for every task (when there is no chance column)")
+    model.add_argument("--items", help="evaluation items per score (binomial noise; default unknown)")
+    model.add_argument("--mean", default="sigmoid", choices=("sigmoid", "multi-step", "loss-linked"),
+                       help="shape of the mean score (default sigmoid)")
+    model.add_argument("--scale", default="N", choices=("N", "C"),
+                       help="fit against log parameters N or log compute C (default N)")
+    model.add_argument("--steps", type=float, help="multi-step: fix k (default fitted)")
+    model.add_argument("--loss-fit", help="loss-linked: a loss-law fit (.nc) from 'fit'")
+    model.add_argument("--tokens-per-param", type=float,
+                       help="tokens per parameter of the models (loss-linked: default 20); also "
+                            "reports thresholds in compute, C = k*N*rule*N")
+    model.add_argument("--ceiling", type=float, default=1.0, help="largest possible score")
+    threshold = em.add_argument_group("threshold")
+    threshold.add_argument("--level", type=float, default=0.95,
+                           help="central predictive interval that must clear chance + margin")
+    threshold.add_argument("--margin", type=float, help="fraction of the way from chance to 1 "
+                           "that counts as a gain (default 0.05; 0 = clear chance itself)")
+    threshold.add_argument("--at", help="report P(emerged) at these scales, e.g. 70B,400B")
+    threshold.add_argument("--range", help="scale range searched, LOW:HIGH (default: smallest "
+                           "observed to 100x the largest)")
+    columns = em.add_argument_group("columns (auto-detected when not given)")
+    add_column_flags(columns, {"params": "parameter counts N", "tokens": "training tokens D",
+                                "flops": "training FLOPs C", "group": "model families"})
+    for flag, what in (("--score-col", "scores"), ("--task-col", "task names"),
+                       ("--chance-col", "chance levels"), ("--items-col", "item counts")):
+        columns.add_argument(flag, help=f"column of {what}")
+    columns.add_argument("--flops-per-param-token", type=float, default=6.0)
+    columns.add_argument("--where", action="append",
+                         help="keep only matching rows, e.g. 'step == 143000 and metric == "
+                              "acc' (columns of the data); a repeated --where must hold too; "
+                              "the dropped lines are reported")
+    sampler = em.add_argument_group("sampler")
+    # Defaults (None here) come from emergence.DEFAULT_CONFIG: 4 chains x (1000 + 1000),
+    # target acceptance 0.99, tree depth 10.
+    sampler.add_argument("--chains", type=int)
+    sampler.add_argument("--warmup", type=int)
+    sampler.add_argument("--samples", type=int, help="draws per chain")
+    sampler.add_argument("--target-accept", type=float)
+    sampler.add_argument("--max-tree-depth", type=int)
+    sampler.add_argument("--seed", type=int, default=0)
+    add_device_flags(sampler)
+    add_output_flags(em)
+    em.set_defaults(func=cmd_emergence)

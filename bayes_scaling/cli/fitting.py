@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 
-from .options import (devices_line, load_fit, pool_names, priors_from_args, runs_from_args,
-                      sampler_config)
 from .output import (announce_gate, check_writable, describe_runs, emit_table, print_summary,
                      records, summary_payload, to_stderr)
+from .options import (add_fit_flags, add_output_flags, add_runs_flags, devices_line,
+                      fit_file_command, load_fit, pool_names, priors_from_args, runs_from_args,
+                      sampler_config)
 from .planning import FORECAST_COLUMNS
 
 
@@ -114,3 +115,28 @@ def cmd_summary(args):
 
     print_summary(load_fit(args), args)
     return 0
+
+
+def add_commands(sub):
+    """The parsers of 'demo', 'fit', 'summary' (``sub``: the subparsers of `main.build_parser`)."""
+    demo = sub.add_parser("demo", help="simulate a Chinchilla-like sweep, fit it, forecast 70B/1.4T")
+    demo.add_argument("--out", help="output directory (default: a new bayes_scaling_demo[-N])")
+    add_fit_flags(demo)
+    add_output_flags(demo, csv=False)  # two tables: as files in --out, or one --json document
+    demo.set_defaults(func=cmd_demo)
+
+    fit = sub.add_parser("fit", help="fit a law to a runs CSV and save the posterior (.nc)")
+    add_runs_flags(fit)
+    fit.add_argument("-o", "--output", help="fit file to write (default: <runs>_fit.nc)")
+    pooling = fit.add_argument_group("pooling across groups (families, data sets, ...)")
+    pooling.add_argument("--group-col", help="column naming each run's group: fit one "
+                                             "hierarchical model over the groups")
+    pooling.add_argument("--pool", help="parameters partially pooled across groups, e.g. "
+                                        "alpha,beta or alpha,beta,E (default: the law's "
+                                        "exponents); the others are each group's own")
+    add_fit_flags(fit)
+    add_output_flags(fit)
+    fit.set_defaults(func=cmd_fit)
+
+    fit_file_command(sub, "summary", "reprint a fit's parameter table and diagnostics",
+                      cmd_summary, probs=False)

@@ -54,14 +54,16 @@ def devices_line():
 
 # -- subcommands ------------------------------------------------------------------------------
 def sampler_config(args):
+    """The sampler flags as a `SamplerConfig`; the defaults of flags not given are the
+    library's (a pooled fit's own: `inference.pooled.pooled_config`)."""
+    from ..inference.pooled import pooled_config
     from ..inference.sampler import SamplerConfig
-    from ..inference.pooled import POOLED_TARGET_ACCEPT
 
-    target = args.target_accept
-    if target is None:  # a pooled fit's default is higher (see pooling)
-        target = POOLED_TARGET_ACCEPT if getattr(args, "group_col", None) else 0.9
-    return SamplerConfig(num_chains=args.chains, num_warmup=args.warmup, num_samples=args.samples,
-                         target_accept=target, progress_bar=sys.stderr.isatty())
+    settings = dict(num_chains=args.chains, num_warmup=args.warmup, num_samples=args.samples,
+                    progress_bar=sys.stderr.isatty())
+    if args.target_accept is not None:
+        settings["target_accept"] = args.target_accept
+    return (pooled_config if getattr(args, "group_col", None) else SamplerConfig)(**settings)
 
 
 def priors_from_args(args):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
-from .options import budgets, frontier_budgets, input_columns, load_fit, parse_list, point_inputs
 from .output import (announce_gate, check_writable, diagnostics_dict, emit_table, image_format,
                      records, to_stderr)
+from .options import (add_group_flag, budgets, fit_file_command, frontier_budgets, input_columns,
+                      load_fit, parse_list, point_inputs)
 
 
 FORECAST_COLUMNS = ["point", "quantity", "N", "D", "C", "median", "lo_50", "hi_50", "lo_90",
@@ -189,3 +191,70 @@ def cmd_report(args):
     announce_gate(post.check())
     to_stderr(f"wrote {out}")
     return 0
+
+
+def add_commands(sub):
+    """The parsers of 'forecast', 'optimal', 'plan', 'plot', 'report' (``sub``: the subparsers of `main.build_parser`)."""
+    fc = fit_file_command(sub, "forecast", "predictive loss at new (N, D) points with intervals",
+                           cmd_forecast)
+    fc.add_argument("--params", help="parameters, e.g. 70B or 7B,70B")
+    fc.add_argument("--tokens", help="tokens, e.g. 1.4T")
+    fc.add_argument("--flops", help="FLOPs, e.g. 5.76e23")
+    fc.add_argument("--points", help="CSV of points (two of params/tokens/flops columns)")
+    fc.add_argument("--input", action="append", metavar="NAME=VALUES",
+                    help="a further input the law needs at the points, e.g. --input U=10B "
+                         "(data_constrained) or a list U=10B,20B; repeatable")
+    fc.add_argument("--seed", type=int, default=0)
+    fc.add_argument("--discrepancy", type=float, default=0.0, metavar="KAPPA",
+                    help="widen the observed band beyond the fitted compute by KAPPA nats of "
+                         "log-loss per e-fold (see 'backtest --discrepancy'; default 0)")
+
+    opt = fit_file_command(sub, "optimal", "compute-optimal N*, D*, L* for budgets, or the "
+                                            "compute needed for a target loss", cmd_optimal)
+    opt.add_argument("--flops", help="budgets: 5.76e23, a list 1e21,1e23, or a log range "
+                                     "1e21:1e25:9 (start:stop:count)")
+    opt.add_argument("--target-loss", help="target loss(es), e.g. 1.95 or 2.0,1.95")
+    opt.add_argument("--flops-per-param-token", type=float,
+                     help="k in C = k*N*D (default: the fit's, usually 6)")
+
+    pl = fit_file_command(sub, "plan", "judge a planned run against the compute-optimal one",
+                           cmd_plan)
+    pl.add_argument("--params", help="parameters N, e.g. 70B")
+    pl.add_argument("--tokens", help="tokens D, e.g. 1.4T")
+    pl.add_argument("--flops", help="FLOPs C (with one of the others)")
+    pl.add_argument("--within", type=float, default=0.1,
+                    help="report P(wasted compute share <= WITHIN) (default 0.1)")
+
+    pt = sub.add_parser("plot", help="draw a fit: data and law, residuals, parameter pairs or "
+                                     "the compute-optimal frontier, as PNG, SVG or PDF")
+    pt.add_argument("fit", help="fit file (.nc) from 'bayes-scaling fit'")
+    pt.add_argument("--kind", default="fit", choices=PLOT_KINDS,
+                    help="what to draw (default fit)")
+    pt.add_argument("-o", "--output", required=True,
+                    help="image file; the format follows the extension: .png, .svg or .pdf")
+    pt.add_argument("--x", default="N", choices=("N", "D", "C"),
+                    help="fit: the horizontal axis; residuals: what they are plotted against")
+    pt.add_argument("--color-by", choices=("N", "D", "C", "none"),
+                    help="fit: what groups the runs (default D against N, N against D or C)")
+    pt.add_argument("--at", help="fit: forecast points drawn with error bars, e.g. "
+                                 "70B:1.4T,7B:140B")
+    pt.add_argument("--flops", help="frontier: budgets, a list or a log range 1e19:1e25:30 "
+                                    "(default: the fitted compute range up to 100x)")
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--force", action="store_true", help="overwrite an existing image")
+    pt.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    add_group_flag(pt)
+    pt.set_defaults(func=cmd_plot)
+
+    rp = sub.add_parser("report", help="one self-contained HTML report of a fit (plots "
+                                       "embedded, no external URLs)")
+    rp.add_argument("fit", help="fit file (.nc) from 'bayes-scaling fit'")
+    rp.add_argument("-o", "--output", help="HTML file to write (default: <fit>_report.html)")
+    rp.add_argument("--at", help="forecast points PARAMS:TOKENS, e.g. 70B:1.4T,7B:140B")
+    rp.add_argument("--flops", help="budgets of the compute-optimal table, e.g. 1e21,1e23 "
+                                    "(default: powers of ten up to 10x the largest fitted run)")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--force", action="store_true", help="overwrite an existing report")
+    rp.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
+    add_group_flag(rp)
+    rp.set_defaults(func=cmd_report)

@@ -56,7 +56,7 @@ from ..posterior import PooledPosterior
 from .sampler import (MAX_POINTWISE_LOGLIK, SamplerConfig, chain_layout, compiled_model,
                       join_priors, split_priors)
 
-__all__ = ["fit_pooled", "PooledPosterior", "simulate_groups", "TAU_PRIOR_SCALE",
+__all__ = ["fit_pooled", "pooled_config", "PooledPosterior", "simulate_groups", "TAU_PRIOR_SCALE",
            "COEF_TAU_PRIOR_SCALE", "POOLED_TARGET_ACCEPT"]
 
 # Default target acceptance of a pooled fit. On 3 simulated groups of 30 runs, 0.9 and 0.95 left
@@ -186,6 +186,17 @@ class PooledLawModel:
         return _make_pooled_model(self.law, priors, self.likelihood, self.pool, self.num_groups)
 
 
+def pooled_config(**settings):
+    """The sampler settings of a pooled fit: `SamplerConfig` of ``settings`` with target
+    acceptance `POOLED_TARGET_ACCEPT` unless given (`fit_pooled`'s default; the CLI's for
+    ``fit --group-col``).
+
+    >>> pooled_config(num_chains=2).target_accept == POOLED_TARGET_ACCEPT
+    True
+    """
+    return SamplerConfig(**{"target_accept": POOLED_TARGET_ACCEPT, **settings})
+
+
 def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihood="student_t",
                config=None, dtype=None, **load_options):
     """Fit one law to groups of runs with partial pooling of the parameters in ``pool``.
@@ -201,7 +212,8 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
     law, likelihood, dtype
         As for `api.fit`.
     config : SamplerConfig, optional
-        Default: 4 chains × (1000 + 1000) at target acceptance `POOLED_TARGET_ACCEPT` (0.995).
+        Default: `pooled_config()`, 4 chains × (1000 + 1000) at target acceptance
+        `POOLED_TARGET_ACCEPT` (0.995).
     priors : dict, optional
         Overrides by name: the law's parameters (the population's prior for a pooled one, each
         group's for the others), the noise, and ``"<name>_tau"`` for a spread.
@@ -234,7 +246,7 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
                          f"pooled; pooled: {list(pool)}")
     check_priors(law, base, likelihood)
     check_pool(law, pool, chosen)
-    config = config or SamplerConfig(target_accept=POOLED_TARGET_ACCEPT)
+    config = config or pooled_config()
     x = model_inputs(runs, law, dtype=dtype)
     y = jnp.log(jnp.asarray(runs.loss, dtype=x[law.inputs[0]].dtype))
     prior_spec, prior_values = split_priors(chosen, y.dtype)
