@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from bayes_scaling.inference import distributed
+from conftest import REPO
 
 # Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
 pytestmark = pytest.mark.statistical
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
 WORKER = os.path.join(HERE, "_distributed_worker.py")
 TIMEOUT_S = 600  # two fit_many compiles per process on a shared 2-core machine
 

@@ -124,7 +124,9 @@ def test_real_families_gpt3_and_opt(datasets_dir):
     """Hitchhiker's GPT-3 and OPT learning curves, exponents pooled: it runs and reports."""
     import sys
 
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+    from conftest import REPO
+
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
     import validation_sets
 
     sets = validation_sets.validation_sets(datasets_dir,
