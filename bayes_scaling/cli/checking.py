@@ -147,7 +147,6 @@ def cmd_sbc(args):
     return 0
 
 
-# -- argument parsing -------------------------------------------------------------------------
 def cmd_compare(args):
     import jax
 

@@ -52,7 +52,6 @@ def devices_line():
     return f"{len(devices)} {jax.default_backend()} device{plural}{described}"
 
 
-# -- subcommands ------------------------------------------------------------------------------
 def sampler_config(args):
     """The sampler flags as a `SamplerConfig`; the defaults of flags not given are the
     library's (a pooled fit's own: `inference.pooled.pooled_config`)."""

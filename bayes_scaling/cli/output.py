@@ -6,11 +6,9 @@ import json
 import os
 import sys
 
-
 EXIT_INPUT_ERROR = 2
 
 
-# -- output helpers ---------------------------------------------------------------------------
 def to_stderr(message):
     print(message, file=sys.stderr)
 
