@@ -20,8 +20,8 @@ Example
 -------
 >>> import jax.numpy as jnp
 >>> noise = {"sigma": jnp.array(0.02), "nu": jnp.array(4.0)}
->>> observation("student_t", jnp.log(2.0), noise).mean.round(4)
-Array(0.6931, dtype=float32, weak_type=True)
+>>> round(float(observation("student_t", jnp.log(2.0), noise).mean), 4)  # any precision
+0.6931
 >>> round(float(noise_quantile("normal", 0.95, noise)), 4)
 0.0329
 """
