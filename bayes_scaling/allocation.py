@@ -34,7 +34,7 @@ from .prediction import interval_columns, resolve_points
 from .laws.registry import get_law
 
 __all__ = ["optimal_allocation", "compute_for_loss", "optimal", "compute_for_target", "plan",
-           "ALLOCATION_LAWS", "log_spaced_budgets"]
+           "allocation_exponents", "ALLOCATION_LAWS", "log_spaced_budgets"]
 
 # Laws whose compute-optimal allocation has this closed form.
 ALLOCATION_LAWS = ("chinchilla",)
@@ -145,6 +145,30 @@ def log_spaced_budgets(spec):
     if count < 1 or start <= 0 or stop <= 0:
         raise ValueError(f"budget range {spec!r}: needs positive start and stop and count >= 1")
     return np.geomspace(start, stop, count)
+
+
+def allocation_exponents(post, prob=0.9):
+    """The exponents of N* ∝ C^a and D* ∝ C^b (a = β/(α+β), b = α/(α+β)) with an interval.
+
+    Parameters
+    ----------
+    post : Posterior
+        A fit whose law has the derived quantities ``a`` and ``b`` (see `ALLOCATION_LAWS`).
+    prob : float
+        The central interval's probability.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per exponent: exponent, median, ``q<lo>``, ``q<hi>``.
+
+    For a Chinchilla fit ``post``, ``allocation_exponents(post)`` has the rows ``a`` and ``b``
+    (near 0.5 each for Epoch AI's refit of Hoffmann et al.).
+    """
+    table = post.summary(prob=prob).loc[["a", "b"]]
+    bounds = [c for c in table.columns if c.startswith("q")]
+    return table.reset_index().rename(columns={"index": "exponent"})[
+        ["exponent", "median", *bounds]]
 
 
 def optimal(post, flops, *, flops_per_param_token=None, probs=(0.5, 0.9, 0.95)):

@@ -10,11 +10,13 @@ The gate (DESIGN.md): R-hat > 1.01, bulk or tail ESS < 400, any divergence, or E
 it, and every user of the posterior says so.
 
 Every result of a fit speaks the same protocol: ``check()`` (the gate), ``draws(names)`` (a dict
-of arrays), ``summary(prob)``, ``warn_if_unconverged()``. `Posterior` and `PooledPosterior` are
-one fit (``check()`` gives `Diagnostics`; ``save``/``load`` netCDF); `SweepResult`, the base of
-`inference.batch.FitBatch` and `emergence.fit.EmergenceFit`, is many fits with a leading item
-axis (``check()`` gives a table, one row per fit or task; ``result[i]`` a `Posterior` where
-there is one).
+of arrays), ``summary(prob)``, ``warn_if_unconverged()``, ``save(path)`` and ``load(path)``
+(netCDF, written atomically). `Posterior` and `PooledPosterior` are one fit (``check()`` gives
+`Diagnostics`); `SweepResult`, the base of `inference.batch.FitBatch` and
+`emergence.fit.EmergenceFit`, is many fits with a leading item axis (``check()`` gives a table,
+one row per fit or task; ``result[i]`` a `Posterior` where there is one). A file records which
+of these it holds (the posterior's ``kind`` attribute; none for one fit), and each ``load``
+refuses the others by name.
 
 Example
 -------
@@ -221,6 +223,66 @@ def warn_failed(table, column, where):
     return len(failed)
 
 
+def save_idata(idata, path, force=False):
+    """Write ``idata`` to netCDF at ``path`` atomically (a partial file never takes its place);
+    an existing file needs ``force=True``. Returns the path."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not force:
+        raise FileExistsError(f"{path} exists; pass force=True (--force) to overwrite it")
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, partial = tempfile.mkstemp(dir=directory, suffix=".nc.part")
+    os.close(handle)
+    try:
+        idata.to_netcdf(partial)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)  # mkstemp's 0600, made an ordinary file's mode
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
+
+
+def load_idata(path, kind=None):
+    """Read an InferenceData written by `save_idata` into memory; with ``kind``, check that its
+    posterior's ``kind`` attribute names that result class."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such fit file")
+    try:
+        idata = az.from_netcdf(path)
+        idata.load()
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a bayes_scaling fit file ({err})") from None
+    if kind is not None:
+        found = (idata.posterior.attrs.get("kind", "one fit") if "posterior" in idata.groups()
+                 else "no posterior")
+        if found != kind:
+            raise ValueError(f"{path}: not a bayes_scaling {kind} file (it holds {found})")
+    return idata
+
+
+def sweep_idata(item, names, samples, stats, constant, attrs):
+    """The InferenceData of a `SweepResult`: ``samples`` and ``stats`` (arrays of leading axes
+    (item, chain, draw)) with dims (chain, draw, ``item``), coordinate ``names``; ``constant``
+    (name -> (dims, array)) as constant_data; ``attrs`` on the posterior."""
+    def item_last(arrays):
+        return {k: np.moveaxis(np.asarray(v), 0, 2) for k, v in arrays.items()}
+
+    idata = az.from_dict(posterior=item_last(samples), sample_stats=item_last(stats),
+                         coords={item: list(names)},
+                         dims={k: [item] for k in {**samples, **stats}})
+    idata.add_groups(constant_data=xr.Dataset(constant))
+    idata.posterior.attrs.update(attrs)
+    return idata
+
+
+def item_axis_first(dataset):
+    """The variables of a `sweep_idata` group as arrays of leading axes (item, chain, draw)."""
+    return {k: np.moveaxis(v.values, 2, 0) for k, v in dataset.data_vars.items()}
+
+
 class SweepResult:
     """Many fits with arrays of leading axes (item, chain, draw): the shared protocol of
     `inference.batch.FitBatch` (items are fits) and `emergence.fit.EmergenceFit` (tasks).
@@ -234,6 +296,16 @@ class SweepResult:
 
     ITEM = "fit"
     _diagnostics = None
+
+    def save(self, path, force=False):
+        """Write the result (``self.idata``, which records everything `load` needs) to netCDF
+        atomically; an existing file needs ``force=True``. Returns the path."""
+        return save_idata(self.idata, path, force)
+
+    @classmethod
+    def load(cls, path):
+        """Read a result of this class written by `save`."""
+        return cls.from_idata(load_idata(path, kind=cls.__name__))
 
     def __len__(self):
         return len(self.item_names)
@@ -384,34 +456,16 @@ class Posterior:
     # -- files ----------------------------------------------------------------------------------
     def save(self, path, force=False):
         """Write the InferenceData to netCDF atomically; an existing file needs ``force=True``."""
-        path = os.fspath(path)
-        if os.path.exists(path) and not force:
-            raise FileExistsError(f"{path} exists; pass force=True (--force) to overwrite it")
-        directory = os.path.dirname(os.path.abspath(path))
-        handle, partial = tempfile.mkstemp(dir=directory, suffix=".nc.part")
-        os.close(handle)
-        try:
-            self.idata.to_netcdf(partial)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(partial, 0o666 & ~umask)  # mkstemp's 0600, made an ordinary file's mode
-            os.replace(partial, path)
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
-        return path
+        return save_idata(self.idata, path, force)
 
     @classmethod
     def load(cls, path):
         """Read a posterior written by `save`."""
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: no such fit file")
-        try:
-            idata = az.from_netcdf(path)
-            idata.load()
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: not a bayes_scaling fit file ({err})") from None
+        idata = load_idata(path)
+        if "posterior" in idata.groups() and "kind" in idata.posterior.attrs:
+            kind = idata.posterior.attrs["kind"]
+            raise ValueError(f"{path}: holds many fits ({kind}), not one; read it with "
+                             f"{kind}.load")
         if "posterior" not in idata.groups() or "law" not in idata.posterior.attrs:
             raise ValueError(f"{path}: not a bayes_scaling fit file (no posterior with a law)")
         if "pool" in idata.posterior.attrs and cls is Posterior:

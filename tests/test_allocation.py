@@ -8,8 +8,8 @@ import pytest
 from scipy.optimize import brentq, minimize_scalar
 
 import bayes_scaling as bs
-from bayes_scaling.allocation import (compute_for_loss, compute_for_target, log_spaced_budgets,
-                                      optimal, optimal_allocation, plan)
+from bayes_scaling.allocation import (allocation_exponents, compute_for_loss, compute_for_target,
+                                      log_spaced_budgets, optimal, optimal_allocation, plan)
 
 # Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
 pytestmark = pytest.mark.statistical
@@ -85,6 +85,15 @@ def test_optimal_table(sim_post):
     assert len(table) == 8 and (table["lo_90"] <= table["median"]).all()
     n = table[table.quantity == "N"]["median"].to_numpy()
     assert n[1] > n[0]
+
+
+def test_allocation_exponents_are_the_slopes_of_the_optimum(sim_post):
+    exponents = allocation_exponents(sim_post, prob=0.9).set_index("exponent")
+    draws = sim_post.draws()
+    a = draws["beta"] / (draws["alpha"] + draws["beta"])
+    assert np.isclose(exponents.loc["a", "median"], np.median(a))
+    assert np.isclose(exponents.loc["a", "median"] + exponents.loc["b", "median"], 1, atol=1e-3)
+    assert (exponents["q0.05"] < exponents["median"]).all()
 
 
 def test_compute_for_target_counts_unreachable_draws(sim_post):

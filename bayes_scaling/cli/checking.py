@@ -9,23 +9,6 @@ from .options import (LIKELIHOOD_CHOICES, add_device_flags, add_fit_flags, add_o
                       priors_from_args, runs_from_args, sampler_config)
 
 
-BACKTEST_SHOWN = ["median", "lo_90", "hi_90", "rel_error", "in_90"]  # all of them: --csv/--json
-
-
-SHORT = {"bayes": "bayes", "bayes+discrepancy": "disc", "huber-bootstrap": "huber"}
-
-
-def side_by_side(table):
-    """Per-run backtest rows, one line per run with each method's numbers in adjacent columns."""
-    keys = ["line", "N", "D", "C", "C_vs_train", "loss"]
-    wide = None
-    for method, part in table.groupby("method", sort=False):
-        part = part[keys + BACKTEST_SHOWN].rename(
-            columns={c: f"{SHORT[method]}_{c}" for c in BACKTEST_SHOWN})
-        wide = part if wide is None else wide.merge(part, on=keys)
-    return wide
-
-
 def backtest_figure(path, probs, result=None, table=None):
     """--plot: one backtest run by run, or a rolling one's error and coverage against the
     extrapolation distance; the 90% interval when asked for, else the widest."""
@@ -89,7 +72,7 @@ def cmd_backtest(args):
     if args.json or args.csv:
         emit_table(result.runs, args, extra=extra)
     else:
-        emit_table(side_by_side(result.runs), args, title=title)
+        emit_table(result.side_by_side(), args, title=title)
         print()
         emit_table(result.summary, args, title="Aggregate (lpd: log density of the observed "
                     "log-loss; crps in nats; coverage: share inside the central interval)")

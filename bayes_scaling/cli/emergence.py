@@ -76,12 +76,7 @@ def cmd_emergence(args):
                         tokens_per_param=args.tokens_per_param, config=config)
     report = fit.thresholds(level=args.level, margin=args.margin, scale_range=scale_range,
                             at=at)
-    table, at_table = report.table, report.at
-    x = args.scale
-    for value in at:
-        name = f"p_emerged_by_{fmt_scale(value)}"
-        table[name] = [float(at_table[(at_table["task"] == t) & (at_table[x] == value)]
-                             ["p_emerged"].iloc[0]) for t in table["task"]]
+    table, x = report.table, args.scale
     diagnostics = fit.check()
     if args.json or args.csv:
         emit_table(table, args, extra={

@@ -62,14 +62,8 @@ def cmd_forecast(args):
     return 0
 
 
-def exponents_frame(post):
-    table = post.summary(prob=0.9).loc[["a", "b"]]
-    return table.reset_index().rename(columns={"index": "exponent"})[
-        ["exponent", "median", "q0.05", "q0.95"]]
-
-
 def cmd_optimal(args):
-    from ..allocation import compute_for_target, optimal
+    from ..allocation import allocation_exponents, compute_for_target, optimal
 
     if (args.flops is None) == (args.target_loss is None):
         raise ValueError("give --flops BUDGETS or --target-loss LOSSES (one of them)")
@@ -84,7 +78,7 @@ def cmd_optimal(args):
                                    probs=probs, flops_per_param_token=args.flops_per_param_token)
         title = "Compute needed to reach each target loss at the optimum"
     diagnostics = post.check()
-    exponents = exponents_frame(post)
+    exponents = allocation_exponents(post, prob=0.9)
     emit_table(table, args, title=title,
                 extra={"fit": args.fit, "exponents": records(exponents),
                        "diagnostics": diagnostics_dict(diagnostics)})

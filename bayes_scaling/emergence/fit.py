@@ -36,9 +36,10 @@ Example
 
 from __future__ import annotations
 
-import dataclasses
 import copy
+import dataclasses
 import functools
+import json
 import warnings
 
 import jax
@@ -47,12 +48,13 @@ import numpy as np
 import pandas as pd
 
 from ..inference.sampler import SamplerConfig, batch_strategy, run_batch
-from ..posterior import SweepResult
+from ..laws.registry import get_law
+from ..posterior import SweepResult, item_axis_first, sweep_idata
 from .data import Scores, ScoresError, load_scores
 from .model import (EXACT_COUNTS, MEANS, PARAMS, EmergenceModel, num_params, score_cdf,
                     score_distribution, task_data)
 
-__all__ = ["fit_emergence", "EmergenceFit", "EmergenceReport", "thresholds",
+__all__ = ["fit_emergence", "EmergenceFit", "EmergenceReport", "LossCurve", "thresholds",
            "load_scores", "Scores", "ScoresError", "DEFAULT_MARGIN", "threshold_draws",
            "predict_scores"]
 
@@ -136,18 +138,62 @@ class EmergenceFit(SweepResult):
 
     @property
     def idata(self):
-        """The posterior as InferenceData: variables with dims (chain, draw, task)."""
-        import arviz as az
+        """The fit as InferenceData: the posterior with dims (chain, draw, task); the scores in
+        ``constant_data`` (dim ``score_row``), a loss-linked fit's loss-law draws too (dim
+        ``loss_draw``), and the settings `load` needs in the posterior's attributes."""
+        scores = self.scores
+        constant = {k: (("score_row",), np.asarray(getattr(scores, k), np.float64))
+                    for k in ("N", "D", "C", "score", "chance", "items")}
+        attrs = {"kind": "EmergenceFit", "mean": self.mean, "scale": self.scale,
+                 "chance": [scores.chance_of(t) for t in self.tasks],
+                 "tasks": json.dumps(list(self.tasks)),
+                 "sampler": json.dumps(dataclasses.asdict(self.config)),
+                 "axes": json.dumps([dataclasses.asdict(a) for a in self.axes]),
+                 "tokens_per_param": json.dumps(self.tokens_per_param),
+                 "scores": json.dumps({
+                     "task": scores.task.tolist(), "ceiling": scores.ceiling,
+                     "lines": None if scores.lines is None else np.asarray(scores.lines).tolist(),
+                     "group": None if scores.group is None else np.asarray(scores.group).tolist(),
+                     "source": scores.source, "columns": scores.columns,
+                     "flops_per_param_token": scores.flops_per_param_token,
+                     "dropped": list(scores.dropped)})}
+        if isinstance(self.loss_log, LossCurve):
+            attrs["loss_law"] = self.loss_log.law.name
+            attrs["loss_tokens_per_param"] = self.loss_log.tokens_per_param
+            constant.update({f"loss_{k}": (("loss_draw",), v)
+                             for k, v in self.loss_log.params.items()})
+        elif self.loss_log is not None:
+            raise TypeError("this fit's loss curve is a plain function, which a file cannot "
+                            "hold; build it with loss_function")
+        return sweep_idata("task", self.tasks, self.samples, self.stats, constant, attrs)
 
-        coords = {"task": list(self.tasks)}
-        move = {k: np.moveaxis(np.asarray(v), 0, -1) for k, v in self.samples.items()
-                if k in PARAMS}
-        stats = {k: np.moveaxis(np.asarray(v), 0, -1) for k, v in self.stats.items()}
-        idata = az.from_dict(posterior=move, sample_stats=stats, coords=coords,
-                             dims={k: ["task"] for k in {**move, **stats}})
-        idata.posterior.attrs.update({"mean": self.mean, "scale": self.scale,
-                                      "chance": [self.scores.chance_of(t) for t in self.tasks]})
-        return idata
+    @classmethod
+    def from_idata(cls, idata):
+        """The fit `idata` describes (the inverse of `idata`, as `load` reads it)."""
+        attrs, const = idata.posterior.attrs, idata.constant_data
+        meta = json.loads(attrs["scores"])
+        scores = Scores(
+            task=np.asarray(meta["task"]), ceiling=meta["ceiling"],
+            **{k: const[k].values for k in ("N", "D", "C", "score", "chance", "items")},
+            lines=None if meta["lines"] is None else np.asarray(meta["lines"]),
+            group=None if meta["group"] is None else np.asarray(meta["group"]),
+            source=meta["source"], columns=meta["columns"],
+            flops_per_param_token=meta["flops_per_param_token"],
+            dropped=tuple(meta["dropped"]))
+        tokens_per_param = json.loads(attrs["tokens_per_param"])
+        loss_log = None
+        if "loss_law" in attrs:
+            params = {k[len("loss_"):]: const[k].values for k in const.data_vars
+                      if k.startswith("loss_")}
+            loss_log = LossCurve(get_law(attrs["loss_law"]), params,
+                                 float(attrs["loss_tokens_per_param"]))
+        return cls(mean=attrs["mean"], scale=attrs["scale"], scores=scores,
+                   tasks=json.loads(attrs["tasks"]),
+                   axes=[ScaleAxis(**a) for a in json.loads(attrs["axes"])],
+                   samples=item_axis_first(idata.posterior),
+                   stats=item_axis_first(idata.sample_stats),
+                   config=SamplerConfig(**json.loads(attrs["sampler"])), loss_log=loss_log,
+                   tokens_per_param=tokens_per_param)
 
     def t_of(self, task, log_u, draws=None):
         """Scale coordinate t at ``log_u`` (log N or log C) for ``task``: shape (grid,) or, for
@@ -214,28 +260,34 @@ def loss_axis(log_u, ell):
                      float(log_u.std() or 1.0))
 
 
-def loss_function(law, params, tokens_per_param, max_draws=400):
-    """log L(N) per draw of a loss law's parameters, with D = tokens_per_param·N.
+@dataclasses.dataclass(frozen=True, eq=False)
+class LossCurve:
+    """log L(N) per draw of a loss law's parameters, with D = ``tokens_per_param``·N: the first
+    stage of the ``loss-linked`` mean. Call it as ``curve(log_n, draws)`` for an array of shape
+    (draws, points); ``draws=None`` means all draws, and indices wrap around."""
 
-    ``params`` maps the law's parameter names to arrays of draws (thinned evenly to at most
-    ``max_draws``). Returns ``f(log_n, draws)`` of shape (draws, points); ``draws=None`` means
-    all (thinned) draws, and indices wrap around.
-    """
+    law: object            # the loss law (`laws.base.Law`)
+    params: dict           # its parameters' draws, 1-D arrays of one length
+    tokens_per_param: float
+
+    def __call__(self, log_n, draws=None):
+        log_n = np.asarray(log_n, np.float64)
+        count = len(next(iter(self.params.values())))
+        chosen = self.params if draws is None else {
+            k: v[np.asarray(draws) % count] for k, v in self.params.items()}
+        x = {"N": log_n[None, :], "D": log_n[None, :] + np.log(self.tokens_per_param)}
+        x = {k: v for k, v in x.items() if k in self.law.inputs}
+        p = {k: v[:, None] for k, v in chosen.items()}
+        return np.asarray(self.law.log_loss(p, x))
+
+
+def loss_function(law, params, tokens_per_param, max_draws=400):
+    """The `LossCurve` of a loss law's parameter draws ``params`` (a dict of arrays), thinned
+    evenly to at most ``max_draws``."""
     params = {k: np.asarray(v, np.float64).reshape(-1) for k, v in params.items()}
     total = len(next(iter(params.values())))
     pick = np.linspace(0, total - 1, min(total, max_draws)).round().astype(int)
-    params = {k: v[pick] for k, v in params.items()}
-
-    def log_loss(log_n, draws=None):
-        log_n = np.asarray(log_n, np.float64)
-        chosen = params if draws is None else {k: v[np.asarray(draws) % len(pick)]
-                                               for k, v in params.items()}
-        x = {"N": log_n[None, :], "D": log_n[None, :] + np.log(tokens_per_param)}
-        x = {k: v for k, v in x.items() if k in law.inputs}
-        p = {k: v[:, None] for k, v in chosen.items()}
-        return np.asarray(law.log_loss(p, x))
-
-    return log_loss
+    return LossCurve(law, {k: v[pick] for k, v in params.items()}, float(tokens_per_param))
 
 
 def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_posterior=None,
@@ -363,8 +415,8 @@ class EmergenceReport:
         One row per task: N* median and central interval (``inf`` = beyond the range: the
         interval is then open-ended, ``open_ended`` True), ``p_beyond_range`` (draws that never
         emerge inside the range), ``p_at_start``, P(emerged by the largest observed scale), the
-        range, compute-unit columns when a tokens-per-parameter rule is known, and the
-        diagnostics verdict.
+        range, ``p_emerged_by_<scale>`` for each scale asked about (``at``), compute-unit
+        columns when a tokens-per-parameter rule is known, and the diagnostics verdict.
     curve : pandas.DataFrame
         P(emerged by scale) on the grid: task, scale, p_emerged.
     at : pandas.DataFrame
@@ -449,6 +501,7 @@ def thresholds(fit, *, level=0.95, margin=None, scale_range=None, at=(), num_gri
         row.update(_compute_units(fit, row))
         row.update({"diagnostics_ok": bool(diagnostics.loc[task, "ok"]),
                     "problems": diagnostics.loc[task, "problems"]})
+        row.update({f"p_emerged_by_{a:.3g}": float(np.mean(n_star <= a)) for a in at})
         rows.append(row)
         curves.append(pd.DataFrame({"task": task, fit.scale: grid,
                                     "p_emerged": np.searchsorted(ordered, grid, side="right")

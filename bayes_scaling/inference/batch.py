@@ -22,17 +22,20 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..data import Runs, load_runs
-from ..laws.priors import all_param_names, check_priors, default_priors
+from ..laws.priors import (all_param_names, check_priors, default_priors, describe_prior,
+                           parse_prior)
 from ..laws.registry import get_law
 from ..models import model_inputs
-from ..posterior import Posterior, SweepResult
+from ..posterior import Posterior, SweepResult, item_axis_first, sweep_idata
 from .distributed import map_items
 from .sampler import LawModel, SamplerConfig, run_batch, split_priors
 
@@ -189,3 +192,49 @@ class FitBatch(SweepResult):
     def _describe_items(self, table):
         table.insert(1, "num_runs", [len(r) for r in self.runs])
         return table
+
+    @property
+    def idata(self):
+        """The batch as InferenceData: variables with dims (chain, draw, fit); each fit's runs
+        in ``constant_data`` (dims (fit, run), NaN past its own count) and the law, likelihood,
+        sampler, priors and runs' metadata in the posterior's attributes (what `load` needs)."""
+        longest = max(len(r) for r in self.runs)
+        inputs = ["N", "D", "C", "loss", *self.runs[0].extra]
+        constant = {name: (("fit", "run"), np.stack([
+            np.pad(np.asarray(getattr(r, name), np.float64), (0, longest - len(r)),
+                   constant_values=np.nan) for r in self.runs])) for name in inputs}
+        runs_meta = [{"num_runs": len(r), "source": r.source,
+                      "flops_per_param_token": r.flops_per_param_token,
+                      "dropped": list(r.dropped), "columns": r.columns,
+                      "lines": None if r.lines is None else np.asarray(r.lines).tolist(),
+                      "group": None if r.group is None else np.asarray(r.group).tolist()}
+                     for r in self.runs]
+        return sweep_idata("fit", self.names, self.samples, self.stats, constant, {
+            "kind": "FitBatch", "law": self.law.name, "likelihood": self.likelihood,
+            "sampler": json.dumps(dataclasses.asdict(self.config)),
+            "priors": json.dumps([{k: describe_prior(v, exact=True) for k, v in p.items()}
+                                  for p in self.priors]),
+            "runs": json.dumps(runs_meta)})
+
+    @classmethod
+    def from_idata(cls, idata):
+        """The batch `idata` describes (the inverse of `idata`, as `load` reads it)."""
+        attrs = idata.posterior.attrs
+        const = idata.constant_data
+        runs = []
+        for i, meta in enumerate(json.loads(attrs["runs"])):
+            n = meta["num_runs"]
+            values = {k: const[k].values[i, :n] for k in const.data_vars}
+            core = {k: values.pop(k) for k in ("N", "D", "C", "loss")}
+            runs.append(Runs(**core, extra=values, source=meta["source"],
+                             flops_per_param_token=meta["flops_per_param_token"],
+                             dropped=tuple(meta["dropped"]), columns=meta["columns"],
+                             lines=None if meta["lines"] is None else np.asarray(meta["lines"]),
+                             group=None if meta["group"] is None else np.asarray(meta["group"])))
+        priors = [{k: parse_prior(f"{k}={v}")[k] for k, v in p.items()}
+                  for p in json.loads(attrs["priors"])]
+        return cls(law=get_law(attrs["law"]), likelihood=attrs["likelihood"],
+                   config=SamplerConfig(**json.loads(attrs["sampler"])), runs=runs,
+                   priors=priors, samples=item_axis_first(idata.posterior),
+                   stats=item_axis_first(idata.sample_stats),
+                   names=[str(n) for n in idata.posterior["fit"].values])

@@ -306,14 +306,20 @@ def has_positive_support(prior):
     return lower is not None and np.all(np.asarray(lower) >= 0)
 
 
-def describe_prior(prior):
+def describe_prior(prior, exact=False):
     """A readable form of a prior, e.g. ``"LogNormal(loc=-1.204, scale=0.5)"`` or ``"fixed 5"``.
+
+    With ``exact``, every number is written in full and a fixed value without the word
+    "fixed": the form `parse_prior` reads back to the same prior (fit files keep priors so).
 
     >>> describe_prior(dist.HalfNormal(0.1))
     'HalfNormal(scale=0.1)'
+    >>> parse_prior("x=" + describe_prior(dist.LogNormal(-1 / 3, 0.5), exact=True))["x"].loc
+    -0.3333333333333333
     """
+    number = repr if exact else (lambda value: f"{value:.4g}")
     if not isinstance(prior, dist.Distribution):
-        return f"fixed {float(prior):g}"
-    args = ", ".join(f"{name}={float(np.asarray(getattr(prior, name))):.4g}"
+        return number(float(prior)) if exact else f"fixed {float(prior):g}"
+    args = ", ".join(f"{name}={number(float(np.asarray(getattr(prior, name))))}"
                      for name in prior.arg_constraints if hasattr(prior, name))
     return f"{type(prior).__name__}({args})"

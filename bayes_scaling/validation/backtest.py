@@ -42,9 +42,11 @@ from ..laws.priors import all_param_names
 from .scoring import crps, in_interval, log_mean_density, relative_error
 
 __all__ = ["split_by_compute", "backtest", "rolling_backtest", "Backtest", "METHODS",
-           "estimate_discrepancy"]
+           "METHOD_ABBREVIATIONS", "estimate_discrepancy"]
 
 METHODS = ("bayes", "huber-bootstrap")
+# The prefixes of each method's columns in `Backtest.side_by_side`.
+METHOD_ABBREVIATIONS = {"bayes": "bayes", "bayes+discrepancy": "disc", "huber-bootstrap": "huber"}
 DEFAULT_HOLDOUT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
 BUDGET_RTOL = 0.1
 
@@ -78,6 +80,24 @@ class Backtest:
     num_train: int
     diagnostics: object
     kappa: float | None = None
+
+    def side_by_side(self, columns=("median", "lo_90", "hi_90", "rel_error", "in_90")):
+        """One row per held-out run with each method's ``columns`` in adjacent columns.
+
+        Each method's columns are prefixed with its short name (`METHOD_ABBREVIATIONS`), e.g.
+        ``bayes_median``, ``huber_median``.
+
+        For a backtest ``result``, ``result.side_by_side().columns[:7]`` are ``line, N, D, C,
+        C_vs_train, loss, bayes_median``.
+        """
+        keys = ["line", "N", "D", "C", "C_vs_train", "loss"]
+        wide = None
+        for method, part in self.runs.groupby("method", sort=False):
+            short = METHOD_ABBREVIATIONS[method]
+            part = part[keys + list(columns)].rename(
+                columns={c: f"{short}_{c}" for c in columns})
+            wide = part if wide is None else wide.merge(part, on=keys)
+        return wide
 
 
 def split_by_compute(runs, *, holdout_top=None, cutoff_flops=None, min_train=1):

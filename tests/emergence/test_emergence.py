@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 import bayes_scaling as bs
-from bayes_scaling.emergence.fit import fit_emergence, load_scores
+from bayes_scaling.emergence.fit import EmergenceFit, fit_emergence, load_scores
 from bayes_scaling.emergence.simulate import simulate_scores, true_fit
 from bayes_scaling.emergence.data import ScoresError
 from bayes_scaling.emergence.model import ScoreDistribution, mean_score, score_cdf
@@ -162,11 +162,39 @@ def test_report_tables_and_inference_data(small_fit):
             & (table["N_star_median"] <= table["N_star_hi"])).all()
     assert table["range_hi"].min() >= 1e13  # widened to the scales asked about
     assert table["p_beyond_range"].between(0, 1).all()
+    for scale in (1e11, 1e13):  # the table has the P(emerged by) of each scale asked about
+        expected = report.at[report.at["N"] == scale].set_index("task")["p_emerged"]
+        assert np.allclose(table.set_index("task")[f"p_emerged_by_{scale:.3g}"], expected)
     curve = report.curve[report.curve["task"] == fit.tasks[0]]["p_emerged"].to_numpy()
     assert np.all(np.diff(curve) >= 0)
     idata = fit.idata
     assert idata.posterior["slope"].dims == ("chain", "draw", "task")
     assert list(idata.posterior["task"].values) == fit.tasks
+
+
+def test_emergence_fit_saves_and_loads(small_fit, tmp_path):
+    """A loaded fit gives the same thresholds and gate; a loss-linked one keeps its loss curve;
+    a file of another kind is refused by name."""
+    fit, truth, _ = small_fit
+    loaded = EmergenceFit.load(fit.save(tmp_path / "emergence.nc"))
+    pd.testing.assert_frame_equal(loaded.thresholds(at=[1e11]).table,
+                                  fit.thresholds(at=[1e11]).table)
+    pd.testing.assert_frame_equal(loaded.check(), fit.check(), check_dtype=False)
+    with pytest.raises(FileExistsError):
+        fit.save(tmp_path / "emergence.nc")
+    # A loss-linked fit without sampling: the true parameters of a loss-linked simulation.
+    linked_scores, linked_truth = simulate_scores(jax.random.key(5), num_tasks=2,
+                                                  mean="loss-linked")
+    two_tasks = {k: np.asarray(v)[:2] for k, v in fit.stats.items()}
+    linked = true_fit(fit.with_draws(fit.samples, scores=linked_scores, mean="loss-linked",
+                                     tasks=linked_scores.tasks, stats=two_tasks), linked_truth)
+    loaded = EmergenceFit.load(linked.save(tmp_path / "linked.nc"))
+    log_n = np.log([1e9, 1e11])
+    assert np.array_equal(loaded.loss_log(log_n), linked.loss_log(log_n))
+    thresholds = [f.thresholds().table.filter(like="N_star") for f in (loaded, linked)]
+    pd.testing.assert_frame_equal(*thresholds)
+    with pytest.raises(ValueError, match="EmergenceFit.load"):
+        bs.Posterior.load(tmp_path / "emergence.nc")
 
 
 def test_emergence_fit_speaks_the_result_protocol(small_fit):

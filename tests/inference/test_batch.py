@@ -6,9 +6,12 @@ import sys
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.inference.batch import FitBatch
+from bayes_scaling.laws.priors import describe_prior
 from bayes_scaling.posterior import batch_diagnostics
 from bayes_scaling.inference.sampler import batch_strategy, trace_count
 from conftest import TEST_CONFIG
@@ -58,6 +61,28 @@ def test_fit_many_matches_one_by_one_fits(batch, sim_post, small_runs):
     table = batch.check()
     assert table["fit"].tolist() == ["big", "small"] and table["num_runs"].tolist() == [245, 40]
     assert table["ok"].all(), table["problems"].tolist()
+
+
+def test_fit_batch_saves_and_loads(batch, tmp_path):
+    """A loaded batch has the same draws, gate, runs and priors, and gives the same posteriors;
+    one-fit files and batch files refuse to load as each other."""
+    path = batch.save(tmp_path / "batch.nc")
+    loaded = FitBatch.load(path)
+    assert loaded.names == batch.names and loaded.law is batch.law
+    for name, values in batch.samples.items():
+        assert np.array_equal(loaded.samples[name], np.asarray(values)), name
+    pd.testing.assert_frame_equal(loaded.check(), batch.check(), check_dtype=False)
+    for before, after in zip(batch.runs, loaded.runs):
+        assert len(after) == len(before) and np.array_equal(after.loss, before.loss)
+        assert after.source == before.source and np.array_equal(after.lines, before.lines)
+    for before, after in zip(batch.priors, loaded.priors):
+        assert {k: describe_prior(v) for k, v in after.items()} == {
+            k: describe_prior(v) for k, v in before.items()}
+    pd.testing.assert_frame_equal(loaded[1].summary(), batch[1].summary())
+    with pytest.raises(ValueError, match="FitBatch.load"):
+        bs.Posterior.load(path)
+    with pytest.raises(ValueError, match="holds one fit"):
+        FitBatch.load(batch[0].save(tmp_path / "one.nc"))
 
 
 def test_fit_many_reuses_its_program_and_gives_full_posteriors(batch, sim_runs, small_runs):

@@ -78,6 +78,11 @@ def test_backtest_table_and_summary(sim_backtest, sim_runs):
         assert len(part) == held and (part["C_vs_train"] >= 1).all()
         assert (part["lo_90"] <= part["median"]).all() and (part["median"] <= part["hi_90"]).all()
         assert np.isfinite(part["lpd"]).all() and (part["crps"] > 0).all()
+    wide = result.side_by_side()  # one row per held-out run, the methods side by side
+    assert len(wide) == held
+    for short, method in (("bayes", "bayes"), ("huber", "huber-bootstrap")):
+        part = result.runs[result.runs["method"] == method]
+        assert np.array_equal(wide[f"{short}_median"], part["median"])
 
 
 def test_bayes_intervals_cover_a_well_specified_simulation(sim_backtest):
