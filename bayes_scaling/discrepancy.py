@@ -1,48 +1,160 @@
-"""Extrapolation discrepancy: how much wider forecasts must be beyond the fitted compute.
+"""Extrapolation discrepancy: how the law's own error grows beyond the fitted data.
 
-A law fitted to hundreds of runs has tight parameters, and its noise scale describes how runs
+A law fitted to hundreds of runs has tight parameters, and its noise scale σ describes how runs
 scatter *inside* the data. Beyond the data the law's own error (a form that is not quite right, a
-change of regime) adds to that, and the backtests in docs/validation.md show intervals that are
-far too narrow there. This module models that error as extra noise on log-loss whose scale grows
-with the distance beyond the largest fitted compute::
+change of regime) adds to that: on real sweeps the plain posterior predictive covers far less
+than its nominal rate there (docs/validation.md). This module models that error as extra spread
+of log-loss whose scale grows with the distance beyond the data::
 
-    scale(C) = sqrt(σ² + (κ · max(0, log(C / C_max)))²)
+    scale(x) = sqrt(σ² + (κ · d(x))²),   d(x) = max(0, log N/N_max, log D/D_max, log C/C_max)
 
-with one number κ (nats of log-loss per e-fold of compute). κ = 0 recovers the plain posterior
-predictive. `validation.backtest.estimate_discrepancy` learns κ from the runs themselves by an internal
-backtest; this module holds only the predictive distribution, so that `forecast` can use it
-without depending on the fitting and backtesting layers.
+d is in e-folds beyond the largest fitted N, D or C (0 inside the data), κ in nats of log-loss
+per e-fold. κ = 0 is the plain posterior predictive.
+
+Inside the data d = 0, so a fit's own runs say nothing about κ. Its default is learned across the
+field's public sweeps (`field_discrepancy`): the leave-future-out errors of the plain posterior on
+every shared loss dataset, pooled by a hierarchical model (log κ of a sweep ~ Normal(m, t), m and
+t on a grid with flat priors; `learn_kappa_distribution`). The result, κ for a sweep not yet seen,
+ships as `discrepancy_prior.json` with its provenance (written by ``benchmarks/calibration.py``).
+A forecast draws one κ per posterior draw from it, so its intervals carry parameter
+uncertainty, run-to-run noise and the extrapolation discrepancy together; `spread_parts` reports
+the three separately.
 
 Example
 -------
 >>> import numpy as np
->>> compute_distance([1e20, 1e22], fitted_C=np.array([1e19, 1e21])).round(2).tolist()
-[0.0, 2.3]
+>>> extrapolation_distance({"N": [1e9, 1e11], "D": [2e10, 2e12], "C": [1.2e20, 1.2e24]},
+...                        {"N": [1e8, 1e9], "D": [2e9, 2e10], "C": [1.2e18, 1.2e20]}).round(2)
+array([0.  , 4.61])
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+
+import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import special, stats
 
 from .likelihood import observation
 
-__all__ = ["predictive", "predictive_noise", "compute_distance", "KAPPA_GRID"]
+__all__ = ["KappaDistribution", "field_discrepancy", "resolve_discrepancy",
+           "extrapolation_distance", "compute_distance", "predictive", "predictive_noise",
+           "kappa_log_likelihood", "learn_kappa_distribution", "spread_parts", "KAPPA_GRID",
+           "FIELD_PRIOR_PATH"]
 
 # 0 and 1e-4 .. 0.3 nats per e-fold of compute, log-spaced
 KAPPA_GRID = np.concatenate([[0.0], np.geomspace(1e-4, 0.3, 36)])
 
+# Where the learned default lives (package data; `benchmarks/calibration.py` writes it).
+FIELD_PRIOR_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "discrepancy_prior.json")
+
+# The meta-analysis's grids: log κ of one sweep (1e-4 .. 1 nats per e-fold; below 1e-4 the term
+# is negligible against any fitted σ), its population mean m over the same range and its
+# population spread t (0.05 .. 3 in log κ).
+LOG_KAPPA_GRID = np.linspace(np.log(1e-4), np.log(1.0), 121)
+POPULATION_SPREAD_GRID = np.linspace(0.05, 3.0, 60)
+
+
+@dataclasses.dataclass(frozen=True)
+class KappaDistribution:
+    """A distribution of κ given by equally weighted values (sorted), with where it came from.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        κ values, each of equal probability (quantiles of the distribution).
+    source : dict
+        Provenance: how and on what it was learned.
+    """
+
+    values: np.ndarray
+    source: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def fixed(cls, kappa):
+        """A single known κ."""
+        if not np.isfinite(kappa) or kappa < 0:
+            raise ValueError(f"the extrapolation discrepancy kappa must be >= 0, got {kappa!r}")
+        return cls(np.array([float(kappa)]), {"method": "fixed"})
+
+    def sample(self, key, count):
+        """``count`` independent draws of κ (a JAX array)."""
+        return jax.random.choice(key, jnp.asarray(self.values), (count,))
+
+    def quantile(self, q):
+        return float(np.quantile(self.values, q))
+
+    def describe(self):
+        """One line: the median κ and its central 90% range."""
+        if len(self.values) == 1:
+            return f"kappa = {self.values[0]:.3g} nats of log-loss per e-fold beyond the data"
+        return (f"kappa median {self.quantile(0.5):.3g} (90%: {self.quantile(0.05):.3g} - "
+                f"{self.quantile(0.95):.3g}) nats of log-loss per e-fold beyond the data")
+
+
+def field_discrepancy(path=FIELD_PRIOR_PATH):
+    """The default κ distribution, learned across the field's public sweeps (see the module
+    docstring); ``source`` records the datasets, the protocol and the commit."""
+    with open(path) as f:
+        stored = json.load(f)
+    return KappaDistribution(np.asarray(stored["kappa_quantiles"], float), stored["source"])
+
+
+def resolve_discrepancy(discrepancy):
+    """A `KappaDistribution` from what a caller may pass: ``"field"`` (the learned default), a
+    number (a fixed κ; 0 is the plain posterior predictive), ``None`` (plain) or a
+    `KappaDistribution`."""
+    if isinstance(discrepancy, KappaDistribution):
+        return discrepancy
+    if discrepancy is None:
+        return KappaDistribution.fixed(0.0)
+    if isinstance(discrepancy, str):
+        if discrepancy != "field":
+            raise ValueError(f"discrepancy must be 'field', a number (kappa) or None, got "
+                             f"{discrepancy!r}")
+        return field_discrepancy()
+    return KappaDistribution.fixed(float(discrepancy))
+
+
+def extrapolation_distance(points, fitted):
+    """e-folds beyond the largest fitted value in any of N, D, C (0 inside the data).
+
+    ``points`` and ``fitted`` map "N", "D", "C" to arrays (NaN where unknown, as for a
+    one-variable law); an input unknown on either side is left out.
+    """
+    parts = []
+    for name in ("N", "D", "C"):
+        if name not in points or name not in fitted:
+            continue
+        largest = np.nanmax(np.asarray(fitted[name], float)) if np.any(
+            np.isfinite(np.asarray(fitted[name], float))) else np.nan
+        parts.append(np.log(np.asarray(points[name], float) / largest))
+    return np.maximum(0.0, np.nan_to_num(np.nanmax(np.stack(parts), axis=0), nan=0.0))
+
 
 def compute_distance(C, fitted_C):
-    """Extrapolation distance: e-folds of compute beyond the largest fitted run (0 inside)."""
+    """Extrapolation distance in compute alone: e-folds beyond the largest fitted C (0 inside)."""
     return np.maximum(0.0, np.log(np.asarray(C, float) / np.max(fitted_C)))
 
 
+def _kappa_per_draw(kappa):
+    """κ broadcast against (draws, points): a number, or one value per draw."""
+    kappa = jnp.asarray(kappa)
+    return kappa[:, None] if kappa.ndim == 1 else kappa
+
+
 def predictive_noise(params, log_x, distance, kappa, *, law, likelihood):
-    """Per draw and point: the law's log-loss and the noise distribution around it."""
+    """Per draw and point: the law's log-loss and the noise distribution around it, widened by
+    the discrepancy (``kappa`` a number or one value per draw)."""
     expand = {name: value[:, None] for name, value in params.items()}
     log_mean = law.log_loss(expand, {name: value[None, :] for name, value in log_x.items()})
-    scale = jnp.sqrt(expand["sigma"] ** 2 + (kappa * jnp.asarray(distance)[None, :]) ** 2)
+    scale = jnp.sqrt(expand["sigma"] ** 2
+                     + (_kappa_per_draw(kappa) * jnp.asarray(distance)[None, :]) ** 2)
     return log_mean, observation(likelihood, log_mean, expand, scale)
 
 
@@ -56,8 +168,9 @@ def predictive(params, log_x, distance, kappa, *, key, law, likelihood, observed
     log_x : dict of 1-D arrays
         Log inputs of the points.
     distance : array_like
-        `compute_distance` of each point.
-    kappa : float
+        `extrapolation_distance` of each point.
+    kappa : float or 1-D array
+        κ, or one κ per posterior draw (e.g. `KappaDistribution.sample`).
     key : jax.random key
     law, likelihood
         Of the fit.
@@ -74,3 +187,98 @@ def predictive(params, log_x, distance, kappa, *, key, law, likelihood, observed
                                        likelihood=likelihood)
     density = None if observed is None else noise.log_prob(jnp.asarray(observed)[None, :])
     return log_mean, noise.sample(key), density
+
+
+def spread_parts(expected, params, distance, kappa):
+    """The three parts of a forecast's spread on log-loss (≈ relative spread of the loss), per
+    point: ``params`` the standard deviation of the law's log-loss over draws (parameter
+    uncertainty), ``noise`` the median σ (run-to-run noise), ``discrepancy`` the median κ·d
+    (extrapolation discrepancy). Each is a 1-D NumPy array."""
+    expected = np.asarray(expected, np.float64)
+    sigma = float(np.median(np.asarray(params["sigma"])))
+    kappa = float(np.median(np.asarray(kappa)))
+    return {"params": expected.std(axis=0), "noise": np.full(expected.shape[1], sigma),
+            "discrepancy": kappa * np.asarray(distance, np.float64)}
+
+
+def kappa_log_likelihood(log_mean, noise, distance, observed, *, likelihood,
+                         log_kappa=LOG_KAPPA_GRID):
+    """Log-likelihood of κ on a grid from held-out runs of one sweep.
+
+    Parameters
+    ----------
+    log_mean : array (draws, runs)
+        The plain posterior's law log-loss at the held-out runs.
+    noise : dict of 1-D arrays
+        The noise parameters' draws (``sigma``, ``nu``, ...).
+    distance : array (runs,)
+        `extrapolation_distance` of each run.
+    observed : array (runs,)
+        Their observed log-loss.
+    likelihood : str
+    log_kappa : array
+        The grid of log κ.
+
+    Returns
+    -------
+    numpy.ndarray
+        For each grid value, Σ over runs of log mean over draws of the predictive density.
+    """
+    out = []
+    expand = {k: jnp.asarray(v)[:, None] for k, v in noise.items()}
+    y = jnp.asarray(observed)[None, :]
+    for value in np.exp(log_kappa):
+        scale = jnp.sqrt(expand["sigma"] ** 2 + (value * jnp.asarray(distance)[None, :]) ** 2)
+        density = observation(likelihood, jnp.asarray(log_mean), expand, scale).log_prob(y)
+        per_run = special.logsumexp(np.asarray(density, np.float64), axis=0) - np.log(
+            density.shape[0])
+        out.append(per_run.sum())
+    return np.asarray(out)
+
+
+def learn_kappa_distribution(log_likelihoods, *, source=None, num_quantiles=200,
+                             log_kappa=LOG_KAPPA_GRID, spreads=POPULATION_SPREAD_GRID):
+    """κ for a sweep not yet seen, from the κ log-likelihoods of many sweeps.
+
+    Each sweep s has its own κ_s, log κ_s ~ Normal(m, t); m (over the range of ``log_kappa``)
+    and t (``spreads``) have flat priors on their grids. The posterior of (m, t) is computed on
+    the grid, and κ for a new sweep is its posterior predictive.
+
+    Parameters
+    ----------
+    log_likelihoods : array (sweeps, grid)
+        `kappa_log_likelihood` of each sweep on the grid ``log_kappa``.
+    source : dict, optional
+        Provenance recorded in the result.
+    num_quantiles : int
+        How many equally weighted κ values represent the result.
+
+    Returns
+    -------
+    KappaDistribution
+        Its ``source`` adds the posterior medians of m and t.
+    """
+    loglik = np.asarray(log_likelihoods, float)
+    if loglik.ndim != 2 or loglik.shape[1] != len(log_kappa) or not len(loglik):
+        raise ValueError(f"log_likelihoods must have shape (sweeps, {len(log_kappa)}), "
+                         f"got {loglik.shape}")
+    step = log_kappa[1] - log_kappa[0]
+    means = log_kappa
+    # Population density of each grid value of log κ, for each (m, t): shape (m, t, grid).
+    log_population = stats.norm.logpdf(log_kappa[None, None, :], means[:, None, None],
+                                       spreads[None, :, None]) + np.log(step)
+    # Marginal log-likelihood of each sweep given (m, t), summed over sweeps.
+    per_sweep = special.logsumexp(log_population[None] + loglik[:, None, None, :], axis=-1)
+    log_post = per_sweep.sum(axis=0)
+    weights = np.exp(log_post - special.logsumexp(log_post))
+    # Predictive density of log κ for a new sweep: the population density averaged over (m, t).
+    predictive_density = np.einsum("mt,mtg->g", weights, np.exp(log_population))
+    cdf = np.cumsum(predictive_density) / predictive_density.sum()
+    levels = (np.arange(num_quantiles) + 0.5) / num_quantiles
+    quantiles = np.exp(np.interp(levels, cdf, log_kappa))
+    m_index, t_index = np.unravel_index(np.argmax(weights), weights.shape)
+    summary = {"sweeps": int(len(loglik)),
+               "population_log_kappa_mean": float(np.sum(weights.sum(axis=1) * means)),
+               "population_log_kappa_spread": float(np.sum(weights.sum(axis=0) * spreads)),
+               "mode": [float(means[m_index]), float(spreads[t_index])]}
+    return KappaDistribution(quantiles, {**(source or {}), **summary})

@@ -1,13 +1,24 @@
-"""Validation on real data and by simulation: writes docs/validation.md.
+"""Calibration of forecasts beyond the data, on real sweeps: writes docs/validation.md.
 
-1. Backtests on every loss dataset in ../shared/datasets with (N, D, loss) (see
-   validation_sets.py): fit on the runs below a compute cutoff (the top 20% of runs by compute are
-   held out), forecast the held-out runs, score this engine against Huber + bootstrap.
-2. A rolling backtest on Epoch's Chinchilla points: error and coverage against the
-   extrapolation distance.
-3. Simulation-based calibration of the default Chinchilla model and priors.
+Protocol (leave-future-out). Every loss set of ../shared/datasets (see validation_sets.py: Epoch's
+Chinchilla points, datablations' single-epoch runs, each of Porian et al.'s 15 configurations,
+ColPret's GPT-3 and OPT ladders) is cut at compute budgets so that the held-out runs' median
+compute is about 1.5x, 3x, 10x and 30x the largest fitted run's, where the data allow (a compute
+budget is never split, so isoFLOP sweeps lose whole budgets). Each cut is fitted with the
+engine's defaults on the runs below it, and every held-out run is forecast by:
 
-Run from the repository root (about an hour on 2 CPU cores, most of it SBC):
+- ``field``: the default forecast, the posterior predictive widened by the extrapolation
+  discrepancy κ learned across the *other* datasets (`bayes_scaling.discrepancy`, refitted here
+  leaving out the dataset being scored: its own sweeps never inform its κ);
+- ``plain``: the posterior predictive without discrepancy;
+- ``kappa-grid``: κ chosen from the training runs alone by an internal backtest
+  (`estimate_discrepancy`), with ``--kappa-grid``;
+- ``huber-bootstrap``: Huber regression on log-loss plus a bootstrap (Hoffmann et al., Epoch AI).
+
+The κ distribution learned from *every* set is written to bayes_scaling/discrepancy_prior.json
+(the library's default), with its provenance.
+
+Run from the repository root (2 CPU cores: about 40 min):
 ``python benchmarks/validation.py --data-dir ../shared/datasets``
 """
 
@@ -21,11 +32,15 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 import argparse  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
+import pickle  # noqa: E402
 import platform  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -33,65 +48,182 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import validation_sets  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling.posterior import ConvergenceWarning  # noqa: E402
-from bayes_scaling.validation.sbc import sbc  # noqa: E402
-from bayes_scaling.validation.backtest import backtest, rolling_backtest  # noqa: E402
+from bayes_scaling.discrepancy import (FIELD_PRIOR_PATH, KappaDistribution,  # noqa: E402
+                                       LOG_KAPPA_GRID, extrapolation_distance,
+                                       kappa_log_likelihood, learn_kappa_distribution)
+from bayes_scaling.errors import ConvergenceWarning  # noqa: E402
+from bayes_scaling.inference.sampler import release_compiled  # noqa: E402
+from bayes_scaling.likelihood import observation  # noqa: E402
+from bayes_scaling.prediction import posterior_params  # noqa: E402
+from bayes_scaling.validation.backtest import BUDGET_RTOL, estimate_discrepancy  # noqa: E402
+from bayes_scaling.validation.baseline import bootstrap_predictive, huber_bootstrap  # noqa: E402
+from bayes_scaling.validation.scoring import crps, log_mean_density  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = "python benchmarks/validation.py --data-dir ../shared/datasets"
+DISTANCES = (1.5, 3.0, 10.0, 30.0)   # held-out median compute / largest fitted compute
+MIN_TRAIN = 20                      # runs a cut must leave to fit (7 parameters)
+MIN_HELD = 3
+DRAWS = 1000                        # posterior draws kept per cut (thinned evenly)
+PROBS = (0.5, 0.9)
+LEVELS = np.round(np.arange(0.1, 1.0, 0.1), 2)   # reliability diagram: central interval levels
 
 
 def _markdown(frame, digits=3):
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return f"{v:.{digits}g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
-        return str(v)
+    def cell(value):
+        if isinstance(value, (float, np.floating)):
+            return f"{value:.{digits}g}"
+        return str(value)
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
 
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join(lines)
+
+def budgets(C):
+    """Group compute values into budgets (within BUDGET_RTOL of the group's smallest)."""
+    order = np.sort(np.unique(C))
+    starts = [order[0]]
+    for value in order[1:]:
+        if value > starts[-1] * (1 + BUDGET_RTOL):
+            starts.append(value)
+    return np.asarray(starts)
 
 
-def pooled(runs, by):
-    """Per-run scores pooled into one row per ``by`` group and method."""
+def cuts(runs):
+    """The compute cutoffs of one set: for each target distance the budget boundary whose
+    held-out median compute is closest to it (within a factor 1.5), without duplicates."""
+    chosen = {}
+    for cutoff in budgets(runs.C)[1:]:
+        train, held = runs.C < cutoff, runs.C >= cutoff
+        if train.sum() < MIN_TRAIN or held.sum() < MIN_HELD:
+            continue
+        ratio = float(np.median(runs.C[held]) / runs.C[train].max())
+        for target in DISTANCES:
+            gap = abs(np.log(ratio / target))
+            if gap < np.log(1.5) and gap < chosen.get(target, (np.inf,))[0]:
+                chosen[target] = (gap, float(cutoff), ratio)
+    unique = {}
+    for target, (_, cutoff, ratio) in sorted(chosen.items()):
+        unique.setdefault(cutoff, (target, ratio))
+    return [(cutoff, target, ratio) for cutoff, (target, ratio) in unique.items()]
+
+
+def subset(runs, keep):
+    return bs.Runs(N=runs.N[keep], D=runs.D[keep], C=runs.C[keep], loss=runs.loss[keep],
+                   source=runs.source, flops_per_param_token=runs.flops_per_param_token)
+
+
+def thin(params, count):
+    total = len(next(iter(params.values())))
+    pick = np.linspace(0, total - 1, min(total, count)).round().astype(int)
+    return {k: np.asarray(v)[pick] for k, v in params.items()}
+
+
+def fit_cut(vset, cutoff, key, resamples, kappa_grid):
+    """Fit one cut; return the held-out runs' predictive ingredients for every method."""
+    runs = vset.runs
+    train, held = subset(runs, runs.C < cutoff), subset(runs, runs.C >= cutoff)
+    k_fit, k_boot, k_pred, k_kappa = jax.random.split(key, 4)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in the table
+        post = bs.fit(train, key=k_fit)
+    params = thin({k: np.asarray(v) for k, v in posterior_params(post).items()}, DRAWS)
+    law = post.law
+    log_x = {name: np.log(getattr(held, name)) for name in law.inputs}
+    expand = {k: jnp.asarray(v)[:, None] for k, v in params.items()}
+    log_mean = np.asarray(law.log_loss(expand, {k: jnp.asarray(v)[None, :]
+                                                for k, v in log_x.items()}), np.float64)
+    noise = {k: params[k] for k in ("sigma", "nu") if k in params}
+    distance = extrapolation_distance({"N": held.N, "D": held.D, "C": held.C},
+                                      {"N": train.N, "D": train.D, "C": train.C})
+    y = np.log(held.loss)
+    out = {"log_mean": log_mean, "noise": noise, "distance": distance, "y": y,
+           "likelihood": post.likelihood, "gate": post.check(), "num_train": len(train),
+           "fit_seconds": time.perf_counter() - start,
+           "kappa_loglik": kappa_log_likelihood(log_mean, noise, distance, y,
+                                                likelihood=post.likelihood)}
+    boot = huber_bootstrap(train, key=k_boot, num_resamples=resamples)
+    expected, _ = bootstrap_predictive(boot, held.N, held.D, key=k_pred)
+    out["huber"] = {"expected": np.asarray(expected, np.float64),
+                    "sigma": np.asarray(boot.draws["sigma"], np.float64)}
+    if kappa_grid:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            out["kappa_grid"], _ = estimate_discrepancy(train, key=k_kappa)
+    return out
+
+
+def score(method, draws, log_density, cut):
+    """Per held-out run: coverage of central intervals (log scale), error, width, lpd, CRPS."""
+    y = cut["y"]
+    loss = np.exp(y)
+    losses = np.exp(draws)
+    median = np.median(losses, axis=0)
+    row = {"method": method, "distance": cut["distance"], "loss": loss, "median": median,
+           "rel_error": (median - loss) / loss, "lpd": log_mean_density(log_density),
+           "crps": crps(losses, loss)}
+    for level in sorted(set(LEVELS) | set(PROBS)):
+        lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        row[f"in_{100 * level:g}"] = (lo <= y) & (y <= hi)
+        if level in PROBS:
+            row[f"rel_width_{100 * level:g}"] = (np.exp(hi) - np.exp(lo)) / loss
+    return pd.DataFrame(row)
+
+
+def bayes_method(method, cut, kappa, key):
+    """Scores of the posterior predictive widened by κ (one value per draw, or a number)."""
+    count = cut["log_mean"].shape[0]
+    kappa = np.broadcast_to(np.asarray(kappa, float), (count,))
+    noise = {k: jnp.asarray(v)[:, None] for k, v in cut["noise"].items()}
+    scale = jnp.sqrt(noise["sigma"] ** 2 + (kappa[:, None] * cut["distance"][None, :]) ** 2)
+    dist = observation(cut["likelihood"], jnp.asarray(cut["log_mean"]), noise, scale)
+    draws = np.asarray(dist.sample(key), np.float64)
+    density = np.asarray(dist.log_prob(jnp.asarray(cut["y"])[None, :]), np.float64)
+    return score(method, draws, density, cut)
+
+
+def huber_method(cut, key):
+    h = cut["huber"]
+    sigma = h["sigma"][:, None]
+    draws = h["expected"] + sigma * np.asarray(jax.random.normal(key, h["expected"].shape))
+    density = (-0.5 * ((cut["y"][None, :] - h["expected"]) / sigma) ** 2
+               - np.log(sigma * np.sqrt(2 * np.pi)))
+    return score("huber-bootstrap", draws, density, cut)
+
+
+def summarise(frame, by):
     rows = []
-    for keys, part in runs.groupby(by + ["method"], sort=False):
+    for keys, part in frame.groupby(by, sort=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
-        rows.append({**dict(zip(by + ["method"], keys)), "held_out": len(part),
-                     "median_abs_rel_error": float(np.median(np.abs(part["rel_error"]))),
-                     "coverage_50": float(part["in_50"].mean()),
-                     "coverage_90": float(part["in_90"].mean()),
-                     "curve_coverage_90": float(part["curve_in_90"].mean()),
-                     "mean_lpd": float(part["lpd"].mean()),
-                     "median_crps": float(part["crps"].median())})
+        row = dict(zip(by, keys))
+        row.update(held_out=len(part),
+                   coverage_50=part["in_50"].mean(), coverage_90=part["in_90"].mean(),
+                   median_abs_rel_error=np.median(np.abs(part["rel_error"])),
+                   median_rel_width_90=np.median(part["rel_width_90"]),
+                   width_over_error=np.median(part["rel_width_90"])
+                   / np.median(np.abs(part["rel_error"])),
+                   mean_lpd=part["lpd"].mean(), median_crps=part["crps"].median())
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def run_backtests(sets, likelihoods, key, resamples):
-    per_run, per_set = [], []
-    for vset, k in zip(sets, jax.random.split(key, len(sets))):
-        for likelihood in likelihoods:
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in the table
-                result = backtest(vset.runs, key=k, holdout_top=0.2, likelihood=likelihood,
-                                  num_resamples=resamples, discrepancy=True)
-            seconds = time.perf_counter() - start
-            tag = {"set": vset.name, "dataset": vset.dataset, "likelihood": likelihood}
-            per_run.append(result.runs.assign(**tag))
-            per_set.append(result.summary.assign(**tag, num_train=result.num_train,
-                                                 cutoff_flops=result.cutoff_flops,
-                                                 gate=result.diagnostics.message(),
-                                                 kappa=result.kappa,
-                                                 seconds=seconds))
-            row = result.summary.set_index("method")
-            print(f"{vset.name:55s} {likelihood:9s} train {result.num_train:4d} held "
-                  f"{int(row['held_out'].iloc[0]):3d}  cov90 "
-                  + "  ".join(f"{m} {row.loc[m, 'coverage_90']:.2f}" for m in row.index)
-                  + f"  gate {'ok' if result.diagnostics.ok else 'FAIL'}  {seconds:.0f}s",
-                  flush=True)
-    return pd.concat(per_run, ignore_index=True), pd.concat(per_set, ignore_index=True)
+def learn(cut_table, leave_out=None, source=None):
+    """κ distribution from every set (one κ log-likelihood per set: the mean over its cuts, so
+    that a set with more cuts does not count more), leaving out the dataset ``leave_out``."""
+    keep = cut_table if leave_out is None else cut_table[cut_table["dataset"] != leave_out]
+    per_set = keep.groupby("set", sort=False)["kappa_loglik"].apply(
+        lambda column: np.mean(np.stack(column.to_list()), axis=0))
+    return learn_kappa_distribution(np.stack(per_set.to_list()), source=source)
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                              capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def main(argv=None):
@@ -99,117 +231,171 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(REPO), "shared",
                                                            "datasets"))
     parser.add_argument("--include", help="comma list of sets (see validation_sets.py)")
-    parser.add_argument("--likelihoods", default="student_t")
-    parser.add_argument("--resamples", type=int, default=4000)
-    parser.add_argument("--replicates", type=int, default=200, help="SBC replicates (0: skip)")
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--kappa-grid", action="store_true",
+                        help="also score κ from an internal backtest (one more fit per cut)")
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "validation.md"))
     parser.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results",
                                                        "validation.json"))
+    parser.add_argument("--save-cuts", help="also pickle every cut's predictive ingredients "
+                        "here (to study other discrepancy models without refitting)")
+    parser.add_argument("--prior-out", default=FIELD_PRIOR_PATH,
+                        help="where the κ distribution learned from every set is written")
     args = parser.parse_args(argv)
     include = args.include.split(",") if args.include else None
     sets = validation_sets.validation_sets(args.data_dir, include=include)
-    likelihoods = args.likelihoods.split(",")
     started = time.perf_counter()
 
-    per_run, per_set = run_backtests(sets, likelihoods, jax.random.key(0), args.resamples)
-    by_dataset = pooled(per_run, ["likelihood", "dataset"])
-    overall = pooled(per_run, ["likelihood"])
+    cut_rows, cut_data = [], []
+    key = jax.random.key(0)
+    for vset in sets:
+        for cutoff, target, ratio in cuts(vset.runs):
+            key, k_cut = jax.random.split(key)
+            cut = fit_cut(vset, cutoff, k_cut, args.resamples, args.kappa_grid)
+            release_compiled()  # each cut is a new data size: keep memory flat
+            cut_rows.append({"set": vset.name, "dataset": vset.dataset, "cutoff": cutoff,
+                             "target": target, "C_ratio": ratio, "num_train": cut["num_train"],
+                             "held_out": len(cut["y"]), "gate_ok": cut["gate"].ok,
+                             "gate": cut["gate"].message(), "fit_seconds": cut["fit_seconds"],
+                             "kappa_grid": cut.get("kappa_grid"),
+                             "kappa_loglik": cut["kappa_loglik"]})
+            cut_data.append(cut)
+            print(f"{vset.name:50s} cut {cutoff:9.3g} ({ratio:5.1f}x) train {cut['num_train']:4d}"
+                  f" held {len(cut['y']):3d} gate {'ok' if cut['gate'].ok else 'FAIL'} "
+                  f"{cut['fit_seconds']:.0f}s  rss {peak_rss_gb():.2f} GB", flush=True)
+    cut_table = pd.DataFrame(cut_rows)
+    if args.save_cuts:
+        with open(args.save_cuts, "wb") as f:
+            pickle.dump({"rows": cut_rows, "cuts": [{k: v for k, v in c.items() if k != "gate"}
+                                                    for c in cut_data]}, f)
 
-    rolling = None
-    chinchilla = [s for s in sets if s.dataset == "chinchilla"]
-    if chinchilla:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            rolling, _ = rolling_backtest(chinchilla[0].runs, key=jax.random.key(1),
-                                          num_resamples=args.resamples, discrepancy=True)
+    # Score every method; `field` learns κ without the scored dataset.
+    leave_out = {d: learn(cut_table, leave_out=d) for d in cut_table["dataset"].unique()}
+    frames = []
+    key = jax.random.key(1)
+    for row, cut in zip(cut_rows, cut_data):
+        key, *ks = jax.random.split(key, 5)
+        kappa = leave_out[row["dataset"]].sample(ks[0], cut["log_mean"].shape[0])
+        parts = [bayes_method("field", cut, np.asarray(kappa), ks[1]),
+                 bayes_method("plain", cut, 0.0, ks[2]), huber_method(cut, ks[3])]
+        if row["kappa_grid"] is not None:
+            parts.append(bayes_method("kappa-grid", cut, row["kappa_grid"], ks[2]))
+        frames += [p.assign(set=row["set"], dataset=row["dataset"], target=row["target"],
+                            cut=row["cutoff"]) for p in parts]
+    per_run = pd.concat(frames, ignore_index=True)
 
-    sbc_result, sbc_seconds = None, None
-    if args.replicates:
-        start = time.perf_counter()
-        sbc_result = sbc(key=jax.random.key(2), num_replicates=args.replicates)
-        sbc_seconds = time.perf_counter() - start
-        import matplotlib
+    commit = git_commit()
+    field = learn(cut_table, source={
+        "method": "hierarchical meta-analysis of leave-future-out errors "
+                  "(bayes_scaling.discrepancy.learn_kappa_distribution)",
+        "command": COMMAND, "commit": commit,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sets": sorted(cut_table["set"].unique()),
+        "cuts": int(len(cut_table)), "held_out_runs": int(cut_table["held_out"].sum())})
+    with open(args.prior_out, "w") as f:
+        json.dump({"kappa_quantiles": [float(v) for v in field.values], "source": field.source},
+                  f, indent=1)
 
-        matplotlib.use("Agg")
-        from bayes_scaling.plots import plot_sbc
-
-        axes = plot_sbc(sbc_result.ranks, sbc_result.max_rank, sbc_result.names)
-        axes.flat[0].figure.savefig(os.path.join(os.path.dirname(args.out), "validation_sbc.png"),
-                                    dpi=110, bbox_inches="tight")
-
+    overall = summarise(per_run, ["method"])
+    by_dataset = summarise(per_run, ["dataset", "method"])
+    by_target = summarise(per_run, ["target", "method"])
+    per_set = summarise(per_run, ["set", "method"])
+    reliability = pd.DataFrame([{"method": m, "level": level,
+                                 "coverage": part[f"in_{100 * level:g}"].mean()}
+                                for m, part in per_run.groupby("method", sort=False)
+                                for level in LEVELS])
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": COMMAND, "backend": jax.default_backend(),
+            "command": COMMAND, "commit": commit, "backend": jax.default_backend(),
             "devices": len(jax.devices()), "machine": platform.processor() or platform.machine(),
-            "jax": jax.__version__, "bayes_scaling": bs.__version__ if hasattr(bs, "__version__")
-            else "dev", "minutes": (time.perf_counter() - started) / 60}
+            "jax": jax.__version__, "minutes": (time.perf_counter() - started) / 60,
+            "peak_rss_gb": peak_rss_gb(), "resamples": args.resamples,
+            "field_prior": field.describe(),
+            "leave_one_dataset_out": {d: k.describe() for d, k in leave_out.items()}}
+    figure(per_run, reliability, os.path.join(os.path.dirname(args.out), "validation_calibration.png"))
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    records = {name: json.loads(frame.to_json(orient="records")) for name, frame in (
+        ("overall", overall), ("by_dataset", by_dataset), ("by_target", by_target),
+        ("per_set", per_set), ("reliability", reliability),
+        ("cuts", cut_table.drop(columns=["kappa_loglik"])))}
     with open(args.json, "w") as f:
-        json.dump({"meta": meta, "per_set": json.loads(per_set.to_json(orient="records")),
-                   "by_dataset": json.loads(by_dataset.to_json(orient="records")),
-                   "overall": json.loads(overall.to_json(orient="records")),
-                   "rolling": None if rolling is None else json.loads(
-                       rolling.to_json(orient="records")),
-                   "sbc": None if sbc_result is None else {
-                       "table": json.loads(sbc_result.table.to_json(orient="records")),
-                       "replicates": args.replicates, "bins": sbc_result.bins,
-                       "max_rank": sbc_result.max_rank,
-                       "replicates_with_divergences": int((sbc_result.divergences > 0).sum()),
-                       "seconds": sbc_seconds}}, f, indent=1)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        json.dump({"meta": meta, **records}, f, indent=1)
     with open(args.out, "w") as f:
-        f.write(render(meta, per_set, by_dataset, overall, rolling, sbc_result, args))
-    print(f"wrote {args.out} and {args.json} in {meta['minutes']:.1f} min")
+        f.write(render(meta, overall, by_dataset, by_target, per_set, reliability, cut_table))
+    print(overall.to_string())
+    print(f"wrote {args.out}, {args.json} and {args.prior_out} in {meta['minutes']:.1f} min; "
+          f"peak RSS {meta['peak_rss_gb']:.2f} GB")
 
 
-def render(meta, per_set, by_dataset, overall, rolling, sbc_result, args):
-    """The markdown report (results only; the interpretation is in the section after it)."""
-    shown = ["likelihood", "method", "held_out", "median_abs_rel_error", "coverage_50",
-             "coverage_90", "curve_coverage_90", "mean_lpd", "median_crps"]
+def peak_rss_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def figure(per_run, reliability, path):
+    """Coverage of the 90% interval against the extrapolation distance, and the reliability
+    diagram (empirical against nominal coverage of central intervals)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    edges = np.array([0, 0.5, 1, 2, 3, 5])
+    for method, part in per_run.groupby("method", sort=False):
+        bins = np.digitize(part["distance"], edges[1:-1])
+        centres, coverage = [], []
+        for b in range(len(edges) - 1):
+            inside = part[bins == b]
+            if len(inside) >= 5:
+                centres.append(inside["distance"].median())
+                coverage.append(inside["in_90"].mean())
+        left.plot(centres, coverage, marker="o", label=method)
+        rel = reliability[reliability["method"] == method]
+        right.plot(rel["level"], rel["coverage"], marker="o", label=method)
+    left.axhline(0.9, color="grey", lw=0.8, ls="--")
+    left.set(xlabel="e-folds beyond the largest fitted N, D or C", ylabel="coverage of 90% interval",
+             ylim=(0, 1.02), title="Coverage against extrapolation distance")
+    right.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    right.set(xlabel="nominal coverage (central interval)", ylabel="empirical coverage",
+              xlim=(0, 1), ylim=(0, 1), title="Reliability")
+    left.legend(frameon=False)
+    fig.savefig(path, dpi=110)
+
+
+def render(meta, overall, by_dataset, by_target, per_set, reliability, cut_table):
+    shown = ["held_out", "coverage_50", "coverage_90", "median_abs_rel_error",
+             "median_rel_width_90", "width_over_error", "mean_lpd", "median_crps"]
+    failed = cut_table[~cut_table["gate_ok"]]
     parts = [
-        "# Validation: backtests and simulation-based calibration",
-        f"Generated by `{meta['command']}` on {meta['date']} ({meta['backend']}, "
-        f"{meta['devices']} device(s), jax {meta['jax']}; {meta['minutes']:.0f} min). "
+        "# Validation: calibrated forecasts beyond the data",
+        f"Generated by `{meta['command']}` at commit {meta['commit']} on {meta['date']} "
+        f"({meta['backend']}, {meta['devices']} device(s), jax {meta['jax']}; "
+        f"{meta['minutes']:.0f} min, peak resident memory {meta['peak_rss_gb']:.2f} GB). "
         "Do not edit the tables by hand; rerun the command.",
-        "Each set: the top 20% of runs by compute (never splitting a compute budget) are held "
-        "out, the rest are fitted, and every held-out run is forecast. `bayes` is this engine "
-        "(NUTS, default priors scaled to the training runs); `bayes+discrepancy` widens its "
-        "forecasts beyond the data by the extrapolation discrepancy κ (nats of log-loss per "
-        "e-fold of compute) learned from the training runs alone by an internal backtest "
-        "(`bayes_scaling/discrepancy.py`); `huber-bootstrap` is the reference "
-        f"method (Huber δ=1e-3 on log-loss from Hoffmann's grid, {args.resamples} bootstrap "
-        "resamples, observation noise from each resample's residual scale). Coverage is the "
-        "share of held-out runs inside the central interval of the *observed* loss; "
-        "`curve_coverage_90` uses the interval of the fitted curve alone (what is usually "
-        "published). `mean_lpd` is the log density of the observed log-loss (higher is better), "
-        "`median_crps` the median over runs of the CRPS of the loss in nats (lower is better; a median because a Student-t predictive with ν ≤ 1 has no mean and its CRPS is unbounded).",
-        "## Overall (all held-out runs pooled)", _markdown(overall[shown]),
-        "## By dataset", _markdown(by_dataset[["dataset"] + shown]),
-        "## Every set",
-        _markdown(per_set[["set", "likelihood", "method", "num_train", "held_out",
-                           "median_abs_rel_error", "coverage_50", "coverage_90", "mean_lpd",
-                           "median_crps", "kappa", "converged"]]),
-        "Fits that failed the diagnostics gate: " + (
-            "; ".join(f"{r.set} ({r.likelihood}): {r.gate}" for r in per_set.itertuples()
-                      if r.method == "bayes" and not r.converged) or "none") + ".",
+        __doc__.split("\n\n", 1)[1].rsplit("\n\nRun from", 1)[0],
+        f"Coverage is the share of held-out runs inside the central interval of the *observed* "
+        f"loss; `median_rel_width_90` the median width of the 90% interval relative to the loss; "
+        f"`width_over_error` that width over the median |relative error| (a calibrated Normal "
+        f"predictive gives 4.9); `mean_lpd` the mean log density of the observed log-loss "
+        f"(higher is better); `median_crps` the median CRPS of the loss (lower is better). "
+        f"Huber + bootstrap uses {meta['resamples']} resamples.",
+        f"The learned default (every set): {meta['field_prior']}. Leaving one dataset out: "
+        + "; ".join(f"without {d}: {text}" for d, text in meta["leave_one_dataset_out"].items())
+        + ".",
+        "## Overall (all held-out runs of every cut pooled)", _markdown(overall[["method"] + shown]),
+        "## By dataset", _markdown(by_dataset[["dataset", "method"] + shown]),
+        "## By extrapolation distance (target held-out median compute / largest fitted)",
+        _markdown(by_target[["target", "method"] + shown]),
+        "![coverage against distance and reliability](validation_calibration.png)",
+        "## Reliability (empirical coverage of central intervals)",
+        _markdown(reliability.pivot(index="level", columns="method", values="coverage")
+                  .reset_index()),
+        "## Every set", _markdown(per_set[["set", "method"] + shown]),
+        "## Cuts", _markdown(cut_table[["set", "cutoff", "C_ratio", "num_train", "held_out",
+                                        "gate_ok", "fit_seconds", "kappa_grid"]]),
+        "Fits that failed the diagnostics gate: " + ("; ".join(
+            f"{r.set} at {r.cutoff:.3g}: {r.gate}" for r in failed.itertuples()) or "none") + ".",
     ]
-    if rolling is not None:
-        parts += ["## Rolling backtest on Chinchilla (Epoch's 240 points)",
-                  "Held-out share from 10% to 50%; `median_C_vs_train` is the held-out runs' "
-                  "median compute as a multiple of the largest training run's.",
-                  _markdown(rolling[["cutoff_flops", "num_train", "median_C_vs_train", "method",
-                                     "held_out", "median_abs_rel_error", "coverage_50",
-                                     "coverage_90", "mean_lpd", "median_crps"]])]
-    if sbc_result is not None:
-        parts += ["## Simulation-based calibration (default Chinchilla model and priors)",
-                  f"{args.replicates} data sets of 245 runs on the Chinchilla-like design of "
-                  f"`simulate`, parameters drawn from the default priors; ranks among "
-                  f"{sbc_result.max_rank} thinned posterior draws; Pearson χ² test of uniformity "
-                  f"over {sbc_result.bins} bins. "
-                  f"{int((sbc_result.divergences > 0).sum())} of {args.replicates} replicates had "
-                  "divergent transitions. Verdict at the 1% level: "
-                  f"**{'uniform for every parameter' if sbc_result.passed(0.01) else 'NOT uniform'}"
-                  "**.", _markdown(sbc_result.table),
-                  "![SBC rank ECDF differences](validation_sbc.png)"]
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "validation_notes.md")
     if os.path.exists(notes):  # the hand-written reading of these numbers
         with open(notes) as f:

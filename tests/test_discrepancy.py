@@ -1,13 +1,18 @@
-"""Extrapolation discrepancy: the widened predictive and the κ learned by an internal backtest."""
+"""Extrapolation discrepancy: the widened predictive, the κ learned across sweeps by the
+meta-analysis, and the κ learned by an internal backtest."""
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
-from bayes_scaling.discrepancy import compute_distance, predictive
+from bayes_scaling.discrepancy import (KappaDistribution, compute_distance,
+                                       extrapolation_distance, kappa_log_likelihood,
+                                       learn_kappa_distribution, predictive)
 from bayes_scaling.validation.backtest import estimate_discrepancy
 from bayes_scaling.laws.registry import get_law
 
@@ -20,6 +25,98 @@ pytestmark = pytest.mark.statistical
 def test_distance_is_zero_inside_the_data():
     np.testing.assert_allclose(compute_distance([1e18, 1e20, np.e * 1e20], [1e19, 1e20]),
                                [0.0, 0.0, 1.0])
+
+
+def test_extrapolation_distance_takes_the_furthest_input():
+    fitted = {"N": [1e8, 1e9], "D": [2e9, 2e10], "C": [1.2e18, 1.2e20]}
+    points = {"N": [1e9, 1e9 * np.e, 1e8], "D": [2e10, 2e10, 2e10 * np.e ** 3],
+              "C": [1.2e20, 1.2e20 * np.e, 1.2e19 * np.e ** 3]}
+    # inside; N one e-fold beyond; D three e-folds beyond (C only two: over-training)
+    np.testing.assert_allclose(extrapolation_distance(points, fitted), [0.0, 1.0, 3.0])
+    one_variable = {"N": [1e8, 1e9], "D": [np.nan, np.nan], "C": [np.nan, np.nan]}
+    np.testing.assert_allclose(
+        extrapolation_distance({"N": [1e10], "D": [np.nan], "C": [np.nan]}, one_variable),
+        [math.log(10)])
+
+
+def test_log_density_with_a_kappa_per_draw_matches_a_hand_computation():
+    """Student-t around the law with scale sqrt(σ² + (κ d)²), one κ per posterior draw."""
+    law = get_law("chinchilla")
+    params = {"E": jnp.array([1.8, 1.7]), "A": jnp.array([480.0, 400.0]),
+              "alpha": jnp.array([0.35, 0.33]), "B": jnp.array([2100.0, 1800.0]),
+              "beta": jnp.array([0.37, 0.36]), "sigma": jnp.array([0.01, 0.02]),
+              "nu": jnp.array([5.0, 3.0])}
+    n, d = np.array([1e9, 1e11]), np.array([2e10, 2e12])
+    distance, kappa, y = np.array([0.0, 2.0]), np.array([0.03, 0.01]), np.log([2.2, 1.95])
+    _, _, density = predictive(params, {"N": jnp.log(n), "D": jnp.log(d)}, distance,
+                               jnp.asarray(kappa), key=jax.random.key(0), law=law,
+                               likelihood="student_t", observed=y)
+    for i in range(2):
+        p = {k: float(v[i]) for k, v in params.items()}
+        mean = np.log(p["E"] + p["A"] / n ** p["alpha"] + p["B"] / d ** p["beta"])
+        scale = np.sqrt(p["sigma"] ** 2 + (kappa[i] * distance) ** 2)
+        np.testing.assert_allclose(density[i], stats.t.logpdf(y, p["nu"], mean, scale),
+                                   rtol=1e-4)
+
+
+def _simulated_errors(key, kappa, num_runs=6, draws=200, sigma=0.005):
+    """Held-out runs of one sweep whose law errs by κ·d·z beyond the data, and a posterior
+    that knows the law up to a small spread: what `kappa_log_likelihood` is given."""
+    k_d, k_z, k_eps, k_post = jax.random.split(key, 4)
+    distance = np.asarray(jax.random.uniform(k_d, (num_runs,), minval=0.3, maxval=3.0))
+    truth = np.log(2.0) - 0.05 * distance
+    error = kappa * distance * np.asarray(jax.random.normal(k_z, (num_runs,)))
+    y = truth + error + sigma * np.asarray(jax.random.normal(k_eps, (num_runs,)))
+    log_mean = truth[None, :] + 0.002 * np.asarray(jax.random.normal(k_post, (draws, 1)))
+    noise = {"sigma": np.full(draws, sigma)}
+    return kappa_log_likelihood(log_mean, noise, distance, y, likelihood="normal")
+
+
+def test_meta_analysis_recovers_the_population_of_kappa():
+    """40 sweeps with log κ ~ Normal(log 0.02, 0.5): the learned population's mean and spread
+    come back within three of their standard errors (≈ 0.55/√40 ≈ 0.09 for the mean, with
+    each sweep's own estimate error; ≈ 0.5/√80 ≈ 0.06 for the spread)."""
+    keys = jax.random.split(jax.random.key(11), 41)
+    true_log_kappa = math.log(0.02) + 0.5 * np.asarray(jax.random.normal(keys[0], (40,)))
+    loglik = np.stack([_simulated_errors(k, math.exp(v))
+                       for k, v in zip(keys[1:], true_log_kappa)])
+    learned = learn_kappa_distribution(loglik, source={"test": True})
+    assert learned.source["test"] and learned.source["sweeps"] == 40
+    assert learned.source["population_log_kappa_mean"] == pytest.approx(math.log(0.02), abs=0.27)
+    assert learned.source["population_log_kappa_spread"] == pytest.approx(0.5, abs=0.2)
+    # the predictive for a new sweep: its median is near the population's, its spread wider
+    assert math.log(learned.quantile(0.5)) == pytest.approx(math.log(0.02), abs=0.27)
+    with pytest.raises(ValueError, match="shape"):
+        learn_kappa_distribution(loglik[:, :10])
+
+
+def test_intervals_with_a_kappa_distribution_cover_at_the_nominal_rate():
+    """Sweeps whose law errs beyond the data with κ drawn from a distribution: forecasts that
+    draw κ from the same distribution cover at the nominal rate (binomial tolerance, 3 SE);
+    forecasts without the discrepancy do not."""
+    law = get_law("chinchilla")
+    kappas = KappaDistribution(np.exp(np.linspace(np.log(0.005), np.log(0.08), 200)))
+    num, draws = 600, 1000
+    keys = jax.random.split(jax.random.key(21), 4)
+    kappa_true = np.asarray(kappas.sample(keys[0], num))
+    distance = np.full(num, 2.0)
+    params = {"E": jnp.full(draws, 1.8), "A": jnp.full(draws, 480.0),
+              "alpha": jnp.full(draws, 0.35), "B": jnp.full(draws, 2100.0),
+              "beta": jnp.full(draws, 0.37), "sigma": jnp.full(draws, 0.01),
+              "nu": jnp.full(draws, 1e6)}
+    n = np.full(num, 1e11)
+    log_x = {"N": jnp.log(n), "D": jnp.log(20 * n)}
+    mean = float(np.log(1.8 + 480.0 / 1e11 ** 0.35 + 2100.0 / 2e12 ** 0.37))
+    y = (mean + np.hypot(0.01, kappa_true * distance)
+         * np.asarray(jax.random.normal(keys[1], (num,))))
+    covered = {}
+    for name, kappa in (("field", kappas.sample(keys[2], draws)), ("plain", 0.0)):
+        _, replicated, _ = predictive(params, log_x, distance, kappa, key=keys[3], law=law,
+                                      likelihood="student_t")
+        lo, hi = np.quantile(np.asarray(replicated), [0.05, 0.95], axis=0)
+        covered[name] = np.mean((lo <= y) & (y <= hi))
+    assert covered["field"] == pytest.approx(0.9, abs=3 * math.sqrt(0.9 * 0.1 / num))
+    assert covered["plain"] < 0.6
 
 
 def test_predictive_widens_only_beyond_the_data():

@@ -52,7 +52,7 @@ from ..laws.priors import check_priors
 
 __all__ = ["SamplerConfig", "run_nuts", "sample_arrays", "sample_many", "run_batch", "LawModel",
            "trace_count", "chain_layout", "PrecisionWarning", "FLOAT32_MAX_RUNS",
-           "MAX_POINTWISE_LOGLIK"]
+           "MAX_POINTWISE_LOGLIK", "release_compiled"]
 
 CHAIN_METHODS = ("auto", "vectorized", "sequential", "parallel")
 # Pointwise log-likelihood (for LOO) is stored when draws x runs stays below this many numbers.
@@ -289,6 +289,18 @@ def batch_strategy(strategy="auto", num_devices=None):
         raise ValueError(f"num_devices must be between 1 and the {available} local "
                          f"{jax.default_backend()} device(s), got {num_devices}")
     return strategy, num_devices
+
+
+def release_compiled():
+    """Drop every compiled sampler (this module's caches and JAX's), releasing their memory.
+
+    Each compiled program keeps 150-180 MB, and a new number of runs compiles a new one; a
+    long sweep over data sets of many sizes (a backtest benchmark) calls this between sets so
+    that memory stays flat. The next fit compiles again.
+    """
+    compiled_model.cache_clear()
+    _compiled_batch_sampler.cache_clear()
+    jax.clear_caches()
 
 
 @functools.lru_cache(maxsize=16)
