@@ -15,7 +15,7 @@ Inside the data d = 0, so a fit's own runs say nothing about κ. Its default is 
 field's public sweeps (`field_discrepancy`): the leave-future-out errors of the plain posterior on
 every shared loss dataset, pooled by a hierarchical model (log κ of a sweep ~ Normal(m, t), m and
 t on a grid with flat priors; `learn_kappa_distribution`). The result, κ for a sweep not yet seen,
-ships as `discrepancy_prior.json` with its provenance (written by ``benchmarks/calibration.py``).
+ships as `discrepancy_prior.json` with its provenance (written by ``benchmarks/validation.py``; `forecast` does not use it by default yet).
 A forecast draws one κ per posterior draw from it, so its intervals carry parameter
 uncertainty, run-to-run noise and the extrapolation discrepancy together; `spread_parts` reports
 the three separately.
@@ -25,7 +25,7 @@ Example
 >>> import numpy as np
 >>> extrapolation_distance({"N": [1e9, 1e11], "D": [2e10, 2e12], "C": [1.2e20, 1.2e24]},
 ...                        {"N": [1e8, 1e9], "D": [2e9, 2e10], "C": [1.2e18, 1.2e20]}).round(2)
-array([0.  , 4.61])
+array([0.  , 9.21])
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ __all__ = ["KappaDistribution", "field_discrepancy", "resolve_discrepancy",
 # 0 and 1e-4 .. 0.3 nats per e-fold of compute, log-spaced
 KAPPA_GRID = np.concatenate([[0.0], np.geomspace(1e-4, 0.3, 36)])
 
-# Where the learned default lives (package data; `benchmarks/calibration.py` writes it).
+# Where the learned default lives (package data; `benchmarks/validation.py` writes it).
 FIELD_PRIOR_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "discrepancy_prior.json")
 
