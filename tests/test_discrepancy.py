@@ -11,8 +11,9 @@ import pytest
 from scipy import stats
 
 from bayes_scaling.discrepancy import (KappaDistribution, compute_distance,
-                                       extrapolation_distance, kappa_log_likelihood,
-                                       learn_kappa_distribution, predictive)
+                                       extrapolation_distance, field_discrepancy,
+                                       kappa_log_likelihood, learn_kappa_distribution,
+                                       predictive, resolve_discrepancy)
 from bayes_scaling.validation.backtest import estimate_discrepancy
 from bayes_scaling.laws.registry import get_law
 
@@ -157,3 +158,17 @@ def test_kappa_is_larger_for_a_law_that_stops_holding(sim_runs, drifting_runs):
     # is chosen, when the law stops holding beyond the data.
     assert gain(ok) < 0.2
     assert kappa_bad > kappa_ok and gain(bad) > gain(ok)
+
+
+def test_the_field_default_is_learned_and_says_where_from():
+    field = field_discrepancy()
+    assert np.all(np.diff(field.values) >= 0) and field.values[0] > 0
+    for key in ("method", "commit", "sets", "held_out_runs", "population_log_kappa_mean"):
+        assert key in field.source, key
+    assert resolve_discrepancy("field").values.tolist() == field.values.tolist()
+    assert resolve_discrepancy(0).values.tolist() == [0.0]
+    assert resolve_discrepancy(None).values.tolist() == [0.0]
+    with pytest.raises(ValueError, match="kappa must be >= 0"):
+        resolve_discrepancy(-0.1)
+    with pytest.raises(ValueError, match="'field', a number"):
+        resolve_discrepancy("fields")
