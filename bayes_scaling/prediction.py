@@ -1,9 +1,13 @@
 """Posterior predictive loss at new (N, D) points, with central intervals.
 
-Per posterior draw, the law's value is the *expected* loss; adding the fitted observation noise
-(on log-loss) gives the *observed* loss a single new run would report. Both are summarised by
-their median and central intervals (50/90/95 % by default). Each point also says how far it lies
-beyond the fitted data, as multiples of the largest N, D and C seen.
+Per posterior draw, the law's value is the *expected* loss. The *observed* loss a single new run
+would report adds the fitted observation noise (on log-loss) and, beyond the data, the
+extrapolation discrepancy: the law's own error, which grows with the distance beyond the
+largest fitted N, D or C (`discrepancy`; by default κ is drawn per posterior draw from the
+distribution learned across the field's public sweeps). Both are summarised by their median and
+central intervals (50/90/95 % by default). Each point also says how far it lies beyond the
+fitted data, and how large each part of its spread is (parameter uncertainty, run-to-run noise,
+extrapolation discrepancy).
 
 Example
 -------
@@ -25,12 +29,13 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .discrepancy import compute_distance, predictive
+from .discrepancy import (extrapolation_distance, predictive_noise, resolve_discrepancy,
+                          spread_parts)
 from .laws.priors import all_param_names
 from .likelihood import observation
 
 __all__ = ["forecast", "resolve_points", "law_points", "DEFAULT_PROBS", "predictive_draws",
-           "posterior_params", "FAR_EXTRAPOLATION", "extrapolation_notes"]
+           "widened_draws", "posterior_params", "FAR_EXTRAPOLATION", "extrapolation_notes", "spread_notes"]
 
 # A point beyond this multiple of the largest fitted N, D or C is "far": its interval assumes the
 # law still holds there, which the data cannot check (forecast's ``far`` column, the CLI's note,
@@ -85,6 +90,15 @@ def predictive_draws(params, log_x, key, *, law, likelihood):
     expand = {name: value[:, None] for name, value in params.items()}
     log_mean = law.log_loss(expand, {name: value[None, :] for name, value in log_x.items()})
     return log_mean, observation(likelihood, log_mean, expand).sample(key)
+
+
+@functools.partial(jax.jit, static_argnames=("law", "likelihood"))
+def widened_draws(params, log_x, distance, kappa, key, *, law, likelihood):
+    """`predictive_draws` with the extrapolation discrepancy: ``distance`` per point (e-folds
+    beyond the data), ``kappa`` a number or one value per draw (`discrepancy`)."""
+    log_mean, noise = predictive_noise(params, log_x, distance, kappa, law=law,
+                                       likelihood=likelihood)
+    return log_mean, noise.sample(key)
 
 
 def interval_columns(values, probs):
@@ -148,7 +162,23 @@ def extrapolation_notes(N_vs_max, D_vs_max, C_vs_max):
             for n, d, c in zip(N_vs_max, D_vs_max, C_vs_max)]
 
 
-def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepancy=0.0,
+def spread_notes(table):
+    """For each point of a `forecast` table beyond the data, its spread of log-loss (about the
+    relative spread of the loss) by source, in words.
+
+    >>> import pandas as pd
+    >>> spread_notes(pd.DataFrame({"point": [0, 1], "distance": [0.0, 2.3],
+    ...     "spread_params": [0.002, 0.006], "spread_noise": [0.01, 0.01],
+    ...     "spread_discrepancy": [0.0, 0.046]}))
+    ['point 1, 2.3 e-folds beyond the data: parameters 0.60%, noise 1.00%, extrapolation discrepancy 4.60%']
+    """
+    rows = table[table["distance"] > 0].drop_duplicates("point")
+    return [f"point {row['point']}, {row['distance']:.2g} e-folds beyond the data: parameters "
+            f"{row['spread_params']:.2%}, noise {row['spread_noise']:.2%}, extrapolation "
+            f"discrepancy {row['spread_discrepancy']:.2%}" for _, row in rows.iterrows()]
+
+
+def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepancy="field",
              inputs=None):
     """Posterior predictive loss at new points (any two of N, D, C per point).
 
@@ -158,13 +188,15 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     N, D, C : float or array-like, optional
         Parameters, tokens and FLOPs; two of them, broadcast together.
     key : jax.random key
-        For the observation noise of the "observed" band.
+        For the observation noise of the "observed" band (and the draws of κ).
     probs : sequence of float
         Central interval probabilities.
-    discrepancy : float
-        Extrapolation discrepancy κ (nats of log-loss per e-fold of compute beyond the largest
-        fitted run) added to the observed band's noise, e.g. from
-        `validation.backtest.estimate_discrepancy`; 0 (default) is the plain posterior predictive.
+    discrepancy : "field", float, KappaDistribution or None
+        The extrapolation discrepancy κ (nats of log-loss per e-fold beyond the largest fitted
+        N, D or C) added to the observed band's spread. "field" (default): κ drawn per
+        posterior draw from the distribution learned across the field's public sweeps
+        (`discrepancy.field_discrepancy`); a number: that κ (e.g. from
+        `validation.backtest.estimate_discrepancy`); 0 or None: the plain posterior predictive.
     inputs : dict, optional
         Further inputs the law needs at the points, e.g. ``{"U": unique_tokens}`` for the
         data-constrained law. A one-variable law needs only its own one of N, D, C.
@@ -176,7 +208,10 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
         mean, ``lo_<p>``/``hi_<p>`` bounds, and ``N_vs_max``, ``D_vs_max``, ``C_vs_max``: the
         point's size as a multiple of the largest fitted one (> 1 means extrapolation);
         ``extrapolation``, the same as a note (`extrapolation_notes`), and ``far``, True beyond
-        `FAR_EXTRAPOLATION` times the largest fitted N, D or C.
+        `FAR_EXTRAPOLATION` times the largest fitted N, D or C; ``distance``, the e-folds beyond
+        the data, and the parts of the observed spread on log-loss (about the relative spread
+        of the loss): ``spread_params`` (parameter uncertainty), ``spread_noise`` (run-to-run
+        noise σ) and ``spread_discrepancy`` (the median κ times the distance).
 
     Warns
     -----
@@ -186,24 +221,31 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     probs = tuple(float(p) for p in probs)
     if not probs or not all(0 < p < 1 for p in probs):
         raise ValueError(f"interval probabilities must lie in (0, 1), got {probs}")
+    kappa = resolve_discrepancy(discrepancy)
     post.warn_if_unconverged("forecasting", stacklevel=3)
     law = post.law
     base = law_points(law, N, D, C, inputs, post.flops_per_param_token)
-    N, C = base["N"], base["C"]
+    N = base["N"]
     params = posterior_params(post)
     log_x = {name: jnp.log(jnp.asarray(base[name])) for name in law.inputs}
     fitted = post.runs_table
-    if discrepancy:
-        expected, observed, _ = predictive(params, log_x, compute_distance(C, fitted["C"]),
-                                           discrepancy, key=key, law=law,
-                                           likelihood=post.likelihood)
-    else:
+    distance = extrapolation_distance(base, fitted)
+    if np.all(kappa.values == 0):
+        kappa_draws = jnp.zeros(())
         expected, observed = predictive_draws(params, log_x, key, law=law,
                                               likelihood=post.likelihood)
+    else:
+        key, key_kappa = jax.random.split(key)
+        kappa_draws = kappa.sample(key_kappa, len(params["sigma"]))
+        expected, observed = widened_draws(params, log_x, jnp.asarray(distance), kappa_draws,
+                                           key, law=law, likelihood=post.likelihood)
     scale = {f"{k}_vs_max": base[k] / fitted[k].max() for k in ("N", "D", "C")}
     scale["extrapolation"] = extrapolation_notes(*scale.values())
     scale["far"] = np.nanmax(np.stack([scale[f"{k}_vs_max"] for k in "NDC"]), axis=0) \
         > FAR_EXTRAPOLATION
+    scale["distance"] = distance
+    parts = spread_parts(expected, params, distance, kappa_draws)
+    scale.update({f"spread_{name}": values for name, values in parts.items()})
     frames = []
     for quantity, values in (("expected", expected), ("observed", observed)):
         cols = interval_columns(np.exp(np.asarray(values, np.float64)), probs)

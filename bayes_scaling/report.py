@@ -41,7 +41,7 @@ from . import __version__
 from .allocation import ALLOCATION_LAWS, optimal
 from .validation.checks import replicated_log_losses
 from .errors import ConvergenceWarning, PriorError
-from .prediction import FAR_EXTRAPOLATION, forecast
+from .prediction import FAR_EXTRAPOLATION, forecast, spread_notes
 from .plots.fit import SIZES, law_losses, plot_fit, plot_pairs, plot_residuals
 from .posterior import GATE
 from .laws.priors import parse_prior
@@ -449,8 +449,17 @@ def render_report(post, *, key, at=None, budgets=None, title=None):
     if forecasts is None:
         parts.append("<p>No points were asked for (CLI: <code>--at 70B:1.4T</code>).</p>")
     else:
-        parts.append("<p>Expected loss (the law) and observed loss (plus the fitted noise) "
-                     "with central intervals.</p>" + _forecast_table(forecasts))
+        notes = spread_notes(forecasts)
+        parts.append(
+            "<p>Expected loss (the law) and observed loss (plus the fitted run-to-run noise "
+            "and, beyond the data, the law's own error: the extrapolation discrepancy, which "
+            "grows with the distance beyond the largest fitted N, D or C at a rate learned "
+            "across the field's public sweeps; see docs/validation.md) with central "
+            "intervals.</p>" + _forecast_table(forecasts)
+            + ("<p>Where the spread of each forecast beyond the data comes from (standard "
+               "deviations of log-loss, about the relative spread of the loss):</p><ul>"
+               + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+               if notes else ""))
     parts += ["</section><section id=\"optimal\"><h2>Compute-optimal allocation</h2>",
               optimal_html, "</section>",
               f"<footer><p>bayes_scaling {__version__}</p></footer>\n</body>\n</html>\n"]

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.prediction import predictive_draws, resolve_points
+from bayes_scaling.discrepancy import field_discrepancy
+from bayes_scaling.prediction import predictive_draws, resolve_points, widened_draws
 
 # Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
 pytestmark = pytest.mark.statistical
@@ -40,11 +41,15 @@ def test_points_from_any_two_and_extrapolation(sim_post):
     assert table["N_vs_max"].iloc[0] > 1  # 70B is beyond the largest simulated model
 
 
-def test_repeated_forecasts_do_not_retrace(sim_post):
-    bs.forecast(sim_post, N=[1e9, 2e9], D=[2e10, 4e10], key=jax.random.key(0))
-    size = predictive_draws._cache_size()
-    bs.forecast(sim_post, N=[3e9, 5e9], D=[6e10, 1e11], key=jax.random.key(1))
-    assert predictive_draws._cache_size() == size
+@pytest.mark.parametrize("discrepancy, program", [(0, predictive_draws),
+                                                   ("field", widened_draws)])
+def test_repeated_forecasts_do_not_retrace(sim_post, discrepancy, program):
+    bs.forecast(sim_post, N=[1e9, 2e9], D=[2e10, 4e10], key=jax.random.key(0),
+                discrepancy=discrepancy)
+    size = program._cache_size()
+    bs.forecast(sim_post, N=[3e9, 5e9], D=[6e10, 1e11], key=jax.random.key(1),
+                discrepancy=discrepancy)
+    assert program._cache_size() == size
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -63,7 +68,7 @@ def test_bad_probs(sim_post):
 def test_discrepancy_widens_the_observed_band_beyond_the_data_only(sim_post):
     inside, beyond = 1e9, 1e12  # N; D = 20 N. The largest simulated run is far below 1e12 N
     plain = bs.forecast(sim_post, N=[inside, beyond], D=[20 * inside, 20 * beyond],
-                        key=jax.random.key(3))
+                        key=jax.random.key(3), discrepancy=0)
     wide = bs.forecast(sim_post, N=[inside, beyond], D=[20 * inside, 20 * beyond],
                        key=jax.random.key(3), discrepancy=0.05)
     width = {name: (t["hi_90"] - t["lo_90"]).values for name, t in
@@ -76,3 +81,29 @@ def test_discrepancy_widens_the_observed_band_beyond_the_data_only(sim_post):
     expected = plain.quantity == "expected"
     # the curve is untouched: the same draws, up to float32 rounding in the two routines
     np.testing.assert_allclose(wide[expected]["median"], plain[expected]["median"], rtol=1e-6)
+
+
+def test_the_default_forecast_carries_the_learned_discrepancy(sim_post):
+    """Fails if the default forecast silently drops the discrepancy: beyond the data its observed
+    band is wider than the plain one by what the learned κ predicts, and the table reports the
+    three parts of the spread; inside the data nothing changes."""
+    inside, beyond = 1e9, 1e12
+    points = {"N": [inside, beyond], "D": [20 * inside, 20 * beyond]}
+    default = bs.forecast(sim_post, **points, key=jax.random.key(3))
+    plain = bs.forecast(sim_post, **points, key=jax.random.key(3), discrepancy=None)
+    observed = {name: t[t.quantity == "observed"].reset_index() for name, t in
+                (("default", default), ("plain", plain))}
+    width = {name: np.log(t["hi_90"] / t["lo_90"]).to_numpy() for name, t in observed.items()}
+    assert width["default"][0] == pytest.approx(width["plain"][0], rel=0.1)
+    row = observed["default"].iloc[1]
+    kappa = field_discrepancy()
+    assert row["distance"] > 3 and row["spread_noise"] == pytest.approx(
+        np.median(sim_post.draws(["sigma"])["sigma"]))
+    assert row["spread_discrepancy"] == pytest.approx(kappa.quantile(0.5) * row["distance"],
+                                                      rel=0.1)
+    assert observed["default"].loc[0, "spread_discrepancy"] == 0
+    # The 90% band of log-loss widens by about the discrepancy's own 90% range, whose lower end
+    # alone is a floor for the added width.
+    floor = 2 * 1.64 * kappa.quantile(0.05) * row["distance"]
+    assert width["default"][1] > np.hypot(width["plain"][1], floor) * 0.95
+    assert np.array_equal(default.columns, plain.columns)

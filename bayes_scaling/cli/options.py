@@ -166,6 +166,42 @@ def parse_list(text, flag):
         raise ValueError(f"--{flag}: {err}") from None
 
 
+def parse_discrepancy(text):
+    """``--discrepancy``: "field" (the learned default), "none" or 0 (the plain posterior
+    predictive), or a number κ >= 0."""
+    if text.strip().lower() == "field":
+        return "field"
+    if text.strip().lower() == "none":
+        return 0.0
+    try:
+        kappa = float(text)
+    except ValueError:
+        raise ValueError(f"--discrepancy must be 'field', 'none' or a number KAPPA >= 0, got "
+                         f"{text!r}") from None
+    if not kappa >= 0:
+        raise ValueError(f"--discrepancy must be >= 0, got {text}")
+    return kappa
+
+
+def discrepancy_note(table, discrepancy):
+    """What the observed intervals include beyond the data, in plain words, for stderr."""
+    from ..discrepancy import resolve_discrepancy
+    from ..prediction import spread_notes
+
+    notes = spread_notes(table)
+    if not notes:
+        return None
+    if discrepancy == 0:
+        return ("note: the observed intervals are the plain posterior predictive: they leave out "
+                "the law's own error beyond the data (--discrepancy field adds it)")
+    kappa = resolve_discrepancy(discrepancy)
+    where = (f"learned across {len(kappa.source['sets'])} public sweeps, docs/validation.md"
+             if discrepancy == "field" else "given")
+    return "\n  ".join([f"note: beyond the data the observed intervals include the law's own "
+                        f"error, growing with the distance: {kappa.describe()} ({where}; "
+                        f"--discrepancy none leaves it out)", *notes])
+
+
 def point_inputs(path, names):
     """The columns of a --points file named like the law's further inputs (e.g. ``U``)."""
     import pandas as pd

@@ -7,8 +7,9 @@ import os
 
 from .output import (announce_gate, check_writable, diagnostics_dict, emit_table, image_format,
                      records, to_stderr)
-from .options import (add_group_flag, budgets, fit_file_command, frontier_budgets, input_columns,
-                      load_fit, parse_list, point_inputs)
+from .options import (add_group_flag, budgets, discrepancy_note, fit_file_command,
+                      frontier_budgets, input_columns, load_fit, parse_discrepancy, parse_list,
+                      point_inputs)
 
 
 FORECAST_COLUMNS = ["point", "quantity", "N", "D", "C", "median", "lo_50", "hi_50", "lo_90",
@@ -42,10 +43,9 @@ def cmd_forecast(args):
         raise ValueError(f"law {post.law.name!r} needs {missing[0]!r} at the points too: give "
                          f"--input {missing[0]}=VALUES or a {missing[0]!r} column in --points")
     probs = parse_list(args.probs, "probs")
-    if not args.discrepancy >= 0:
-        raise ValueError(f"--discrepancy must be >= 0, got {args.discrepancy}")
+    discrepancy = parse_discrepancy(args.discrepancy)
     table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs,
-                     discrepancy=args.discrepancy, inputs=inputs or None)
+                     discrepancy=discrepancy, inputs=inputs or None)
     columns = ["point", "quantity", "N", "D", "C", "median"] + [
         c for c in table.columns if c.startswith(("lo_", "hi_"))] + ["extrapolation"]
     diagnostics = post.check()
@@ -53,6 +53,9 @@ def cmd_forecast(args):
                 extra={"fit": args.fit, "group": args.group,
                        "diagnostics": diagnostics_dict(diagnostics)})
     announce_gate(diagnostics)
+    note = discrepancy_note(table, discrepancy)
+    if note:
+        to_stderr(note)
     far = table[table["far"]]
     for point in sorted(set(far["point"])):
         row = far[far["point"] == point].iloc[0]
@@ -199,9 +202,11 @@ def add_commands(sub):
                     help="a further input the law needs at the points, e.g. --input U=10B "
                          "(data_constrained) or a list U=10B,20B; repeatable")
     fc.add_argument("--seed", type=int, default=0)
-    fc.add_argument("--discrepancy", type=float, default=0.0, metavar="KAPPA",
-                    help="widen the observed band beyond the fitted compute by KAPPA nats of "
-                         "log-loss per e-fold (see 'backtest --discrepancy'; default 0)")
+    fc.add_argument("--discrepancy", default="field", metavar="field|none|KAPPA",
+                    help="the law's own error beyond the data, added to the observed band: "
+                         "'field' (default) draws kappa from the distribution learned across "
+                         "public sweeps (docs/validation.md), 'none' leaves it out, a number "
+                         "is a fixed kappa in nats of log-loss per e-fold beyond the data")
 
     opt = fit_file_command(sub, "optimal", "compute-optimal N*, D*, L* for budgets, or the "
                                             "compute needed for a target loss", cmd_optimal)
