@@ -43,7 +43,8 @@ from .likelihood import observation
 
 __all__ = ["KappaDistribution", "field_discrepancy", "resolve_discrepancy",
            "extrapolation_distance", "compute_distance", "predictive", "predictive_noise",
-           "kappa_log_likelihood", "learn_kappa_distribution", "spread_parts", "KAPPA_GRID",
+           "kappa_log_likelihood", "learn_kappa_distribution", "update_kappa_distribution",
+           "spread_parts", "KAPPA_GRID",
            "FIELD_PRIOR_PATH"]
 
 # 0 and 1e-4 .. 0.3 nats per e-fold of compute, log-spaced
@@ -282,3 +283,53 @@ def learn_kappa_distribution(log_likelihoods, *, source=None, num_quantiles=200,
                "population_log_kappa_spread": float(np.sum(weights.sum(axis=0) * spreads)),
                "mode": [float(means[m_index]), float(spreads[t_index])]}
     return KappaDistribution(quantiles, {**(source or {}), **summary})
+
+
+def update_kappa_distribution(prior, log_likelihood, *, source=None, num_quantiles=200,
+                              log_kappa=LOG_KAPPA_GRID):
+    """κ of one sweep: a prior (e.g. the field's) updated by the sweep's own evidence.
+
+    The prior's equally weighted values give its distribution function on the grid of log κ;
+    the posterior is prior × likelihood on that grid (Bayes' rule, as for a new group of the
+    hierarchical model of `learn_kappa_distribution` once its own data are seen).
+
+    Parameters
+    ----------
+    prior : KappaDistribution
+    log_likelihood : array (grid,)
+        `kappa_log_likelihood` of the sweep's internally held-out runs on ``log_kappa``.
+    source : dict, optional
+        Provenance added to the prior's.
+
+    Returns
+    -------
+    KappaDistribution
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prior = KappaDistribution(np.geomspace(1e-3, 1e-1, 200))
+    >>> flat = update_kappa_distribution(prior, np.zeros(len(LOG_KAPPA_GRID)))
+    >>> round(flat.quantile(0.5), 3)   # no evidence: the prior's median
+    0.01
+    >>> small = update_kappa_distribution(prior, -0.5 * ((LOG_KAPPA_GRID - np.log(2e-3)) / 0.2) ** 2)
+    >>> bool(small.quantile(0.95) < 4e-3)
+    True
+    """
+    loglik = np.asarray(log_likelihood, float)
+    if loglik.shape != log_kappa.shape:
+        raise ValueError(f"log_likelihood must have shape {log_kappa.shape}, got {loglik.shape}")
+    # The prior's mass in each grid cell (edges half-way between grid values; below the first
+    # and above the last edge the mass goes to the end cells).
+    levels = (np.arange(len(prior.values)) + 0.5) / len(prior.values)
+    log_values = np.log(np.maximum(np.sort(prior.values), np.exp(log_kappa[0])))
+    edges = 0.5 * (log_kappa[1:] + log_kappa[:-1])
+    cdf = np.concatenate([[0.0], np.interp(edges, log_values, levels, left=0.0, right=1.0),
+                          [1.0]])
+    with np.errstate(divide="ignore"):
+        log_post = np.log(np.diff(cdf)) + loglik
+    weights = np.exp(log_post - special.logsumexp(log_post))
+    cumulative = np.cumsum(weights)
+    quantiles = np.exp(np.interp((np.arange(num_quantiles) + 0.5) / num_quantiles,
+                                 cumulative, log_kappa))
+    return KappaDistribution(quantiles, {**prior.source, **(source or {})})

@@ -173,9 +173,9 @@ def spread_notes(table):
     ['point 1, 2.3 e-folds beyond the data: parameters 0.60%, noise 1.00%, extrapolation discrepancy 4.60%']
     """
     rows = table[table["distance"] > 0].drop_duplicates("point")
-    return [f"point {row['point']}, {row['distance']:.2g} e-folds beyond the data: parameters "
-            f"{row['spread_params']:.2%}, noise {row['spread_noise']:.2%}, extrapolation "
-            f"discrepancy {row['spread_discrepancy']:.2%}" for _, row in rows.iterrows()]
+    return [f"point {int(row['point'])}, {row['distance']:.2g} e-folds beyond the data: "
+            f"parameters {row['spread_params']:.2%}, noise {row['spread_noise']:.2%}, "
+            f"extrapolation discrepancy {row['spread_discrepancy']:.2%}" for _, row in rows.iterrows()]
 
 
 def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepancy="field",

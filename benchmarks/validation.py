@@ -11,16 +11,19 @@ engine's defaults on the runs below it, and every held-out run is forecast by:
   discrepancy κ learned across the *other* datasets (`bayes_scaling.discrepancy`, refitted here
   leaving out the dataset being scored: its own sweeps never inform its κ);
 - ``plain``: the posterior predictive without discrepancy;
-- ``kappa-grid``: κ chosen from the training runs alone by an internal backtest
-  (`estimate_discrepancy`), with ``--kappa-grid``;
+- ``kappa-grid``: κ from the training runs alone, with ``--kappa-grid``: an internal backtest
+  (`kappa_evidence`: fit the runs below the top 20% by compute, score those) and the κ of
+  highest likelihood on the grid;
+- ``field+sweep``: with ``--kappa-grid``, the ``field`` distribution updated by that internal
+  backtest's likelihood (`sweep_discrepancy`: prior × likelihood on the grid of κ);
 - ``huber-bootstrap``: Huber regression on log-loss plus a bootstrap (Hoffmann et al., Epoch AI).
 
 The κ distribution learned from *every* set is written to bayes_scaling/discrepancy_prior.json
 (the library's default), with its provenance.
 
-Run from the repository root (2 CPU cores: about 40 min):
+Run from the repository root (2 CPU cores: about 35 min):
 ``python benchmarks/validation.py --data-dir ../shared/datasets`` (``--kappa-grid`` adds the
-internal-backtest κ, about 15 min more; ``--replicates 200`` simulation-based calibration, about
+internal-backtest methods, one more fit per cut, about 15 min more; ``--replicates 200`` simulation-based calibration, about
 20 min more).
 """
 
@@ -50,13 +53,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import validation_sets  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling.discrepancy import (FIELD_PRIOR_PATH, extrapolation_distance,  # noqa: E402
-                                       kappa_log_likelihood, learn_kappa_distribution)
+from bayes_scaling.discrepancy import (FIELD_PRIOR_PATH, LOG_KAPPA_GRID,  # noqa: E402
+                                       extrapolation_distance, kappa_log_likelihood,
+                                       learn_kappa_distribution, update_kappa_distribution)
 from bayes_scaling.errors import ConvergenceWarning  # noqa: E402
 from bayes_scaling.inference.sampler import release_compiled  # noqa: E402
 from bayes_scaling.likelihood import observation  # noqa: E402
 from bayes_scaling.prediction import posterior_params  # noqa: E402
-from bayes_scaling.validation.backtest import BUDGET_RTOL, estimate_discrepancy  # noqa: E402
+from bayes_scaling.validation.backtest import BUDGET_RTOL, kappa_evidence  # noqa: E402
 from bayes_scaling.validation.sbc import sbc  # noqa: E402
 from bayes_scaling.validation.baseline import bootstrap_predictive, huber_bootstrap  # noqa: E402
 from bayes_scaling.validation.scoring import crps, log_mean_density  # noqa: E402
@@ -153,7 +157,7 @@ def fit_cut(vset, cutoff, key, resamples, kappa_grid):
     if kappa_grid:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            out["kappa_grid"], _ = estimate_discrepancy(train, key=k_kappa)
+            out["kappa_evidence"], _ = kappa_evidence(train, key=k_kappa)
     return out
 
 
@@ -235,7 +239,8 @@ def main(argv=None):
     parser.add_argument("--include", help="comma list of sets (see validation_sets.py)")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--kappa-grid", action="store_true",
-                        help="also score κ from an internal backtest (one more fit per cut)")
+                        help="also score kappa-grid and field+sweep, from an internal backtest of "
+                             "each cut's training runs (one more fit per cut)")
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "validation.md"))
     parser.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results",
                                                        "validation.json"))
@@ -247,6 +252,7 @@ def main(argv=None):
     parser.add_argument("--prior-out", default=FIELD_PRIOR_PATH,
                         help="where the κ distribution learned from every set is written")
     args = parser.parse_args(argv)
+    command = COMMAND + (" --kappa-grid" if args.kappa_grid else "")
     include = args.include.split(",") if args.include else None
     sets = validation_sets.validation_sets(args.data_dir, include=include)
     started = time.perf_counter()
@@ -262,7 +268,9 @@ def main(argv=None):
                              "target": target, "C_ratio": ratio, "num_train": cut["num_train"],
                              "held_out": len(cut["y"]), "gate_ok": cut["gate"].ok,
                              "gate": cut["gate"].message(), "fit_seconds": cut["fit_seconds"],
-                             "kappa_grid": cut.get("kappa_grid"),
+                             "kappa_evidence": cut.get("kappa_evidence"),
+                             "kappa_grid": (None if cut.get("kappa_evidence") is None else float(
+                                 np.exp(LOG_KAPPA_GRID[np.argmax(cut["kappa_evidence"])]))),
                              "kappa_loglik": cut["kappa_loglik"]})
             cut_data.append(cut)
             print(f"{vset.name:50s} cut {cutoff:9.3g} ({ratio:5.1f}x) train {cut['num_train']:4d}"
@@ -283,8 +291,11 @@ def main(argv=None):
         kappa = leave_out[row["dataset"]].sample(ks[0], cut["log_mean"].shape[0])
         parts = [bayes_method("field", cut, np.asarray(kappa), ks[1]),
                  bayes_method("plain", cut, 0.0, ks[2]), huber_method(cut, ks[3])]
-        if row["kappa_grid"] is not None:
-            parts.append(bayes_method("kappa-grid", cut, row["kappa_grid"], ks[2]))
+        if row["kappa_evidence"] is not None:
+            sweep = update_kappa_distribution(leave_out[row["dataset"]], row["kappa_evidence"])
+            parts += [bayes_method("kappa-grid", cut, row["kappa_grid"], ks[2]),
+                      bayes_method("field+sweep", cut, np.asarray(
+                          sweep.sample(ks[0], cut["log_mean"].shape[0])), ks[1])]
         frames += [p.assign(set=row["set"], dataset=row["dataset"], target=row["target"],
                             cut=row["cutoff"]) for p in parts]
     per_run = pd.concat(frames, ignore_index=True)
@@ -293,7 +304,7 @@ def main(argv=None):
     field = learn(cut_table, source={
         "method": "hierarchical meta-analysis of leave-future-out errors "
                   "(bayes_scaling.discrepancy.learn_kappa_distribution)",
-        "command": COMMAND, "commit": commit,
+        "command": command, "commit": commit,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sets": sorted(cut_table["set"].unique()),
         "cuts": int(len(cut_table)), "held_out_runs": int(cut_table["held_out"].sum())})
@@ -321,7 +332,7 @@ def main(argv=None):
         axes.flat[0].figure.savefig(os.path.join(os.path.dirname(args.out), "validation_sbc.png"),
                                     dpi=110, bbox_inches="tight")
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": COMMAND, "commit": commit, "backend": jax.default_backend(),
+            "command": command, "commit": commit, "backend": jax.default_backend(),
             "devices": len(jax.devices()), "machine": platform.processor() or platform.machine(),
             "jax": jax.__version__, "minutes": (time.perf_counter() - started) / 60,
             "peak_rss_gb": peak_rss_gb(), "resamples": args.resamples,
@@ -332,7 +343,7 @@ def main(argv=None):
     records = {name: json.loads(frame.to_json(orient="records")) for name, frame in (
         ("overall", overall), ("by_dataset", by_dataset), ("by_target", by_target),
         ("per_set", per_set), ("reliability", reliability),
-        ("cuts", cut_table.drop(columns=["kappa_loglik"])))}
+        ("cuts", cut_table.drop(columns=["kappa_loglik", "kappa_evidence"])))}
     if sbc_result is not None:
         records["sbc"] = {"table": json.loads(sbc_result.table.to_json(orient="records")),
                           "replicates": args.replicates, "passed_at_1pct": sbc_result.passed(0.01)}

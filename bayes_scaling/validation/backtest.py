@@ -35,14 +35,16 @@ import pandas as pd
 
 from ..api import fit
 from .baseline import bootstrap_predictive, huber_bootstrap
-from ..discrepancy import KAPPA_GRID, compute_distance, predictive, predictive_noise
+from ..discrepancy import (KAPPA_GRID, compute_distance, extrapolation_distance,
+                           kappa_log_likelihood, predictive, predictive_noise,
+                           resolve_discrepancy, update_kappa_distribution)
 from ..prediction import DEFAULT_PROBS, interval_columns, posterior_params
 from ..laws.registry import get_law
 from ..laws.priors import all_param_names
 from .scoring import crps, in_interval, log_mean_density, relative_error
 
 __all__ = ["split_by_compute", "backtest", "rolling_backtest", "Backtest", "METHODS",
-           "METHOD_ABBREVIATIONS", "estimate_discrepancy"]
+           "METHOD_ABBREVIATIONS", "estimate_discrepancy", "kappa_evidence", "sweep_discrepancy"]
 
 METHODS = ("bayes", "huber-bootstrap")
 # The prefixes of each method's columns in `Backtest.side_by_side`.
@@ -347,12 +349,10 @@ def estimate_discrepancy(runs, *, key, law="chinchilla", priors=None, likelihood
     >>> bool(kappa >= 0), list(table.columns)
     (True, ['kappa', 'mean_lpd'])
     """
+    train, held, params = _internal_forecast(runs, key, law=law, priors=priors,
+                                             likelihood=likelihood, config=config,
+                                             holdout_top=holdout_top)
     law = get_law(law)
-    train, held = split_by_compute(runs, holdout_top=holdout_top,
-                                   min_train=len(all_param_names(law, likelihood)))
-    post = fit(train, key=key, law=law, priors=priors, likelihood=likelihood, config=config)
-    post.warn_if_unconverged("estimating the extrapolation discrepancy")
-    params = posterior_params(post)
     log_x = {name: jnp.log(jnp.asarray(getattr(held, name))) for name in law.inputs}
     distance = compute_distance(held.C, train.C)
     y = np.log(held.loss)
@@ -363,3 +363,86 @@ def estimate_discrepancy(runs, *, key, law="chinchilla", priors=None, likelihood
         scores.append(float(np.mean(log_mean_density(noise.log_prob(jnp.asarray(y)[None, :])))))
     table = pd.DataFrame({"kappa": np.asarray(grid, float), "mean_lpd": scores})
     return float(table["kappa"][table["mean_lpd"].idxmax()]), table
+
+
+def _internal_forecast(runs, key, *, law, priors, likelihood, config, holdout_top):
+    """Fit the runs below an internal compute cutoff: (train, held, posterior parameters)."""
+    law = get_law(law)
+    train, held = split_by_compute(runs, holdout_top=holdout_top,
+                                   min_train=len(all_param_names(law, likelihood)))
+    post = fit(train, key=key, law=law, priors=priors, likelihood=likelihood, config=config)
+    post.warn_if_unconverged("estimating the extrapolation discrepancy")
+    return train, held, posterior_params(post)
+
+
+def kappa_evidence(runs, *, key, law="chinchilla", priors=None, likelihood="student_t",
+                   config=None, holdout_top=0.2):
+    """What a sweep's own runs say about its extrapolation discrepancy κ.
+
+    An internal leave-future-out backtest: fit the runs below a compute cutoff (the largest
+    ``holdout_top`` of them held out, whole budgets) and score the held-out runs' plain
+    forecasts widened by each κ of the grid.
+
+    Parameters
+    ----------
+    runs : Runs
+    key : jax.random key
+    law, priors, likelihood, config
+        As for `fit`.
+    holdout_top : float
+
+    Returns
+    -------
+    (numpy.ndarray, int)
+        `discrepancy.kappa_log_likelihood` on `discrepancy.LOG_KAPPA_GRID`, and the number of
+        runs held out internally.
+    """
+    train, held, params = _internal_forecast(runs, key, law=law, priors=priors,
+                                             likelihood=likelihood, config=config,
+                                             holdout_top=holdout_top)
+    law = get_law(law)
+    log_x = {name: jnp.log(jnp.asarray(getattr(held, name)))[None, :] for name in law.inputs}
+    log_mean = np.asarray(law.log_loss({k: jnp.asarray(v)[:, None] for k, v in params.items()},
+                                       log_x), np.float64)
+    fitted = {k: np.asarray(getattr(train, k)) for k in ("N", "D", "C")}
+    points = {k: np.asarray(getattr(held, k)) for k in ("N", "D", "C")}
+    noise = {k: np.asarray(params[k]) for k in ("sigma", "nu") if k in params}
+    loglik = kappa_log_likelihood(log_mean, noise, extrapolation_distance(points, fitted),
+                                  np.log(held.loss), likelihood=likelihood)
+    return loglik, len(held)
+
+
+def sweep_discrepancy(runs, *, key, prior="field", law="chinchilla", priors=None,
+                      likelihood="student_t", config=None, holdout_top=0.2):
+    """κ for forecasts from these runs: the field's κ distribution updated by the sweep's own
+    internal backtest (`kappa_evidence`, `discrepancy.update_kappa_distribution`).
+
+    A sweep whose law held up beyond its own smaller runs narrows towards small κ; one whose
+    law drifted widens; a sweep with few runs stays near the field's. One more fit.
+
+    Parameters
+    ----------
+    runs : Runs
+    key : jax.random key
+    prior : "field" or KappaDistribution
+    law, priors, likelihood, config, holdout_top
+        As for `kappa_evidence`.
+
+    Returns
+    -------
+    KappaDistribution
+        Pass it to `forecast` as ``discrepancy``.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from bayes_scaling import simulate
+    >>> kappa = sweep_discrepancy(simulate(jax.random.key(0), num_runs=80), key=jax.random.key(1))
+    >>> kappa.source["internal_held_out"] >= 16   # the largest 20% by compute, whole budgets
+    True
+    """
+    loglik, held = kappa_evidence(runs, key=key, law=law, priors=priors, likelihood=likelihood,
+                                  config=config, holdout_top=holdout_top)
+    return update_kappa_distribution(resolve_discrepancy(prior), loglik, source={
+        "updated_by": f"an internal backtest of this sweep ({held} runs held out)",
+        "internal_held_out": held})
