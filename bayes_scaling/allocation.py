@@ -12,6 +12,13 @@ N* = (αA/λ)^(1/α), D* = (βB/λ)^(1/β), C = k·N*·D*; a target T ≤ E is u
 Everything is computed per posterior draw, vectorised over draws × budgets (one jitted function
 each), so N*, D*, D*/N*, L* and the compute for a target all get credible intervals.
 
+Beyond the data the law itself may err (`discrepancy`). `compute_for_target` carries that error
+by default: per draw, the log-loss reached along the frontier is the law's plus z·κ·d(C), with κ
+drawn from the discrepancy's distribution, z ~ Normal(0, 1) and d(C) the distance of (N*, D*, C)
+beyond the fitted data, a law error growing steadily with the distance whose spread at each
+budget is the forecast's; the compute needed is where that path first reaches the target
+(searched on a grid of log C, then interpolated).
+
 Example
 -------
 >>> import jax.numpy as jnp
@@ -30,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from .data import parse_number
-from .prediction import interval_columns, resolve_points
+from .discrepancy import resolve_discrepancy
+from .prediction import forecast, interval_columns, resolve_points
 from .laws.registry import get_law
 
 __all__ = ["optimal_allocation", "compute_for_loss", "optimal", "compute_for_target", "plan",
@@ -39,6 +47,11 @@ __all__ = ["optimal_allocation", "compute_for_loss", "optimal", "compute_for_tar
 # Laws whose compute-optimal allocation has this closed form.
 ALLOCATION_LAWS = ("chinchilla",)
 _PARAMS = ("E", "A", "alpha", "B", "beta")
+# With the law's own error, the compute for a target is searched on this many values of log C,
+# from TARGET_SEARCH_EFOLDS[0] e-folds below the smallest of the law's answers (and the data) to
+# TARGET_SEARCH_EFOLDS[1] beyond the largest: 0.04 e-folds (4% of C) apart, then interpolated.
+TARGET_SEARCH_EFOLDS = (-5.0, 25.0)
+TARGET_GRID_POINTS = 801
 
 
 def _log_terms(p, k):
@@ -199,12 +212,73 @@ def optimal(post, flops, *, flops_per_param_token=None, probs=(0.5, 0.9, 0.95)):
     return pd.concat(frames).sort_values(["budget"], kind="stable").reset_index(drop=True)
 
 
-def compute_for_target(post, target_loss, *, flops_per_param_token=None,
-                       probs=(0.5, 0.9, 0.95)):
+def _targets_with_discrepancy(params, targets, k, kappa, key, fitted):
+    """`compute_for_loss` per draw along a path of the law's own error (module docstring):
+    the same keys (log_C, log_N, log_D, reachable), NumPy float64 arrays of shape
+    (draws, targets); reachable is False where the path never reaches the target in the range
+    searched."""
+    p = {name: np.asarray(v, np.float64)[:, None] for name, v in params.items()}
+    k_kappa, k_z = jax.random.split(key)
+    count = len(p["E"])
+    spread = (np.asarray(kappa.sample(k_kappa, count), np.float64)
+              * np.asarray(jax.random.normal(k_z, (count,)), np.float64))[:, None]
+    law_answer = np.asarray(_target_draws(params, jnp.asarray(targets), k)["log_C"], np.float64)
+    ends = np.log([fitted["C"].min(), fitted["C"].max()])
+    answered = law_answer[np.isfinite(law_answer)]
+    grid = np.linspace(min(ends[0], answered.min(initial=np.inf)) + TARGET_SEARCH_EFOLDS[0],
+                       max(ends[1], answered.max(initial=-np.inf)) + TARGET_SEARCH_EFOLDS[1],
+                       TARGET_GRID_POINTS)
+    total = p["alpha"] + p["beta"]
+    log_g = (np.log(p["alpha"] * p["A"]) - np.log(p["beta"] * p["B"])) / total
+    log_nd = grid[None, :] - np.log(k)
+    log_n = log_g + p["beta"] / total * log_nd
+    log_d = p["alpha"] / total * log_nd - log_g
+    distance = np.maximum.reduce([np.zeros_like(log_n), log_n - np.log(fitted["N"].max()),
+                                  log_d - np.log(fitted["D"].max()),
+                                  np.broadcast_to(grid - ends[1], log_n.shape)])
+    path = np.log(p["E"] + p["A"] * np.exp(-p["alpha"] * log_n)
+                  + p["B"] * np.exp(-p["beta"] * log_d)) + spread * distance
+    rows = np.arange(count)
+    out = {name: np.full((count, len(targets)), np.nan) for name in ("log_C", "log_N", "log_D")}
+    out["reachable"] = np.zeros((count, len(targets)), bool)
+    for j, target in enumerate(np.log(targets)):
+        below = path <= target
+        first = np.argmax(below, axis=1)
+        before = np.maximum(first - 1, 0)
+        # Linear interpolation in log C between the last grid value above the target and the
+        # first at or below it (the first grid value itself when the path starts below).
+        high, low = path[rows, before], path[rows, first]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(first > 0, (high - target) / (high - low), 0.0)
+        log_c = grid[before] + share * (grid[first] - grid[before])
+        reached = below.any(axis=1)
+        out["reachable"][:, j] = reached
+        out["log_C"][:, j] = np.where(reached, log_c, np.nan)
+        out["log_N"][:, j] = np.where(reached, log_g[:, 0] + p["beta"][:, 0] / total[:, 0]
+                                      * (log_c - np.log(k)), np.nan)
+        out["log_D"][:, j] = np.where(reached, p["alpha"][:, 0] / total[:, 0]
+                                      * (log_c - np.log(k)) - log_g[:, 0], np.nan)
+    return out
+
+
+def compute_for_target(post, target_loss, *, key=None, discrepancy="field",
+                       flops_per_param_token=None, probs=(0.5, 0.9, 0.95)):
     """Compute (and N*, D*) needed to reach each target loss at the optimum.
 
-    Unreachable draws (target ≤ E) are counted in ``p_reachable`` and ``unreachable_draws``,
-    never dropped silently nor turned into infinities: the intervals are over reachable draws.
+    Draws that never reach a target (target ≤ E, or, with the discrepancy, the law's own error
+    keeps it out of reach in the range searched) are counted in ``p_reachable`` and
+    ``unreachable_draws``, never dropped silently nor turned into infinities: the intervals are
+    over the draws that reach it.
+
+    Parameters
+    ----------
+    post : Posterior
+    target_loss : float or array
+    key : jax.random key
+        For the draws of the discrepancy; needed unless ``discrepancy`` is None or 0.
+    discrepancy : "field", float, KappaDistribution or None
+        The law's own error beyond the data, as for `forecast` (module docstring); None or 0:
+        the law taken as exact.
 
     Returns
     -------
@@ -213,8 +287,17 @@ def compute_for_target(post, target_loss, *, flops_per_param_token=None,
     """
     k = _flops_per_param_token(post, flops_per_param_token)
     targets = _positive(target_loss, "target losses")
-    out = _target_draws(_draws(post), jnp.asarray(targets), k)
-    reachable = np.asarray(out["reachable"])
+    kappa = resolve_discrepancy(discrepancy)
+    params = _draws(post)
+    if np.all(kappa.values == 0):
+        out = {name: np.asarray(v) for name, v in
+               _target_draws(params, jnp.asarray(targets), k).items()}
+    else:
+        if key is None:
+            raise ValueError("compute_for_target draws the law's own error beyond the data: give "
+                             "key=jax.random.key(...), or discrepancy=None to take the law as exact")
+        out = _targets_with_discrepancy(params, targets, k, kappa, key, post.runs_table)
+    reachable = out["reachable"]
     frames = []
     for j, target in enumerate(targets):
         ok = reachable[:, j]
@@ -229,7 +312,8 @@ def compute_for_target(post, target_loss, *, flops_per_param_token=None,
     return pd.concat(frames).reset_index(drop=True)
 
 
-def plan(post, N=None, D=None, C=None, *, within=0.1, probs=(0.5, 0.9, 0.95)):
+def plan(post, N=None, D=None, C=None, *, key, discrepancy="field", within=0.1,
+         probs=(0.5, 0.9, 0.95)):
     """Judge a planned run against the compute-optimal allocation of the same compute.
 
     Per posterior draw: the planned run's expected loss; the optimal allocation for its compute
@@ -238,6 +322,11 @@ def plan(post, N=None, D=None, C=None, *, within=0.1, probs=(0.5, 0.9, 0.95)):
 
     Parameters
     ----------
+    key : jax.random key
+        For the planned run's observed loss (run-to-run noise and the discrepancy).
+    discrepancy : "field", float, KappaDistribution or None
+        The law's own error beyond the data in the planned run's observed loss, as for
+        `forecast`.
     within : float
         Report P(wasted share ≤ within), the probability that the plan is within this
         fraction of optimal in compute terms (default 10%).
@@ -245,8 +334,11 @@ def plan(post, N=None, D=None, C=None, *, within=0.1, probs=(0.5, 0.9, 0.95)):
     Returns
     -------
     (pandas.DataFrame, dict)
-        A table (quantity in planned_loss, optimal_loss, optimal_N, optimal_D,
-        optimal_tokens_per_param, compute_to_match, wasted_share) with intervals, and
+        A table (quantity in planned_loss, planned_observed_loss, optimal_loss, optimal_N,
+        optimal_D, optimal_tokens_per_param, compute_to_match, wasted_share) with intervals:
+        ``planned_observed_loss`` is what the run itself would report (the `forecast`'s
+        observed band: noise and, beyond the data, the law's own error); the rest compare the
+        law's expected losses, in which the law's error is shared by the plan and the optimum. And
         ``{"N", "D", "C", "p_within", "within"}`` for the plan.
     """
     if not 0 <= within < 1:
@@ -264,6 +356,7 @@ def plan(post, N=None, D=None, C=None, *, within=0.1, probs=(0.5, 0.9, 0.95)):
     log_match = compute_for_loss(params, jnp.asarray(planned), k)["log_C"]  # planned > E
     match = np.exp(np.asarray(log_match, np.float64))
     wasted = 1.0 - match / Cs[0]
+    observed = forecast(post, N=Ns, D=Ds, key=key, probs=probs, discrepancy=discrepancy)
     values = {"planned_loss": planned, "optimal_loss": best["loss"][:, 0],
               "optimal_N": best["N"][:, 0], "optimal_D": best["D"][:, 0],
               "optimal_tokens_per_param": best["tokens_per_param"][:, 0],
@@ -272,6 +365,9 @@ def plan(post, N=None, D=None, C=None, *, within=0.1, probs=(0.5, 0.9, 0.95)):
     for quantity, v in values.items():
         cols = interval_columns(np.asarray(v, np.float64)[:, None], probs)
         rows.append({"quantity": quantity, **{c: float(np.ravel(x)[0]) for c, x in cols.items()}})
+        if quantity == "planned_loss":
+            row = observed[observed["quantity"] == "observed"].iloc[0]
+            rows.append({"quantity": "planned_observed_loss", **{c: float(row[c]) for c in cols}})
     facts = {"N": float(Ns[0]), "D": float(Ds[0]), "C": float(Cs[0]), "within": within,
              "p_within": float(np.mean(wasted <= within))}
     return pd.DataFrame(rows), facts

@@ -46,6 +46,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
     import arviz as az
 
+from .data import Runs
 from .errors import ConvergenceWarning
 from .laws.priors import all_param_names, describe_prior
 from .laws.registry import get_law
@@ -397,6 +398,17 @@ class Posterior:
         """The fitted runs as a DataFrame: N, D, C, loss, then any further inputs (and group)."""
         const = self.idata.constant_data
         return pd.DataFrame({k: const[k].values for k in const.data_vars})
+
+    @property
+    def runs(self):
+        """The fitted runs as `Runs` (e.g. to refit them or backtest them)."""
+        table = self.runs_table
+        core = {k: table[k].to_numpy() for k in ("N", "D", "C", "loss")}
+        extra = {k: table[k].to_numpy() for k in table.columns if k not in (*core, "group")}
+        group = table["group"].to_numpy() if "group" in table else None
+        return Runs(**core, group=group, extra=extra, lines=np.arange(len(table)),
+                    source=self.idata.posterior.attrs["source"],
+                    flops_per_param_token=self.flops_per_param_token)
 
     @property
     def flops_per_param_token(self):

@@ -8,6 +8,7 @@ import pytest
 from scipy.optimize import brentq, minimize_scalar
 
 import bayes_scaling as bs
+from bayes_scaling.discrepancy import KappaDistribution
 from bayes_scaling.allocation import (allocation_exponents, compute_for_loss, compute_for_target,
                                       log_spaced_budgets, optimal, optimal_allocation, plan)
 
@@ -98,27 +99,58 @@ def test_allocation_exponents_are_the_slopes_of_the_optimum(sim_post):
 
 def test_compute_for_target_counts_unreachable_draws(sim_post):
     e = sim_post.draws(["E"])["E"]
-    table = compute_for_target(sim_post, [2.2, float(np.median(e)), 1.0])
+    table = compute_for_target(sim_post, [2.2, float(np.median(e)), 1.0], discrepancy=None)
     by = {t: g for t, g in table.groupby("target")}
     assert (by[0]["p_reachable"] == 1).all() and (by[0]["unreachable_draws"] == 0).all()
     half = by[1]["p_reachable"].iloc[0]
     assert 0.4 < half < 0.6 and by[1]["unreachable_draws"].iloc[0] == round((1 - half) * len(e))
     assert np.isfinite(by[1]["median"]).all()  # intervals over the reachable draws, no inf
     assert (by[2]["p_reachable"] == 0).all() and by[2]["median"].isna().all()
-    near = compute_for_target(sim_post, float(np.quantile(e, 0.9)) + 1e-3)
+    near = compute_for_target(sim_post, float(np.quantile(e, 0.9)) + 1e-3, discrepancy=None)
     assert np.isfinite(near[["median", "mean", "hi_95"]].to_numpy()).all()  # no float32 overflow
 
 
+def test_compute_for_target_carries_the_law_error_beyond_the_data(sim_post):
+    """By default the law's own error widens the compute needed for a target beyond the data
+    (and can keep it out of reach); with a vanishing κ the grid search gives the closed form;
+    a target inside the data is untouched. Fails if the default silently drops the error."""
+    largest = sim_post.runs_table["C"].max()
+    targets = [2.3, 1.95]  # reached inside the data, and beyond it
+    exact = compute_for_target(sim_post, targets, discrepancy=None)
+    tiny = compute_for_target(sim_post, targets, key=jax.random.key(3),
+                              discrepancy=KappaDistribution.fixed(1e-9))
+    default = compute_for_target(sim_post, targets, key=jax.random.key(3))
+    rows = {name: t[t["quantity"] == "C"].set_index("target") for name, t in
+            (("exact", exact), ("tiny", tiny), ("default", default))}
+    assert rows["exact"].loc[0, "hi_95"] < largest < rows["exact"].loc[1, "median"]
+    for column in ("lo_90", "median", "hi_90"):  # grid 0.04 e-folds apart, interpolated
+        np.testing.assert_allclose(rows["tiny"][column], rows["exact"][column], rtol=2e-3)
+        assert rows["default"].loc[0, column] == pytest.approx(rows["exact"].loc[0, column],
+                                                               rel=2e-3)
+    beyond = rows["default"].loc[1]
+    assert beyond["lo_90"] < 0.8 * rows["exact"].loc[1, "lo_90"]
+    assert beyond["p_reachable"] < 1 and beyond["unreachable_draws"] > 0
+    with pytest.raises(ValueError, match="give key="):
+        compute_for_target(sim_post, 1.95)
+
+
 def test_plan_judges_a_run(sim_post):
-    table, facts = plan(sim_post, N=70e9, D=1.4e12, within=0.1)
+    table, facts = plan(sim_post, N=70e9, D=1.4e12, key=jax.random.key(0), within=0.1)
     rows = table.set_index("quantity")
+    # The run's own loss: around the law's, wider (noise and, beyond the data, the law's error)
+    assert rows.loc["planned_observed_loss", "median"] == pytest.approx(
+        rows.loc["planned_loss", "median"], rel=0.01)
+    observed_width = rows.loc["planned_observed_loss", "hi_90"] - rows.loc["planned_observed_loss", "lo_90"]
+    exact, _ = plan(sim_post, N=70e9, D=1.4e12, key=jax.random.key(0), discrepancy=None)
+    exact = exact.set_index("quantity").loc["planned_observed_loss"]
+    assert observed_width > 2 * (exact["hi_90"] - exact["lo_90"])
     assert facts["C"] == pytest.approx(5.88e23)
     assert rows.loc["wasted_share", "lo_95"] >= -1e-3  # the optimum is never beaten
     assert rows.loc["optimal_loss", "median"] <= rows.loc["planned_loss", "median"]
     assert 0 <= facts["p_within"] <= 1
     # a plan at the posterior-median optimum wastes (almost) nothing
     best = optimal(sim_post, 5.88e23).set_index("quantity")["median"]
-    _, at_best = plan(sim_post, N=best["N"], C=5.88e23)
+    _, at_best = plan(sim_post, N=best["N"], C=5.88e23, key=jax.random.key(0))
     assert at_best["p_within"] > 0.9
 
 
@@ -127,8 +159,10 @@ def test_plan_judges_a_run(sim_post):
     (lambda p: optimal(p, []), "budgets .* must be positive"),
     (lambda p: compute_for_target(p, 0.0), "target losses must be positive"),
     (lambda p: optimal(p, 1e21, flops_per_param_token=0), "flops per parameter"),
-    (lambda p: plan(p, N=7e10, D=1.4e12, within=1.5), "within must be a fraction"),
-    (lambda p: plan(p, N=[7e10, 1e9], D=[1.4e12, 2e10]), "one run at a time")])
+    (lambda p: plan(p, N=7e10, D=1.4e12, key=jax.random.key(0), within=1.5),
+     "within must be a fraction"),
+    (lambda p: plan(p, N=[7e10, 1e9], D=[1.4e12, 2e10], key=jax.random.key(0)),
+     "one run at a time")])
 def test_bad_input(sim_post, call, match):
     with pytest.raises(ValueError, match=match):
         call(sim_post)

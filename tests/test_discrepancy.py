@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayes_scaling.discrepancy import (KappaDistribution, compute_distance,
+import bayes_scaling as bs
+
+from bayes_scaling.discrepancy import (LOG_KAPPA_GRID, KappaDistribution, compute_distance,
                                        extrapolation_distance, field_discrepancy,
                                        kappa_log_likelihood, learn_kappa_distribution,
-                                       predictive, resolve_discrepancy)
-from bayes_scaling.validation.backtest import estimate_discrepancy
+                                       predictive, resolve_discrepancy,
+                                       update_kappa_distribution)
+from bayes_scaling.validation.backtest import estimate_discrepancy, kappa_evidence
 from bayes_scaling.laws.registry import get_law
 
 from conftest import TEST_CONFIG
@@ -158,6 +161,50 @@ def test_kappa_is_larger_for_a_law_that_stops_holding(sim_runs, drifting_runs):
     # is chosen, when the law stops holding beyond the data.
     assert gain(ok) < 0.2
     assert kappa_bad > kappa_ok and gain(bad) > gain(ok)
+
+
+def test_updating_kappa_is_bayes_rule_on_the_grid():
+    """A log-normal prior times a likelihood Gaussian in log κ: the posterior is the
+    precision-weighted log-normal (quantiles within one grid step of log κ, 0.077)."""
+    levels = (np.arange(400) + 0.5) / 400
+    prior = KappaDistribution(np.exp(stats.norm.ppf(levels, math.log(0.01), 1.0)), {"p": 1})
+    step = LOG_KAPPA_GRID[1] - LOG_KAPPA_GRID[0]
+    unchanged = update_kappa_distribution(prior, np.zeros(len(LOG_KAPPA_GRID)))
+    for q in (0.05, 0.5, 0.95):
+        assert math.log(unchanged.quantile(q)) == pytest.approx(math.log(prior.quantile(q)),
+                                                                abs=step)
+    center, width = math.log(0.002), 0.5
+    loglik = -0.5 * ((LOG_KAPPA_GRID - center) / width) ** 2
+    posterior = update_kappa_distribution(prior, loglik, source={"u": 2})
+    precision = 1.0 + 1 / width ** 2
+    mean = (math.log(0.01) + center / width ** 2) / precision
+    for q in (0.05, 0.5, 0.95):
+        expected = stats.norm.ppf(q, mean, 1 / math.sqrt(precision))
+        assert math.log(posterior.quantile(q)) == pytest.approx(expected, abs=step)
+    assert posterior.source == {"p": 1, "u": 2}
+    with pytest.raises(ValueError, match="shape"):
+        update_kappa_distribution(prior, loglik[:5])
+
+
+def test_a_sweeps_own_backtest_narrows_or_widens_the_field():
+    """The field's κ updated by the internal backtest (the largest 20% by compute held out).
+    A precise sweep (σ = 0.3%) simulated from the law itself moves well below the field's median
+    κ (0.01: a law error of 1% per e-fold would show against 0.3% noise); the same sweep whose
+    loss drifts up by 3% per e-fold of compute above its 80th percentile, where the internal
+    backtest sees it, moves above it."""
+    runs = bs.simulate(jax.random.key(7), num_runs=120, sigma=0.003, nu=np.inf)
+    excess = np.maximum(0.0, np.log(runs.C / np.quantile(runs.C, 0.8)))
+    drifting = dataclasses.replace(runs, loss=runs.loss * np.exp(0.03 * excess))
+    field = field_discrepancy()
+    updated = {}
+    for name, sweep in (("ok", runs), ("drifting", drifting)):
+        loglik, held = kappa_evidence(sweep, key=jax.random.key(5), config=TEST_CONFIG)
+        assert held >= 0.2 * len(runs)
+        updated[name] = update_kappa_distribution(field, loglik)
+    assert updated["ok"].quantile(0.5) < 0.5 * field.quantile(0.5)
+    assert updated["drifting"].quantile(0.5) > field.quantile(0.5)
+    # ... and near the drift's own rate, 0.03 per e-fold (0.026-0.028 over three seeds)
+    assert 0.015 < updated["drifting"].quantile(0.5) < 0.06
 
 
 def test_the_field_default_is_learned_and_says_where_from():

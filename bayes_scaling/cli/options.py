@@ -167,20 +167,48 @@ def parse_list(text, flag):
 
 
 def parse_discrepancy(text):
-    """``--discrepancy``: "field" (the learned default), "none" or 0 (the plain posterior
-    predictive), or a number κ >= 0."""
-    if text.strip().lower() == "field":
-        return "field"
-    if text.strip().lower() == "none":
+    """``--discrepancy``: "field" (the learned default), "sweep" (the field's κ updated by the
+    fit's own internal backtest), "none" or 0 (the plain posterior predictive), or a number
+    κ >= 0."""
+    word = text.strip().lower()
+    if word in ("field", "sweep"):
+        return word
+    if word == "none":
         return 0.0
     try:
         kappa = float(text)
     except ValueError:
-        raise ValueError(f"--discrepancy must be 'field', 'none' or a number KAPPA >= 0, got "
-                         f"{text!r}") from None
+        raise ValueError(f"--discrepancy must be 'field', 'sweep', 'none' or a number KAPPA >= 0, "
+                         f"got {text!r}") from None
     if not kappa >= 0:
         raise ValueError(f"--discrepancy must be >= 0, got {text}")
     return kappa
+
+
+def add_discrepancy_flag(parser, where):
+    """``--discrepancy`` for a command that forecasts beyond the data; ``where`` says how it
+    enters the command's answer."""
+    parser.add_argument("--discrepancy", default="field", metavar="field|sweep|none|KAPPA",
+                        help=f"the law's own error beyond the data, {where}: 'field' (default) "
+                             "draws kappa from the distribution learned across public sweeps "
+                             "(docs/validation.md), 'sweep' updates that by an internal backtest "
+                             "of this fit's runs (one more fit), 'none' takes the law as exact, a "
+                             "number is a fixed kappa in nats of log-loss per e-fold beyond the "
+                             "data")
+
+
+def resolve_cli_discrepancy(post, choice, seed):
+    """What `forecast` gets for a parsed ``--discrepancy``: "sweep" runs the internal backtest
+    (one more fit, announced on stderr); the others pass through."""
+    if choice != "sweep":
+        return choice
+    import jax
+
+    from ..validation.backtest import sweep_discrepancy
+
+    to_stderr("updating the field's extrapolation discrepancy by an internal backtest of this "
+              "fit's runs (one more fit) ...")
+    return sweep_discrepancy(post, key=jax.random.fold_in(jax.random.key(seed), 1))
 
 
 def discrepancy_note(table, discrepancy):
@@ -191,12 +219,16 @@ def discrepancy_note(table, discrepancy):
     notes = spread_notes(table)
     if not notes:
         return None
-    if discrepancy == 0:
+    if isinstance(discrepancy, (int, float)) and discrepancy == 0:
         return ("note: the observed intervals are the plain posterior predictive: they leave out "
                 "the law's own error beyond the data (--discrepancy field adds it)")
     kappa = resolve_discrepancy(discrepancy)
-    where = (f"learned across {len(kappa.source['sets'])} public sweeps, docs/validation.md"
-             if discrepancy == "field" else "given")
+    if "sets" not in kappa.source:
+        where = "given"
+    else:
+        where = f"learned across {len(kappa.source['sets'])} public sweeps, docs/validation.md"
+        if "updated_by" in kappa.source:
+            where += f", updated by {kappa.source['updated_by']}"
     return "\n  ".join([f"note: beyond the data the observed intervals include the law's own "
                         f"error, growing with the distance: {kappa.describe()} ({where}; "
                         f"--discrepancy none leaves it out)", *notes])

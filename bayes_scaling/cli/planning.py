@@ -7,9 +7,9 @@ import os
 
 from .output import (announce_gate, check_writable, diagnostics_dict, emit_table, image_format,
                      records, to_stderr)
-from .options import (add_group_flag, budgets, discrepancy_note, fit_file_command,
-                      frontier_budgets, input_columns, load_fit, parse_discrepancy, parse_list,
-                      point_inputs)
+from .options import (add_discrepancy_flag, add_group_flag, budgets, discrepancy_note,
+                      fit_file_command, frontier_budgets, input_columns, load_fit,
+                      parse_discrepancy, parse_list, point_inputs, resolve_cli_discrepancy)
 
 
 FORECAST_COLUMNS = ["point", "quantity", "N", "D", "C", "median", "lo_50", "hi_50", "lo_90",
@@ -43,7 +43,7 @@ def cmd_forecast(args):
         raise ValueError(f"law {post.law.name!r} needs {missing[0]!r} at the points too: give "
                          f"--input {missing[0]}=VALUES or a {missing[0]!r} column in --points")
     probs = parse_list(args.probs, "probs")
-    discrepancy = parse_discrepancy(args.discrepancy)
+    discrepancy = resolve_cli_discrepancy(post, parse_discrepancy(args.discrepancy), args.seed)
     table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs,
                      discrepancy=discrepancy, inputs=inputs or None)
     columns = ["point", "quantity", "N", "D", "C", "median"] + [
@@ -66,7 +66,9 @@ def cmd_forecast(args):
 
 
 def cmd_optimal(args):
-    from ..allocation import allocation_exponents, compute_for_target, optimal
+    import jax
+
+    from ..allocation import TARGET_SEARCH_EFOLDS, allocation_exponents, compute_for_target, optimal
 
     if (args.flops is None) == (args.target_loss is None):
         raise ValueError("give --flops BUDGETS or --target-loss LOSSES (one of them)")
@@ -77,7 +79,9 @@ def cmd_optimal(args):
                         flops_per_param_token=args.flops_per_param_token)
         title = "Compute-optimal allocation per budget (N*, D*, D*/N*, L*)"
     else:
+        discrepancy = resolve_cli_discrepancy(post, parse_discrepancy(args.discrepancy), args.seed)
         table = compute_for_target(post, parse_list(args.target_loss, "target-loss"),
+                                   key=jax.random.key(args.seed), discrepancy=discrepancy,
                                    probs=probs, flops_per_param_token=args.flops_per_param_token)
         title = "Compute needed to reach each target loss at the optimum"
     diagnostics = post.check()
@@ -88,22 +92,34 @@ def cmd_optimal(args):
     if not (args.json or args.csv):
         emit_table(exponents, args, title="\nAllocation exponents N* ∝ C^a, D* ∝ C^b (90% interval)")
         if args.target_loss is not None:
+            if not (isinstance(discrepancy, float) and discrepancy == 0):
+                to_stderr("note: the compute needed carries the law's own error beyond the data "
+                          "(the extrapolation discrepancy of 'forecast', docs/validation.md); "
+                          "--discrepancy none takes the law as exact")
             for _, row in table.drop_duplicates("target").iterrows():
                 if row["p_reachable"] < 1:
-                    to_stderr(f"note: target {row['target_loss']:g} is unreachable (at or below the "
-                         f"irreducible loss E) in {row['unreachable_draws']} draws "
-                         f"({1 - row['p_reachable']:.1%}); intervals are over the other draws")
+                    exact = isinstance(discrepancy, float) and discrepancy == 0
+                    why = ("at or below the irreducible loss E" if exact else
+                           "at or below E, or kept out of reach by the law's own error beyond "
+                           f"the data within {TARGET_SEARCH_EFOLDS[1]:g} e-folds of compute")
+                    to_stderr(f"note: target {row['target_loss']:g} is unreachable ({why}) in "
+                              f"{row['unreachable_draws']} draws ({1 - row['p_reachable']:.1%}); "
+                              f"intervals are over the other draws")
     announce_gate(diagnostics)
     return 0
 
 
 def cmd_plan(args):
+    import jax
+
     from ..allocation import plan
 
     post = load_fit(args)
     N, D, C = (parse_list(args.params, "params"), parse_list(args.tokens, "tokens"),
                parse_list(args.flops, "flops"))
-    table, facts = plan(post, N=N, D=D, C=C, within=args.within,
+    discrepancy = resolve_cli_discrepancy(post, parse_discrepancy(args.discrepancy), args.seed)
+    table, facts = plan(post, N=N, D=D, C=C, key=jax.random.key(args.seed),
+                        discrepancy=discrepancy, within=args.within,
                         probs=parse_list(args.probs, "probs"))
     diagnostics = post.check()
     emit_table(table, args, title=f"Planned run: N={facts['N']:.3g}, D={facts['D']:.3g}, "
@@ -202,11 +218,7 @@ def add_commands(sub):
                     help="a further input the law needs at the points, e.g. --input U=10B "
                          "(data_constrained) or a list U=10B,20B; repeatable")
     fc.add_argument("--seed", type=int, default=0)
-    fc.add_argument("--discrepancy", default="field", metavar="field|none|KAPPA",
-                    help="the law's own error beyond the data, added to the observed band: "
-                         "'field' (default) draws kappa from the distribution learned across "
-                         "public sweeps (docs/validation.md), 'none' leaves it out, a number "
-                         "is a fixed kappa in nats of log-loss per e-fold beyond the data")
+    add_discrepancy_flag(fc, "added to the observed band")
 
     opt = fit_file_command(sub, "optimal", "compute-optimal N*, D*, L* for budgets, or the "
                                             "compute needed for a target loss", cmd_optimal)
@@ -215,6 +227,8 @@ def add_commands(sub):
     opt.add_argument("--target-loss", help="target loss(es), e.g. 1.95 or 2.0,1.95")
     opt.add_argument("--flops-per-param-token", type=float,
                      help="k in C = k*N*D (default: the fit's, usually 6)")
+    add_discrepancy_flag(opt, "with --target-loss: carried along the frontier")
+    opt.add_argument("--seed", type=int, default=0)
 
     pl = fit_file_command(sub, "plan", "judge a planned run against the compute-optimal one",
                            cmd_plan)
@@ -223,6 +237,8 @@ def add_commands(sub):
     pl.add_argument("--flops", help="FLOPs C (with one of the others)")
     pl.add_argument("--within", type=float, default=0.1,
                     help="report P(wasted compute share <= WITHIN) (default 0.1)")
+    add_discrepancy_flag(pl, "in the planned run's observed loss")
+    pl.add_argument("--seed", type=int, default=0)
 
     pt = sub.add_parser("plot", help="draw a fit: data and law, residuals, parameter pairs or "
                                      "the compute-optimal frontier, as PNG, SVG or PDF")

@@ -412,20 +412,23 @@ def kappa_evidence(runs, *, key, law="chinchilla", priors=None, likelihood="stud
     return loglik, len(held)
 
 
-def sweep_discrepancy(runs, *, key, prior="field", law="chinchilla", priors=None,
-                      likelihood="student_t", config=None, holdout_top=0.2):
-    """κ for forecasts from these runs: the field's κ distribution updated by the sweep's own
-    internal backtest (`kappa_evidence`, `discrepancy.update_kappa_distribution`).
+def sweep_discrepancy(post, *, key, prior="field", priors=None, config=None, holdout_top=0.2):
+    """κ for forecasts from a fit: the field's κ distribution updated by the fit's own runs
+    through an internal backtest (`kappa_evidence`, `discrepancy.update_kappa_distribution`).
 
     A sweep whose law held up beyond its own smaller runs narrows towards small κ; one whose
-    law drifted widens; a sweep with few runs stays near the field's. One more fit.
+    law drifted widens; a sweep with few runs stays near the field's. Costs one more fit.
 
     Parameters
     ----------
-    runs : Runs
+    post : Posterior
+        The fit whose forecasts are wanted; its runs, law and likelihood are refitted below an
+        internal compute cutoff.
     key : jax.random key
     prior : "field" or KappaDistribution
-    law, priors, likelihood, config, holdout_top
+    priors : dict, optional
+        Priors of the internal fit, as for `fit` (default: the law's defaults).
+    config, holdout_top
         As for `kappa_evidence`.
 
     Returns
@@ -436,13 +439,15 @@ def sweep_discrepancy(runs, *, key, prior="field", law="chinchilla", priors=None
     Examples
     --------
     >>> import jax
-    >>> from bayes_scaling import simulate
-    >>> kappa = sweep_discrepancy(simulate(jax.random.key(0), num_runs=80), key=jax.random.key(1))
+    >>> from bayes_scaling import fit, simulate
+    >>> post = fit(simulate(jax.random.key(0), num_runs=80), key=jax.random.key(1))
+    >>> kappa = sweep_discrepancy(post, key=jax.random.key(2))
     >>> kappa.source["internal_held_out"] >= 16   # the largest 20% by compute, whole budgets
     True
     """
-    loglik, held = kappa_evidence(runs, key=key, law=law, priors=priors, likelihood=likelihood,
-                                  config=config, holdout_top=holdout_top)
+    loglik, held = kappa_evidence(post.runs, key=key, law=post.law, priors=priors,
+                                  likelihood=post.likelihood, config=config,
+                                  holdout_top=holdout_top)
     return update_kappa_distribution(resolve_discrepancy(prior), loglik, source={
         "updated_by": f"an internal backtest of this sweep ({held} runs held out)",
         "internal_held_out": held})

@@ -91,6 +91,29 @@ def test_output_is_never_overwritten(epoch_fit, cli_env, datasets_dir):
     assert (cwd / "fit.nc").stat().st_mtime == before
 
 
+def test_forecast_says_what_its_intervals_include_beyond_the_data(epoch_fit, cli_env):
+    """Default: the field's discrepancy, named with its provenance; 'sweep' updates it by an
+    internal backtest of the fit's runs; 'none' is the plain predictive, and narrower."""
+    cwd, _ = epoch_fit
+    args = ["forecast", "fit.nc", "--params", "70B", "--tokens", "1.4T", "--json"]
+    width = {}
+    for choice in ("field", "sweep", "none"):
+        out = run(args + ["--discrepancy", choice], cli_env, cwd)
+        observed = json.loads(out.stdout)["table"][1]
+        assert observed["quantity"] == "observed"
+        width[choice] = observed["hi_90"] - observed["lo_90"]
+        if choice == "none":
+            assert "plain posterior predictive" in out.stderr
+        else:
+            assert "include the law's own error" in out.stderr
+            assert "learned across 19 public sweeps" in out.stderr
+            assert "extrapolation discrepancy" in out.stderr
+        assert ("updated by an internal backtest" in out.stderr) == (choice == "sweep")
+    assert width["none"] < width["field"] and width["none"] < width["sweep"]
+    bad = run(args + ["--discrepancy", "feild"], cli_env, cwd, ok=False)
+    assert bad.returncode == 2 and "--discrepancy must be 'field', 'sweep'" in bad.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["fit", "missing.csv"], "missing.csv: no such file"),
     (["fit", "bad.csv"], "bad.csv, line 3, column 'loss' (loss): cannot read 'oops'"),
@@ -188,8 +211,13 @@ def test_optimal_budgets_targets_and_plan(epoch_fit, cli_env):
     assert all(10 < r["median"] < 40 for r in ratio)
     out = run(["optimal", "fit.nc", "--target-loss", "2.0,1.5"], cli_env, cwd)
     assert "p_reachable" in out.stdout and "note: target 1.5 is unreachable" in out.stderr
+    assert "carries the law's own error beyond the data" in out.stderr
+    exact = run(["optimal", "fit.nc", "--target-loss", "2.0,1.5", "--discrepancy", "none"],
+                cli_env, cwd)
+    assert "own error" not in exact.stderr and "(at or below the irreducible loss E)" in exact.stderr
     out = run(["plan", "fit.nc", "--params", "70B", "--tokens", "1.4T"], cli_env, cwd)
     assert "wasted_share" in out.stdout and "P(planned run within 10% of optimal" in out.stdout
+    assert "planned_observed_loss" in out.stdout
     bad = run(["optimal", "fit.nc", "--flops=1e21,-5"], cli_env, cwd, ok=False)
     assert bad.returncode == 2 and "budgets (FLOPs) must be positive" in bad.stderr
     bad = run(["optimal", "fit.nc"], cli_env, cwd, ok=False)
