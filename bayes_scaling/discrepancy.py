@@ -15,10 +15,13 @@ Inside the data d = 0, so a fit's own runs say nothing about κ. Its default is 
 field's public sweeps (`field_discrepancy`): the leave-future-out errors of the plain posterior on
 every shared loss dataset, pooled by a hierarchical model (log κ of a sweep ~ Normal(m, t), m and
 t on a grid with flat priors; `learn_kappa_distribution`). The result, κ for a sweep not yet seen,
-ships as `discrepancy_prior.json` with its provenance (written by ``benchmarks/validation.py``; `forecast` does not use it by default yet).
-A forecast draws one κ per posterior draw from it, so its intervals carry parameter
-uncertainty, run-to-run noise and the extrapolation discrepancy together; `spread_parts` reports
-the three separately.
+ships as `discrepancy_prior.json` with its provenance (written by ``benchmarks/validation.py``)
+and is the default of `forecast`, `compute_for_target` and `plan`. A forecast draws one κ per
+posterior draw from it, so its intervals carry parameter uncertainty, run-to-run noise and the
+extrapolation discrepancy together; `spread_parts` reports the three separately. A fit's own
+runs can sharpen it: `update_kappa_distribution` multiplies it by the likelihood of κ from an
+internal backtest (`validation.backtest.sweep_discrepancy`), as the hierarchical model does
+for a new sweep once its own data are seen.
 
 Example
 -------
