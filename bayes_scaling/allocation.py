@@ -228,6 +228,7 @@ def _targets_with_discrepancy(params, targets, k, kappa, key, fitted):
     grid = np.linspace(min(ends[0], answered.min(initial=np.inf)) + TARGET_SEARCH_EFOLDS[0],
                        max(ends[1], answered.max(initial=-np.inf)) + TARGET_SEARCH_EFOLDS[1],
                        TARGET_GRID_POINTS)
+    # `_log_terms` again, in float64 NumPy: near E the compute searched overflows float32.
     total = p["alpha"] + p["beta"]
     log_g = (np.log(p["alpha"] * p["A"]) - np.log(p["beta"] * p["B"])) / total
     log_nd = grid[None, :] - np.log(k)
@@ -294,8 +295,9 @@ def compute_for_target(post, target_loss, *, key=None, discrepancy="field",
                _target_draws(params, jnp.asarray(targets), k).items()}
     else:
         if key is None:
-            raise ValueError("compute_for_target draws the law's own error beyond the data: give "
-                             "key=jax.random.key(...), or discrepancy=None to take the law as exact")
+            raise ValueError("compute_for_target draws the law's own error beyond the data: "
+                             "give key=jax.random.key(...), or discrepancy=None to take the law "
+                             "as exact")
         out = _targets_with_discrepancy(params, targets, k, kappa, key, post.runs_table)
     reachable = out["reachable"]
     frames = []

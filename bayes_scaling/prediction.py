@@ -205,7 +205,8 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     -------
     pandas.DataFrame
         Two rows per point (``quantity`` = "expected" and "observed"), with N, D, C, the median,
-        mean, ``lo_<p>``/``hi_<p>`` bounds, and ``N_vs_max``, ``D_vs_max``, ``C_vs_max``: the
+        mean (NaN for the observed loss under the Student-t likelihood, where exp of a Student-t
+        has none), ``lo_<p>``/``hi_<p>`` bounds, and ``N_vs_max``, ``D_vs_max``, ``C_vs_max``: the
         point's size as a multiple of the largest fitted one (> 1 means extrapolation);
         ``extrapolation``, the same as a note (`extrapolation_notes`), and ``far``, True beyond
         `FAR_EXTRAPOLATION` times the largest fitted N, D or C; ``distance``, the e-folds beyond
@@ -249,6 +250,9 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     frames = []
     for quantity, values in (("expected", expected), ("observed", observed)):
         cols = interval_columns(np.exp(np.asarray(values, np.float64)), probs)
+        if quantity == "observed" and post.likelihood == "student_t":
+            # exp of a Student-t has no mean: the sample mean would be dominated by a few draws
+            cols["mean"] = np.full(len(N), np.nan)
         frames.append(pd.DataFrame({"point": np.arange(len(N)), "quantity": quantity,
                                     **base, **cols, **scale}))
     return pd.concat(frames).sort_values(["point", "quantity"], kind="stable").reset_index(drop=True)

@@ -21,6 +21,9 @@ def test_intervals_are_nested_and_observed_is_wider(sim_post):
     width = table.assign(w=table.hi_90 - table.lo_90).pivot(index="point", columns="quantity",
                                                             values="w")
     assert (width["observed"] > width["expected"]).all()
+    # exp of the Student-t observation has no mean: NaN, not a number dominated by a few draws
+    mean = table.set_index("quantity")["mean"]
+    assert mean["observed"].isna().all() and np.isfinite(mean["expected"]).all()
 
 
 def test_forecast_matches_law_at_posterior_draws(sim_post):
