@@ -290,7 +290,7 @@ def compute_for_target(post, target_loss, *, key=None, discrepancy="field",
     targets = _positive(target_loss, "target losses")
     kappa = resolve_discrepancy(discrepancy)
     params = _draws(post)
-    if np.all(kappa.values == 0):
+    if kappa.is_zero:
         out = {name: np.asarray(v) for name, v in
                _target_draws(params, jnp.asarray(targets), k).items()}
     else:

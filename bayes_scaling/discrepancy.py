@@ -90,6 +90,11 @@ class KappaDistribution:
         """``count`` independent draws of κ (a JAX array)."""
         return jax.random.choice(key, jnp.asarray(self.values), (count,))
 
+    @property
+    def is_zero(self):
+        """True when κ is 0 everywhere: the plain posterior predictive, the law taken as exact."""
+        return bool(np.all(self.values == 0))
+
     def quantile(self, q):
         return float(np.quantile(self.values, q))
 

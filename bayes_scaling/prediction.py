@@ -231,7 +231,7 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     log_x = {name: jnp.log(jnp.asarray(base[name])) for name in law.inputs}
     fitted = post.runs_table
     distance = extrapolation_distance(base, fitted)
-    if np.all(kappa.values == 0):
+    if kappa.is_zero:
         kappa_draws = jnp.zeros(())
         expected, observed = predictive_draws(params, log_x, key, law=law,
                                               likelihood=post.likelihood)

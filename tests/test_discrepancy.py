@@ -215,6 +215,7 @@ def test_the_field_default_is_learned_and_says_where_from():
     assert resolve_discrepancy("field").values.tolist() == field.values.tolist()
     assert resolve_discrepancy(0).values.tolist() == [0.0]
     assert resolve_discrepancy(None).values.tolist() == [0.0]
+    assert resolve_discrepancy(None).is_zero and not field.is_zero
     with pytest.raises(ValueError, match="kappa must be >= 0"):
         resolve_discrepancy(-0.1)
     with pytest.raises(ValueError, match="'field', a number"):

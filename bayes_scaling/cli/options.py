@@ -219,10 +219,10 @@ def discrepancy_note(table, discrepancy):
     notes = spread_notes(table)
     if not notes:
         return None
-    if isinstance(discrepancy, (int, float)) and discrepancy == 0:
+    kappa = resolve_discrepancy(discrepancy)
+    if kappa.is_zero:
         return ("note: the observed intervals are the plain posterior predictive: they leave out "
                 "the law's own error beyond the data (--discrepancy field adds it)")
-    kappa = resolve_discrepancy(discrepancy)
     if "sets" not in kappa.source:
         where = "given"
     else:

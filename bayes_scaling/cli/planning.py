@@ -69,6 +69,7 @@ def cmd_optimal(args):
     import jax
 
     from ..allocation import TARGET_SEARCH_EFOLDS, allocation_exponents, compute_for_target, optimal
+    from ..discrepancy import resolve_discrepancy
 
     if (args.flops is None) == (args.target_loss is None):
         raise ValueError("give --flops BUDGETS or --target-loss LOSSES (one of them)")
@@ -92,13 +93,13 @@ def cmd_optimal(args):
     if not (args.json or args.csv):
         emit_table(exponents, args, title="\nAllocation exponents N* ∝ C^a, D* ∝ C^b (90% interval)")
         if args.target_loss is not None:
-            if not (isinstance(discrepancy, float) and discrepancy == 0):
+            exact = resolve_discrepancy(discrepancy).is_zero
+            if not exact:
                 to_stderr("note: the compute needed carries the law's own error beyond the data "
                           "(the extrapolation discrepancy of 'forecast', docs/validation.md); "
                           "--discrepancy none takes the law as exact")
             for _, row in table.drop_duplicates("target").iterrows():
                 if row["p_reachable"] < 1:
-                    exact = isinstance(discrepancy, float) and discrepancy == 0
                     why = ("at or below the irreducible loss E" if exact else
                            "at or below E, or kept out of reach by the law's own error beyond "
                            f"the data within {TARGET_SEARCH_EFOLDS[1]:g} e-folds of compute")
