@@ -2,8 +2,9 @@
 
 Sweeps (backtest cutoffs, bootstrap-like refits, one fit per task or per dataset, prior
 sensitivity) are where accelerators pay: a single 5-parameter fit is too small to fill one. The
-data sets may differ in size: each is padded to the longest with its first run and a mask that
-leaves the padding out of the likelihood and of the centring (see `models.build_model`).
+data sets may differ in size: each is padded to the bucket of the longest (`inference.padding`)
+with its first run and a mask that leaves the padding out of the likelihood and of the centring
+(see `models.build_model`).
 How the fits share the hardware is `inference.sampler.batch_strategy`'s choice: vectorised in
 lockstep on GPUs and TPUs, one after another on each CPU core; either way split over every
 local device. Across hosts, see `inference.distributed`.
@@ -37,6 +38,7 @@ from ..laws.registry import get_law
 from ..models import model_inputs
 from ..posterior import Posterior, SweepResult, item_axis_first, sweep_idata
 from .distributed import map_items
+from .padding import pad_runs, padded_size
 from .sampler import LawModel, SamplerConfig, run_batch, split_priors
 
 __all__ = ["fit_many", "FitBatch"]
@@ -94,7 +96,7 @@ def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="studen
                              f"{num_params} parameters of {law.name!r}")
         chosen.append({**default_priors(law, r, likelihood), **(extra or {})})
         check_priors(law, chosen[-1], likelihood)
-    data, mask = _padded(runs, law, dtype)
+    data, mask = _padded(runs, law, dtype, config.pad_runs)
     splits = [split_priors(p, data[1].dtype) for p in chosen]
     spec = splits[0][0]
     for i, (other, _) in enumerate(splits):
@@ -139,19 +141,18 @@ def _fit_keys(key, num_fits):
     return key
 
 
-def _padded(runs, law, dtype):
-    """Inputs and log-losses of every data set padded to the longest, and the mask."""
+def _padded(runs, law, dtype, pad_to_bucket):
+    """Inputs and log-losses of every data set padded to the longest (to its bucket, see
+    `inference.padding`, with ``pad_to_bucket``), and the masks."""
     longest = max(len(r) for r in runs)
-    xs, ys, masks = [], [], []
+    size = padded_size(longest) if pad_to_bucket else longest
+    padded = []
     for r in runs:
-        pad = longest - len(r)
         x = model_inputs(r, law, dtype=dtype)
-        xs.append({k: jnp.concatenate([v, jnp.repeat(v[:1], pad)]) for k, v in x.items()})
-        y = jnp.log(jnp.asarray(r.loss, dtype=x[law.inputs[0]].dtype))
-        ys.append(jnp.concatenate([y, jnp.repeat(y[:1], pad)]))
-        masks.append(np.arange(longest) < len(r))
-    x = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *xs)
-    return (x, jnp.stack(ys)), jnp.asarray(np.stack(masks))
+        padded.append(pad_runs(x, jnp.log(jnp.asarray(r.loss, dtype=x[law.inputs[0]].dtype)),
+                               size))
+    x, y, mask = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *padded)
+    return (x, y), mask
 
 
 class FitBatch(SweepResult):

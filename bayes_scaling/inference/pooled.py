@@ -53,6 +53,7 @@ from ..laws.registry import get_law, term_log_input
 from ..likelihood import get_likelihood
 from ..models import centre_site, model_inputs, observation_noise
 from ..posterior import PooledPosterior
+from .padding import pad_runs, padded_size
 from .sampler import (MAX_POINTWISE_LOGLIK, SamplerConfig, chain_layout, compiled_model,
                       join_priors, split_priors)
 
@@ -117,13 +118,15 @@ def _group_parameter(name, prior, tau, pooled, plate):
     return numpyro.deterministic(name, jnp.exp(log_pop + spread * z)), log_pop
 
 
-def _group_coefficient(term, prior, tau, params, log_pop, values, group, plate):
-    """Group values of a coefficient, sampled through the log of its term at a centre."""
+def _group_coefficient(term, prior, tau, params, log_pop, values, group, mask, plate):
+    """Group values of a coefficient, sampled through the log of its term at a centre (of the
+    runs where ``mask`` is True: the rest is padding)."""
     if not isinstance(prior, dist.Distribution):
         return numpyro.deterministic(term.coef, jnp.full(plate.size, prior))
     exponent = params[term.exponent]
-    counts = jax.ops.segment_sum(jnp.ones_like(values), group, plate.size)
-    centre = jax.ops.segment_sum(values, group, plate.size) / counts
+    weight = mask.astype(values.dtype)
+    counts = jax.ops.segment_sum(weight, group, plate.size)
+    centre = jax.ops.segment_sum(values * weight, group, plate.size) / counts
     shift = exponent * centre  # log coef = log term at the group's centre + shift
     if log_pop is None:  # group-specific: the law's prior, as in a single fit
         group_prior = prior
@@ -131,7 +134,7 @@ def _group_coefficient(term, prior, tau, params, log_pop, values, group, plate):
         # The population's coefficient, through its term at the centre of all runs (as in a
         # single fit); each group's log coefficient ~ Normal(its log, τ), centred: groups'
         # coefficients differ by factors of several, so τ is large and there is no funnel.
-        centre_all = jnp.mean(values)
+        centre_all = jnp.sum(values * weight) / jnp.sum(weight)
         shift_pop = jnp.exp(log_pop) * centre_all
         pop_term = numpyro.sample(f"{centre_site(term.coef)}_pop", dist.TransformedDistribution(
             prior, [transforms.ExpTransform().inv, transforms.AffineTransform(-shift_pop, 1.0)]))
@@ -149,10 +152,11 @@ def _group_coefficient(term, prior, tau, params, log_pop, values, group, plate):
 
 
 def _make_pooled_model(law, priors, likelihood, pool, num_groups):
-    """``model(x, y, group)``: the hierarchical model (see the module); ``group`` indexes runs."""
+    """``model(x, y, group, mask)``: the hierarchical model (see the module); ``group`` indexes
+    runs, ``mask`` is False for padding (see `inference.padding`)."""
     coefs = {term.coef for term in law.power_terms}
 
-    def model(x, y, group):
+    def model(x, y, group, mask):
         plate = numpyro.plate("group", num_groups)
         params, log_pop = {}, {}
         for name in law.param_names:
@@ -163,9 +167,9 @@ def _make_pooled_model(law, priors, likelihood, pool, num_groups):
             params[term.coef] = _group_coefficient(
                 term, priors[term.coef], priors.get(f"{term.coef}_tau"), params,
                 log_pop.get(term.exponent) if term.coef in pool else None,
-                term_log_input(term, x), group, plate)
+                term_log_input(term, x), group, mask, plate)
         mean = law.log_loss({name: value[group] for name, value in params.items()}, x)
-        numpyro.sample("log_loss", observation_noise(likelihood, mean, priors), obs=y)
+        numpyro.sample("log_loss", observation_noise(likelihood, mean, priors).mask(mask), obs=y)
 
     return model
 
@@ -249,14 +253,18 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
     config = config or pooled_config()
     x = model_inputs(runs, law, dtype=dtype)
     y = jnp.log(jnp.asarray(runs.loss, dtype=x[law.inputs[0]].dtype))
+    size = padded_size(len(runs)) if config.pad_runs else len(runs)
+    x, y, mask = pad_runs(x, y, size)
+    group = jnp.asarray(np.concatenate([group, np.repeat(group[:1], size - len(group))]),
+                        jnp.int32)  # the padding repeats the first run, as pad_runs does
     prior_spec, prior_values = split_priors(chosen, y.dtype)
     spec = PooledLawModel(law, likelihood, prior_spec, pool, len(names))
-    pointwise = config.num_chains * config.num_samples * len(runs) <= \
-        MAX_POINTWISE_LOGLIK
+    pointwise = config.num_chains * config.num_samples * size <= MAX_POINTWISE_LOGLIK
     run = compiled_model(spec, config, chain_layout(config), pointwise)
     keys = jax.random.split(key, config.num_chains)
     samples, stats, loglik = jax.block_until_ready(
-        run(keys, (x, y, jnp.asarray(group, jnp.int32)), prior_values))
+        run(keys, (x, y, group, mask), prior_values))
+    loglik = None if loglik is None else loglik[..., :len(runs)]
     post = PooledPosterior.from_arrays(law=law, likelihood=likelihood, priors=chosen, runs=runs,
                                        samples=samples, stats=stats, loglik=loglik,
                                        config=config, pool=pool, groups=names)

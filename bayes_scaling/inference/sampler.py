@@ -47,6 +47,7 @@ from ..errors import PrecisionWarning
 from ..laws.registry import get_law
 from ..models import make_model, model_inputs
 from .nuts import sample_chain
+from .padding import pad_runs, padded_size
 from ..posterior import Posterior
 from ..laws.priors import check_priors
 
@@ -87,6 +88,10 @@ class SamplerConfig:
         sequential on CPU. See `chain_layout`.
     progress_bar : bool
         Report progress on stderr while sampling (used by the CLI).
+    pad_runs : bool
+        Pad the runs to a bucket of a few fixed sizes (`inference.padding`) so that fits of
+        other sizes reuse the compiled sampler; the posterior is unchanged. False compiles for
+        the exact size (for comparisons).
     """
 
     num_chains: int = 4
@@ -96,6 +101,7 @@ class SamplerConfig:
     max_tree_depth: int = 10
     chain_method: str = "auto"
     progress_bar: bool = False
+    pad_runs: bool = True
 
     def __post_init__(self):
         for name in ("num_chains", "num_warmup", "num_samples", "max_tree_depth"):
@@ -404,11 +410,14 @@ def _latent_sites(model, data):
             if site["type"] == "sample" and not site["is_observed"]}
 
 
-def _data(runs, law, dtype):
-    """The model's ``(x, y, mask)`` for one fit; ``mask=None`` (no padding)."""
+def _data(runs, law, dtype, pad=True):
+    """The model's ``(x, y, mask)`` for one fit: padded to `padded_size` with a mask, or
+    exactly the runs with ``mask=None`` when ``pad`` is False."""
     x = model_inputs(runs, law, dtype=dtype)
     y = jnp.log(jnp.asarray(runs.loss, dtype=x[law.inputs[0]].dtype))
-    return x, y, None
+    if not pad:
+        return x, y, None
+    return pad_runs(x, y, padded_size(len(runs)))
 
 
 def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood="student_t",
@@ -420,7 +429,7 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
     """
     law = get_law(law)
     check_priors(law, priors, likelihood)
-    data = _data(runs, law, dtype)
+    data = _data(runs, law, dtype, config.pad_runs)
     if data[1].dtype == jnp.float32 and len(runs) > FLOAT32_MAX_RUNS:
         warnings.warn(
             f"{len(runs)} runs in float32: the log-likelihood's rounding error makes NUTS take "
@@ -428,22 +437,25 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
             "jax.config.update('jax_enable_x64', True) before fitting (the CLI does so itself)",
             PrecisionWarning, stacklevel=3)
     prior_spec, prior_values = split_priors(priors, data[1].dtype)
-    pointwise = config.num_chains * config.num_samples * len(runs) <= MAX_POINTWISE_LOGLIK
+    pointwise = config.num_chains * config.num_samples * len(data[1]) <= MAX_POINTWISE_LOGLIK
     sampler = _compiled_sampler(law, likelihood, config, chain_layout(config), pointwise,
                                 prior_spec)
     keys = jax.random.split(key, config.num_chains)
     if not config.progress_bar:
-        return jax.block_until_ready(sampler(keys, data, prior_values))
-    from tqdm.auto import tqdm
+        samples, stats, loglik = jax.block_until_ready(sampler(keys, data, prior_values))
+    else:
+        from tqdm.auto import tqdm
 
-    total = config.num_chains * (config.num_warmup + config.num_samples)
-    with tqdm(total=total, desc=f"NUTS {config.num_chains} chains", unit="it",
-              leave=False) as bar:
-        _Progress.bar, _Progress.done = bar, {}
-        try:
-            return jax.block_until_ready(sampler(keys, data, prior_values))
-        finally:
-            _Progress.bar = None
+        total = config.num_chains * (config.num_warmup + config.num_samples)
+        with tqdm(total=total, desc=f"NUTS {config.num_chains} chains", unit="it",
+                  leave=False) as bar:
+            _Progress.bar, _Progress.done = bar, {}
+            try:
+                samples, stats, loglik = jax.block_until_ready(
+                    sampler(keys, data, prior_values))
+            finally:
+                _Progress.bar = None
+    return samples, stats, None if loglik is None else loglik[..., :len(runs)]
 
 
 def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
@@ -469,17 +481,20 @@ def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
     """
     law = get_law(law)
     check_priors(law, priors, likelihood)
-    x, _, _ = _data(runs, law, dtype)
+    x, _, _ = _data(runs, law, dtype, pad=False)
     ys = jnp.asarray(log_losses, dtype=x[law.inputs[0]].dtype)
     if ys.ndim != 2 or ys.shape[1] != len(runs):
         raise ValueError(f"log_losses must have shape (fits, {len(runs)}), got {ys.shape}")
     num_fits = ys.shape[0]
+    size = padded_size(len(runs)) if config.pad_runs else len(runs)
+    x, _, mask = pad_runs(x, ys[0], size)
+    ys = jnp.concatenate([ys, jnp.repeat(ys[:, :1], size - len(runs), axis=1)], axis=1)
     prior_spec, prior_values = split_priors(priors, ys.dtype)
-    x, prior_values = jax.tree_util.tree_map(
-        lambda a: jnp.broadcast_to(a, (num_fits,) + a.shape), (x, prior_values))
+    x, mask, prior_values = jax.tree_util.tree_map(
+        lambda a: jnp.broadcast_to(a, (num_fits,) + a.shape), (x, mask, prior_values))
     keys = jax.random.split(key, (num_fits, config.num_chains))
-    return run_batch(LawModel(law, likelihood, prior_spec), config, keys,
-                     (x, ys, jnp.ones(ys.shape, bool)), prior_values, strategy)
+    return run_batch(LawModel(law, likelihood, prior_spec), config, keys, (x, ys, mask),
+                     prior_values, strategy)
 
 
 def run_nuts(law, priors, runs, *, key, config=SamplerConfig(), likelihood="student_t",

@@ -1,17 +1,22 @@
 """NUTS fits: parameter recovery, no recompilation, chain layouts, precision, settings."""
 
+import dataclasses
 import os
 import subprocess
 import sys
 
+import arviz as az
 import jax
 import numpy as np
 import pytest
+from numpyro.infer.util import log_density
 
 import bayes_scaling as bs
 from bayes_scaling.datasets import EPOCH_CHINCHILLA
 from bayes_scaling.laws.priors import default_priors
+from bayes_scaling.inference.padding import pad_runs
 from bayes_scaling.inference.sampler import SamplerConfig, _Progress, chain_layout, trace_count
+from bayes_scaling.models import build_model, model_inputs
 
 from conftest import TEST_CONFIG
 
@@ -54,10 +59,44 @@ def test_refit_same_shape_does_not_recompile(sim_post):
     assert post.idata.posterior["E"].shape == (4, TEST_CONFIG.num_samples)
 
 
+def test_fits_of_many_sizes_compile_at_most_twice():
+    """Runs are padded to a bucket (inference.padding): 50-240 runs share one program, 500 a
+    second; each fit keeps its own runs' pointwise log-likelihood, and LOO reads only those."""
+    before = trace_count()
+    for size in (50, 123, 200, 240, 500):
+        runs = bs.simulate(jax.random.key(size), num_runs=size)
+        post = bs.fit(runs, key=jax.random.key(1), config=TEST_CONFIG)
+        assert post.idata.log_likelihood["log_loss"].shape == (4, TEST_CONFIG.num_samples, size)
+        assert az.loo(post.idata).n_data_points == size
+    assert trace_count() - before <= 2
+
+
+def test_padded_density_equals_the_unpadded_one(sim_runs):
+    """The padding (copies of the first run, masked) changes neither the likelihood nor the
+    centring of the coefficients: the model's log density at fixed parameters is the same."""
+    runs = sim_runs.subset(np.arange(len(sim_runs)) < 37)
+    model = build_model("chinchilla", default_priors("chinchilla", runs))
+    x = model_inputs(runs)
+    y = np.log(runs.loss)
+    params = {"E": 1.7, "log_A_term": -0.3, "log_B_term": -0.5, "alpha": 0.33, "beta": 0.29,
+              "sigma": 0.02, "nu": 6.0}
+    exact, _ = log_density(model, (x, y, None), {}, params)
+    padded, _ = log_density(model, pad_runs(x, y, 256), {}, params)
+    np.testing.assert_allclose(float(padded), float(exact), rtol=1e-5)
+
+
+def test_padded_fit_matches_the_exact_size_fit():
+    """The same 60 runs fitted padded to 256 and compiled for exactly 60: same posterior."""
+    runs = bs.simulate(jax.random.key(60), num_runs=60)
+    padded = bs.fit(runs, key=jax.random.key(1), config=TEST_CONFIG)
+    exact = bs.fit(runs, key=jax.random.key(2),
+                   config=dataclasses.replace(TEST_CONFIG, pad_runs=False))
+    assert padded.check().ok and exact.check().ok
+    assert_same_posterior(padded, exact)
+
+
 def assert_same_posterior(a, b):
     """Posterior means agree within 4 Monte Carlo standard errors of their difference."""
-    import arviz as az
-
     names = ["E", "alpha", "beta", "sigma"]
     ess_a, ess_b = az.ess(a.idata, var_names=names), az.ess(b.idata, var_names=names)
     for name in names:
