@@ -27,7 +27,9 @@ Example
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import transforms
@@ -50,8 +52,12 @@ def model_inputs(runs, law="chinchilla", dtype=None):
     Raises `data.RunsError` naming the column when the runs lack an input the law needs.
     """
     law = get_law(law)
-    return {name: jnp.log(jnp.asarray(runs.input(name, law.name), dtype=dtype))
-            for name in law.inputs}
+    # The log in NumPy, then jax.device_put: a jnp operation on an array of a new length (even
+    # jnp.asarray, through lax.stage, in jax 0.10) compiles a small program of its own, and
+    # every refit of another size would keep a few more in memory.
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.asarray(0.0).dtype
+    return {name: jax.device_put(np.log(np.asarray(runs.input(name, law.name), np.float64))
+                                 .astype(dtype)) for name in law.inputs}
 
 
 def _parameter(name, prior):

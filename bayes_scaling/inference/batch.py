@@ -149,8 +149,8 @@ def _padded(runs, law, dtype, pad_to_bucket):
     padded = []
     for r in runs:
         x = model_inputs(r, law, dtype=dtype)
-        padded.append(pad_runs(x, jnp.log(jnp.asarray(r.loss, dtype=x[law.inputs[0]].dtype)),
-                               size))
+        y = np.log(np.asarray(r.loss, np.float64)).astype(x[law.inputs[0]].dtype)
+        padded.append(pad_runs(x, y, size))
     x, y, mask = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *padded)
     return (x, y), mask
 

@@ -25,7 +25,7 @@ Example
 
 from __future__ import annotations
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 
 __all__ = ["padded_size", "pad_runs", "SMALLEST_BUCKET", "LARGEST_DOUBLING"]
@@ -52,10 +52,12 @@ def pad_runs(x, y, size):
     count = len(y)
     if size < count:
         raise ValueError(f"cannot pad {count} runs to {size}")
-    extra = size - count
 
     def pad(values):
-        return jnp.concatenate([values, jnp.repeat(values[:1], extra)])
+        # In NumPy, then jax.device_put: jnp operations on a new length compile (see
+        # `models.model_inputs`).
+        values = np.asarray(values)
+        return jax.device_put(np.concatenate([values, np.repeat(values[:1], size - count)]))
 
     return ({name: pad(values) for name, values in x.items()}, pad(y),
-            jnp.asarray(np.arange(size) < count))
+            jax.device_put(np.arange(size) < count))

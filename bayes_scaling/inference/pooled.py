@@ -252,7 +252,7 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
     check_pool(law, pool, chosen)
     config = config or pooled_config()
     x = model_inputs(runs, law, dtype=dtype)
-    y = jnp.log(jnp.asarray(runs.loss, dtype=x[law.inputs[0]].dtype))
+    y = np.log(np.asarray(runs.loss, np.float64)).astype(x[law.inputs[0]].dtype)
     size = padded_size(len(runs)) if config.pad_runs else len(runs)
     x, y, mask = pad_runs(x, y, size)
     group = jnp.asarray(np.concatenate([group, np.repeat(group[:1], size - len(group))]),
@@ -264,7 +264,7 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
     keys = jax.random.split(key, config.num_chains)
     samples, stats, loglik = jax.block_until_ready(
         run(keys, (x, y, group, mask), prior_values))
-    loglik = None if loglik is None else loglik[..., :len(runs)]
+    loglik = None if loglik is None else np.asarray(loglik)[..., :len(runs)]
     post = PooledPosterior.from_arrays(law=law, likelihood=likelihood, priors=chosen, runs=runs,
                                        samples=samples, stats=stats, loglik=loglik,
                                        config=config, pool=pool, groups=names)

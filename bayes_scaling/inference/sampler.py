@@ -414,7 +414,7 @@ def _data(runs, law, dtype, pad=True):
     """The model's ``(x, y, mask)`` for one fit: padded to `padded_size` with a mask, or
     exactly the runs with ``mask=None`` when ``pad`` is False."""
     x = model_inputs(runs, law, dtype=dtype)
-    y = jnp.log(jnp.asarray(runs.loss, dtype=x[law.inputs[0]].dtype))
+    y = jax.device_put(np.log(np.asarray(runs.loss, np.float64)).astype(x[law.inputs[0]].dtype))
     if not pad:
         return x, y, None
     return pad_runs(x, y, padded_size(len(runs)))
@@ -455,7 +455,7 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
                     sampler(keys, data, prior_values))
             finally:
                 _Progress.bar = None
-    return samples, stats, None if loglik is None else loglik[..., :len(runs)]
+    return samples, stats, None if loglik is None else np.asarray(loglik)[..., :len(runs)]
 
 
 def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
