@@ -38,7 +38,7 @@ from .laws.priors import check_priors
 from .laws.registry import get_law, term_log_input
 from .likelihood import get_likelihood, noise_param_names, observation
 
-__all__ = ["build_model", "model_inputs", "centre_site", "observation_noise"]
+__all__ = ["build_model", "model_inputs", "model_data", "centre_site", "observation_noise"]
 
 
 def centre_site(coef):
@@ -58,6 +58,13 @@ def model_inputs(runs, law="chinchilla", dtype=None):
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.asarray(0.0).dtype
     return {name: jax.device_put(np.log(np.asarray(runs.input(name, law.name), np.float64))
                                  .astype(dtype)) for name in law.inputs}
+
+
+def model_data(runs, law="chinchilla", dtype=None):
+    """The model's ``(x, y)``: `model_inputs` and the observed log-losses, of one dtype."""
+    x = model_inputs(runs, law, dtype=dtype)
+    dtype = next(iter(x.values())).dtype
+    return x, jax.device_put(np.log(np.asarray(runs.loss, np.float64)).astype(dtype))
 
 
 def _parameter(name, prior):

@@ -35,7 +35,7 @@ from ..data import Runs, load_runs
 from ..laws.priors import (all_param_names, check_priors, default_priors, describe_prior,
                            parse_prior)
 from ..laws.registry import get_law
-from ..models import model_inputs
+from ..models import model_data
 from ..posterior import Posterior, SweepResult, item_axis_first, sweep_idata
 from .distributed import map_items
 from .padding import pad_runs, padded_size
@@ -148,9 +148,7 @@ def _padded(runs, law, dtype, pad_to_bucket):
     size = padded_size(longest) if pad_to_bucket else longest
     padded = []
     for r in runs:
-        x = model_inputs(r, law, dtype=dtype)
-        y = np.log(np.asarray(r.loss, np.float64)).astype(x[law.inputs[0]].dtype)
-        padded.append(pad_runs(x, y, size))
+        padded.append(pad_runs(*model_data(r, law, dtype), size))
     x, y, mask = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *padded)
     return (x, y), mask
 

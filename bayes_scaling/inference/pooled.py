@@ -51,7 +51,7 @@ from ..laws.priors import (PriorError, all_param_names, check_priors, default_pr
                            has_positive_support)
 from ..laws.registry import get_law, term_log_input
 from ..likelihood import get_likelihood
-from ..models import centre_site, model_inputs, observation_noise
+from ..models import centre_site, model_data, observation_noise
 from ..posterior import PooledPosterior
 from .padding import pad_runs, padded_size
 from .sampler import (MAX_POINTWISE_LOGLIK, SamplerConfig, chain_layout, compiled_model,
@@ -251,8 +251,7 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
     check_priors(law, base, likelihood)
     check_pool(law, pool, chosen)
     config = config or pooled_config()
-    x = model_inputs(runs, law, dtype=dtype)
-    y = np.log(np.asarray(runs.loss, np.float64)).astype(x[law.inputs[0]].dtype)
+    x, y = model_data(runs, law, dtype)
     size = padded_size(len(runs)) if config.pad_runs else len(runs)
     x, y, mask = pad_runs(x, y, size)
     group = jnp.asarray(np.concatenate([group, np.repeat(group[:1], size - len(group))]),

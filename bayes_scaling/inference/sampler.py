@@ -45,7 +45,7 @@ from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy
 
 from ..errors import PrecisionWarning
 from ..laws.registry import get_law
-from ..models import make_model, model_inputs
+from ..models import make_model, model_data
 from .nuts import sample_chain
 from .padding import pad_runs, padded_size
 from ..posterior import Posterior
@@ -413,8 +413,7 @@ def _latent_sites(model, data):
 def _data(runs, law, dtype, pad=True):
     """The model's ``(x, y, mask)`` for one fit: padded to `padded_size` with a mask, or
     exactly the runs with ``mask=None`` when ``pad`` is False."""
-    x = model_inputs(runs, law, dtype=dtype)
-    y = jax.device_put(np.log(np.asarray(runs.loss, np.float64)).astype(x[law.inputs[0]].dtype))
+    x, y = model_data(runs, law, dtype)
     if not pad:
         return x, y, None
     return pad_runs(x, y, padded_size(len(runs)))
