@@ -21,10 +21,10 @@ engine's defaults on the runs below it, and every held-out run is forecast by:
 The κ distribution learned from *every* set is written to bayes_scaling/discrepancy_prior.json
 (the library's default), with its provenance.
 
-Run from the repository root (2 CPU cores: about 35 min):
+Run from the repository root:
 ``python benchmarks/validation.py --data-dir ../shared/datasets`` (``--kappa-grid`` adds the
-internal-backtest methods, one more fit per cut, about 15 min more; ``--replicates 200`` simulation-based calibration, about
-20 min more).
+internal-backtest methods, one more fit per cut; with it, 10 min on 2 CPU cores;
+``--replicates 200`` simulation-based calibration, about 20 min more).
 """
 
 import os
@@ -57,7 +57,6 @@ from bayes_scaling.discrepancy import (FIELD_PRIOR_PATH, LOG_KAPPA_GRID,  # noqa
                                        extrapolation_distance, kappa_log_likelihood,
                                        learn_kappa_distribution, update_kappa_distribution)
 from bayes_scaling.errors import ConvergenceWarning  # noqa: E402
-from bayes_scaling.inference.sampler import release_compiled  # noqa: E402
 from bayes_scaling.likelihood import observation  # noqa: E402
 from bayes_scaling.prediction import posterior_params  # noqa: E402
 from bayes_scaling.validation.backtest import BUDGET_RTOL, kappa_evidence  # noqa: E402
@@ -263,7 +262,6 @@ def main(argv=None):
         for cutoff, target, ratio in cuts(vset.runs):
             key, k_cut = jax.random.split(key)
             cut = fit_cut(vset, cutoff, k_cut, args.resamples, args.kappa_grid)
-            release_compiled()  # each cut is a new data size: keep memory flat
             cut_rows.append({"set": vset.name, "dataset": vset.dataset, "cutoff": cutoff,
                              "target": target, "C_ratio": ratio, "num_train": cut["num_train"],
                              "held_out": len(cut["y"]), "gate_ok": cut["gate"].ok,

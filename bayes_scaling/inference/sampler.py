@@ -300,9 +300,9 @@ def batch_strategy(strategy="auto", num_devices=None):
 def release_compiled():
     """Drop every compiled sampler (this module's caches and JAX's), releasing their memory.
 
-    Each compiled program keeps 150-180 MB, and a new number of runs compiles a new one; a
-    long sweep over data sets of many sizes (a backtest benchmark) calls this between sets so
-    that memory stays flat. The next fit compiles again.
+    Each compiled program keeps 150-180 MB. Runs padded to buckets (`inference.padding`) share
+    programs, so a sweep over data sets of many sizes no longer needs this; it remains for
+    sweeps over many sampler settings or models. The next fit compiles again.
     """
     compiled_model.cache_clear()
     _compiled_batch_sampler.cache_clear()
