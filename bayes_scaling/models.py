@@ -51,20 +51,28 @@ def model_inputs(runs, law="chinchilla", dtype=None):
 
     Raises `data.RunsError` naming the column when the runs lack an input the law needs.
     """
-    law = get_law(law)
-    # The log in NumPy, then jax.device_put: a jnp operation on an array of a new length (even
-    # jnp.asarray, through lax.stage, in jax 0.10) compiles a small program of its own, and
-    # every refit of another size would keep a few more in memory.
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.asarray(0.0).dtype
-    return {name: jax.device_put(np.log(np.asarray(runs.input(name, law.name), np.float64))
-                                 .astype(dtype)) for name in law.inputs}
+    return jax.device_put(_log_inputs(runs, get_law(law), _float_dtype(dtype)))
 
 
 def model_data(runs, law="chinchilla", dtype=None):
-    """The model's ``(x, y)``: `model_inputs` and the observed log-losses, of one dtype."""
-    x = model_inputs(runs, law, dtype=dtype)
-    dtype = next(iter(x.values())).dtype
-    return x, jax.device_put(np.log(np.asarray(runs.loss, np.float64)).astype(dtype))
+    """The model's ``(x, y)`` as NumPy arrays of one floating dtype (JAX's default unless
+    given): the log of each input and the observed log-losses. The samplers pad them
+    (`inference.padding`) and move them to the device once."""
+    dtype = _float_dtype(dtype)
+    return (_log_inputs(runs, get_law(law), dtype),
+            np.log(np.asarray(runs.loss, np.float64)).astype(dtype))
+
+
+def _float_dtype(dtype):
+    return jnp.dtype(dtype) if dtype is not None else jnp.asarray(0.0).dtype
+
+
+def _log_inputs(runs, law, dtype):
+    # The log in NumPy: a jnp operation on an array of a new length (even jnp.asarray, through
+    # lax.stage, in jax 0.10) compiles a small program of its own, and every refit of another
+    # size would keep a few more in memory.
+    return {name: np.log(np.asarray(runs.input(name, law.name), np.float64)).astype(dtype)
+            for name in law.inputs}
 
 
 def _parameter(name, prior):

@@ -146,10 +146,8 @@ def _padded(runs, law, dtype, pad_to_bucket):
     `inference.padding`, with ``pad_to_bucket``), and the masks."""
     longest = max(len(r) for r in runs)
     size = padded_size(longest) if pad_to_bucket else longest
-    padded = []
-    for r in runs:
-        padded.append(pad_runs(*model_data(r, law, dtype), size))
-    x, y, mask = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *padded)
+    padded = [pad_runs(*model_data(r, law, dtype), size) for r in runs]
+    x, y, mask = jax.device_put(jax.tree_util.tree_map(lambda *v: np.stack(v), *padded))
     return (x, y), mask
 
 

@@ -15,20 +15,19 @@ of 4,096 keeps the waste under 100% and falling.
 
 Example
 -------
+>>> import numpy as np
 >>> [padded_size(n) for n in (7, 240, 257, 4096, 4097)]
 [256, 256, 512, 4096, 8192]
->>> import jax.numpy as jnp
->>> x, y, mask = pad_runs({"N": jnp.arange(1.0, 4.0)}, jnp.zeros(3), 5)
+>>> x, y, mask = pad_runs({"N": np.arange(1.0, 4.0)}, np.zeros(3), 5)
 >>> x["N"].tolist(), mask.tolist()
 ([1.0, 2.0, 3.0, 1.0, 1.0], [True, True, True, False, False])
 """
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 
-__all__ = ["padded_size", "pad_runs", "SMALLEST_BUCKET", "LARGEST_DOUBLING"]
+__all__ = ["padded_size", "pad_runs", "pad_to", "SMALLEST_BUCKET", "LARGEST_DOUBLING"]
 
 SMALLEST_BUCKET = 256
 LARGEST_DOUBLING = 4096
@@ -44,20 +43,21 @@ def padded_size(num_runs):
 
 
 def pad_runs(x, y, size):
-    """Pad inputs ``x`` (dict of 1-d arrays) and log-losses ``y`` to ``size`` runs.
+    """Pad inputs ``x`` (dict of arrays) and log-losses ``y`` to ``size`` runs (the last axis).
 
-    Returns ``(x, y, mask)``; the padding repeats the first run (finite values, so that no NaN
-    reaches a gradient through a masked term) and ``mask`` is False there.
+    Returns NumPy ``(x, y, mask)``; the padding repeats the first run (finite values, so that
+    no NaN reaches a gradient through a masked term) and ``mask`` is False there.
     """
-    count = len(y)
-    if size < count:
-        raise ValueError(f"cannot pad {count} runs to {size}")
+    count = np.shape(y)[-1]
+    return ({name: pad_to(values, size) for name, values in x.items()}, pad_to(y, size),
+            np.arange(size) < count)
 
-    def pad(values):
-        # In NumPy, then jax.device_put: jnp operations on a new length compile (see
-        # `models.model_inputs`).
-        values = np.asarray(values)
-        return jax.device_put(np.concatenate([values, np.repeat(values[:1], size - count)]))
 
-    return ({name: pad(values) for name, values in x.items()}, pad(y),
-            jax.device_put(np.arange(size) < count))
+def pad_to(values, size):
+    """``values`` (NumPy; runs on the last axis) padded to ``size`` runs with copies of the
+    first. In NumPy: jnp operations on a new length would each compile a program."""
+    values = np.asarray(values)
+    extra = size - values.shape[-1]
+    if extra < 0:
+        raise ValueError(f"cannot pad {values.shape[-1]} runs to {size}")
+    return np.concatenate([values, np.repeat(values[..., :1], extra, axis=-1)], axis=-1)

@@ -53,7 +53,7 @@ from ..laws.registry import get_law, term_log_input
 from ..likelihood import get_likelihood
 from ..models import centre_site, model_data, observation_noise
 from ..posterior import PooledPosterior
-from .padding import pad_runs, padded_size
+from .padding import pad_runs, pad_to, padded_size
 from .sampler import (MAX_POINTWISE_LOGLIK, SamplerConfig, chain_layout, compiled_model,
                       join_priors, split_priors)
 
@@ -253,9 +253,8 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
     config = config or pooled_config()
     x, y = model_data(runs, law, dtype)
     size = padded_size(len(runs)) if config.pad_runs else len(runs)
-    x, y, mask = pad_runs(x, y, size)
-    group = jnp.asarray(np.concatenate([group, np.repeat(group[:1], size - len(group))]),
-                        jnp.int32)  # the padding repeats the first run, as pad_runs does
+    x, y, mask, group = jax.device_put((*pad_runs(x, y, size),
+                                        pad_to(np.asarray(group, np.int32), size)))
     prior_spec, prior_values = split_priors(chosen, y.dtype)
     spec = PooledLawModel(law, likelihood, prior_spec, pool, len(names))
     pointwise = config.num_chains * config.num_samples * size <= MAX_POINTWISE_LOGLIK

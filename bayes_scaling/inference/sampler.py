@@ -411,12 +411,11 @@ def _latent_sites(model, data):
 
 
 def _data(runs, law, dtype, pad=True):
-    """The model's ``(x, y, mask)`` for one fit: padded to `padded_size` with a mask, or
-    exactly the runs with ``mask=None`` when ``pad`` is False."""
+    """The model's ``(x, y, mask)`` for one fit, on the device: padded to `padded_size` with a
+    mask, or exactly the runs with ``mask=None`` when ``pad`` is False."""
     x, y = model_data(runs, law, dtype)
-    if not pad:
-        return x, y, None
-    return pad_runs(x, y, padded_size(len(runs)))
+    data = pad_runs(x, y, padded_size(len(runs))) if pad else (x, y, None)
+    return jax.device_put(data)
 
 
 def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood="student_t",
@@ -480,14 +479,13 @@ def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
     """
     law = get_law(law)
     check_priors(law, priors, likelihood)
-    x, _, _ = _data(runs, law, dtype, pad=False)
-    ys = jnp.asarray(log_losses, dtype=x[law.inputs[0]].dtype)
+    x, y = model_data(runs, law, dtype)
+    ys = np.asarray(log_losses, y.dtype)
     if ys.ndim != 2 or ys.shape[1] != len(runs):
         raise ValueError(f"log_losses must have shape (fits, {len(runs)}), got {ys.shape}")
     num_fits = ys.shape[0]
-    size = padded_size(len(runs)) if config.pad_runs else len(runs)
-    x, _, mask = pad_runs(x, ys[0], size)
-    ys = jnp.concatenate([ys, jnp.repeat(ys[:, :1], size - len(runs), axis=1)], axis=1)
+    x, ys, mask = jax.device_put(pad_runs(x, ys, padded_size(len(runs)) if config.pad_runs
+                                          else len(runs)))
     prior_spec, prior_values = split_priors(priors, ys.dtype)
     x, mask, prior_values = jax.tree_util.tree_map(
         lambda a: jnp.broadcast_to(a, (num_fits,) + a.shape), (x, mask, prior_values))
