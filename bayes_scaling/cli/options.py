@@ -59,7 +59,7 @@ def sampler_config(args):
     from ..inference.sampler import SamplerConfig
 
     settings = dict(num_chains=args.chains, num_warmup=args.warmup, num_samples=args.samples,
-                    progress_bar=sys.stderr.isatty())
+                    progress_bar=sys.stderr.isatty() and not getattr(args, "quiet", False))
     if args.target_accept is not None:
         settings["target_accept"] = args.target_accept
     return (pooled_config if getattr(args, "group_col", None) else SamplerConfig)(**settings)
@@ -323,6 +323,8 @@ def add_sampler_flags(group):
     group.add_argument("--target-accept", type=float,
                        help="NUTS step-size target (default 0.9; pooled fits 0.995)")
     group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--quiet", action="store_true",
+                       help="no progress bar (it is shown only on a terminal anyway)")
     add_device_flags(group)
 
 

@@ -39,7 +39,7 @@ from ..models import model_data
 from ..posterior import Posterior, SweepResult, item_axis_first, sweep_idata
 from .distributed import map_items
 from .padding import pad_runs, padded_size
-from .sampler import LawModel, SamplerConfig, run_batch, split_priors
+from .sampler import LawModel, SamplerConfig, run_batch, settled, split_priors
 
 __all__ = ["fit_many", "FitBatch"]
 
@@ -81,7 +81,7 @@ def fit_many(datasets, *, key, law="chinchilla", priors=None, likelihood="studen
         Warns once with `ConvergenceWarning` if any fit fails the diagnostics gate.
     """
     law = get_law(law)
-    config = config or SamplerConfig()
+    config = settled(config or SamplerConfig())
     runs = [d if isinstance(d, Runs) else load_runs(d, **load_options) for d in datasets]
     if not runs:
         raise ValueError("fit_many needs at least one data set")

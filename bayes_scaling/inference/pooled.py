@@ -55,7 +55,7 @@ from ..models import centre_site, model_data, observation_noise
 from ..posterior import PooledPosterior
 from .padding import pad_runs, pad_to, padded_size
 from .sampler import (MAX_POINTWISE_LOGLIK, SamplerConfig, chain_layout, compiled_model,
-                      join_priors, split_priors)
+                      join_priors, sample_with_progress, settled, split_priors)
 
 __all__ = ["fit_pooled", "pooled_config", "PooledPosterior", "simulate_groups", "TAU_PRIOR_SCALE",
            "COEF_TAU_PRIOR_SCALE", "POOLED_TARGET_ACCEPT"]
@@ -250,7 +250,7 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
                          f"pooled; pooled: {list(pool)}")
     check_priors(law, base, likelihood)
     check_pool(law, pool, chosen)
-    config = config or pooled_config()
+    config = settled(config or pooled_config())
     x, y = model_data(runs, law, dtype)
     size = padded_size(len(runs)) if config.pad_runs else len(runs)
     x, y, mask, group = jax.device_put((*pad_runs(x, y, size),
@@ -260,8 +260,8 @@ def fit_pooled(data, *, key, pool=None, law="chinchilla", priors=None, likelihoo
     pointwise = config.num_chains * config.num_samples * size <= MAX_POINTWISE_LOGLIK
     run = compiled_model(spec, config, chain_layout(config), pointwise)
     keys = jax.random.split(key, config.num_chains)
-    samples, stats, loglik = jax.block_until_ready(
-        run(keys, (x, y, group, mask), prior_values))
+    samples, stats, loglik = sample_with_progress(run, config, keys, (x, y, group, mask),
+                                                  prior_values)
     loglik = None if loglik is None else np.asarray(loglik)[..., :len(runs)]
     post = PooledPosterior.from_arrays(law=law, likelihood=likelihood, priors=chosen, runs=runs,
                                        samples=samples, stats=stats, loglik=loglik,

@@ -3,7 +3,8 @@
 NumPyro's ``MCMC.run()`` traces and compiles again on every call (3-8 s, most of a small fit's
 wall time). Here the whole fit (initialisation, warmup with step-size and dense mass-matrix
 adaptation, sampling, and the transform back to the published parameters) is one ``jax.jit``
-function built from the lean NUTS kernel of `inference/nuts.py` on the NumPyro model's density. It is
+function built from the lean NUTS kernel of `inference/nuts.py` (or NumPyro's, by choice) on the
+NumPyro model's density. It is
 cached per (model spec, sampler settings, devices) -- a spec is a hashable recipe for a NumPyro
 model, `LawModel` for the loss laws -- and the data *and the priors* are its arguments (NumPyro distributions are pytrees), so refitting same-shaped data, or the same data
 with other prior values, reuses the compiled code.
@@ -46,16 +47,18 @@ from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy
 from ..errors import PrecisionWarning
 from ..laws.registry import get_law
 from ..models import make_model, model_data
-from .nuts import sample_chain
+from .nuts import numpyro_chain, sample_chain
 from .padding import pad_runs, padded_size
+from .progress import report, tracking, watching
 from ..posterior import Posterior
 from ..laws.priors import check_priors
 
 __all__ = ["SamplerConfig", "run_nuts", "sample_arrays", "sample_many", "run_batch", "LawModel",
            "trace_count", "chain_layout", "PrecisionWarning", "FLOAT32_MAX_RUNS",
-           "MAX_POINTWISE_LOGLIK", "release_compiled"]
+           "MAX_POINTWISE_LOGLIK", "release_compiled", "settled", "sample_with_progress"]
 
 CHAIN_METHODS = ("auto", "vectorized", "sequential", "parallel")
+KERNELS = ("builtin", "numpyro")
 # Pointwise log-likelihood (for LOO) is stored when draws x runs stays below this many numbers.
 MAX_POINTWISE_LOGLIK = 20_000_000
 # Above this many runs a float32 log-likelihood is too coarse for NUTS: its sum over 245,000 runs
@@ -86,12 +89,19 @@ class SamplerConfig:
         after another on one device; "parallel" splits them across local devices (requires
         several); "auto" splits across the devices there are, vectorized on accelerators and
         sequential on CPU. See `chain_layout`.
-    progress_bar : bool
-        Report progress on stderr while sampling (used by the CLI).
+    progress_bar : bool or None
+        Show a progress bar while sampling (stage, iterations, time left; one bar for a whole
+        batch of fits), in a terminal or in Jupyter (`inference.progress`). None: when someone
+        is watching (stderr is a terminal, or a Jupyter kernel).
     pad_runs : bool
         Pad the runs to a bucket of a few fixed sizes (`inference.padding`) so that fits of
         other sizes reuse the compiled sampler; the posterior is unchanged. False compiles for
         the exact size (for comparisons).
+    kernel : {"builtin", "numpyro"}
+        The NUTS transition and warmup, inside the same cached jit either way: the hand-written
+        one of `inference.nuts` or NumPyro's (``numpyro.infer.hmc.hmc``, dense metric), which
+        compiles in half the time but diverged more often on small data sets and samples a
+        batch half as fast (`inference.nuts` gives the numbers).
     """
 
     num_chains: int = 4
@@ -100,8 +110,9 @@ class SamplerConfig:
     target_accept: float = 0.9
     max_tree_depth: int = 10
     chain_method: str = "auto"
-    progress_bar: bool = False
+    progress_bar: bool | None = None
     pad_runs: bool = True
+    kernel: str = "builtin"
 
     def __post_init__(self):
         for name in ("num_chains", "num_warmup", "num_samples", "max_tree_depth"):
@@ -110,9 +121,18 @@ class SamplerConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not 0 < self.target_accept < 1:
             raise ValueError(f"target_accept must be in (0, 1), got {self.target_accept}")
+        if self.kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
         if self.chain_method not in CHAIN_METHODS:
             raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, "
                              f"got {self.chain_method!r}")
+
+
+def settled(config):
+    """``config`` with its automatic choice made (whether to show progress): what a compiled
+    sampler is built from and cached on."""
+    progress = watching() if config.progress_bar is None else bool(config.progress_bar)
+    return dataclasses.replace(config, progress_bar=progress)
 
 
 def trace_count():
@@ -142,25 +162,6 @@ def chain_layout(config):
                 f"before importing jax, or use 'sequential' or 'vectorized'")
         return per_device, usable
     return config.chain_method, 1
-
-
-class _Progress:
-    """Progress of the running fit, fed by a host callback from inside the compiled sampler.
-
-    Each chain reports its own iteration; the bar shows the sum over chains, whether the
-    chains run one after another, vectorised or on several devices.
-    """
-
-    bar = None
-    done = {}
-
-    @classmethod
-    def update(cls, chain, iteration):
-        if cls.bar is None:
-            return
-        for c, i in zip(np.atleast_1d(chain), np.atleast_1d(iteration)):
-            cls.done[int(c)] = int(i) + 1
-        cls.bar.update(sum(cls.done.values()) - cls.bar.n)
 
 
 def _initial_position(key, model, args, num_prior_draws=16):
@@ -222,9 +223,10 @@ def _one_chain(key, chain, data, model_args, *, spec, config):
 
         def on_iteration(i):
             jax.lax.cond((i % every == every - 1) | (i == total - 1),
-                         lambda: jax.debug.callback(_Progress.update, chain, i), lambda: None)
+                         lambda: jax.debug.callback(report, chain, i), lambda: None)
 
-    draws, stats = sample_chain(
+    kernel = {"builtin": sample_chain, "numpyro": numpyro_chain}[config.kernel]
+    draws, stats = kernel(
         k_run, flat, lambda z: potential_energy(model, data, {}, unravel(z)),
         num_warmup=config.num_warmup, num_samples=config.num_samples,
         target_accept=config.target_accept, max_tree_depth=config.max_tree_depth,
@@ -241,15 +243,27 @@ def _compiled_sampler(law, likelihood, config, layout, pointwise, prior_spec):
 
 @functools.lru_cache(maxsize=16)
 def compiled_model(spec, config, layout, pointwise):
-    """A jitted ``run(keys, data, model_args)`` for this model spec and these settings (cached)."""
-    return jax.jit(_sampler(spec, config, layout, pointwise))
+    """A jitted ``run(keys, data, model_args)`` for this model spec and these settings (cached):
+    one fit."""
+    return jax.jit(_sampler(spec, settled(config), layout, pointwise))
+
+
+def sample_with_progress(run, config, *args, num_fits=1):
+    """Call a compiled sampler, showing its progress when ``config`` (settled) says so; wait for
+    its results."""
+    label = f"{num_fits} fits" if num_fits > 1 else f"NUTS {config.num_chains} chains"
+    with tracking(total_chains=num_fits * config.num_chains,
+                  iterations=config.num_warmup + config.num_samples, warmup=config.num_warmup,
+                  label=label, enabled=config.progress_bar,
+                  chains_per_fit=config.num_chains if num_fits > 1 else None):
+        return jax.block_until_ready(run(*args))
 
 
 def _sampler(spec, config, layout, pointwise):
     """The (unjitted) ``run(keys, data, model_args)``: all chains of one fit."""
     per_device, num_devices = layout
 
-    def run(keys, data, model_args):
+    def run(keys, data, model_args, first_chain=0):
         _traces["count"] += 1  # runs at trace time only
         # The model is rebuilt inside each chain: only arrays (e.g. the canonical dict of prior
         # values) cross the shard_map / lax.map boundaries (see `split_priors`).
@@ -264,7 +278,9 @@ def _sampler(spec, config, layout, pointwise):
             split, whole = PartitionSpec("chain"), PartitionSpec()
             chains = jax.shard_map(chains, mesh=mesh, out_specs=split,
                                    in_specs=(split, split, whole, whole), check_vma=False)
-        samples, stats = chains(keys, jnp.arange(config.num_chains), data, model_args)
+        # Chains are numbered across a batch (``first_chain``) for the progress bar.
+        samples, stats = chains(keys, first_chain + jnp.arange(config.num_chains), data,
+                                model_args)
         loglik = None
         if pointwise:
             model = spec.build(model_args)
@@ -314,17 +330,17 @@ def _compiled_batch_sampler(spec, config, layout):
     """A jitted ``run(keys, data, model_args)`` over a leading fit axis of every argument:
     one program for the whole batch, its fits split over ``layout[1]`` devices (cached)."""
     per_device, num_devices = layout
-    one_fit = _sampler(spec, config, (per_device, 1), False)
+    one_fit = _sampler(spec, settled(config), (per_device, 1), False)
 
-    def run(keys, data, model_args):
+    def run(keys, data, model_args, first_chains):
         if per_device == "vectorized":
-            return jax.vmap(one_fit)(keys, data, model_args)
-        return jax.lax.map(lambda args: one_fit(*args), (keys, data, model_args))
+            return jax.vmap(one_fit)(keys, data, model_args, first_chains)
+        return jax.lax.map(lambda args: one_fit(*args), (keys, data, model_args, first_chains))
 
     if num_devices > 1:
         mesh = Mesh(np.asarray(jax.local_devices()[:num_devices]), ("fit",))
         split = PartitionSpec("fit")
-        run = jax.shard_map(run, mesh=mesh, in_specs=(split, split, split), out_specs=split,
+        run = jax.shard_map(run, mesh=mesh, in_specs=(split,) * 4, out_specs=split,
                             check_vma=False)
     return jax.jit(run)
 
@@ -351,14 +367,17 @@ def run_batch(spec, config, keys, data, model_args, strategy="auto", num_devices
         is padded to a multiple of the devices with copies of the first fit, dropped here.
     """
     per_device, num_devices = batch_strategy(strategy, num_devices)
+    config = settled(config)
     num_fits = keys.shape[0]
     pad = -num_fits % num_devices
     args = (keys, data, model_args)
     if pad:
         args = jax.tree_util.tree_map(
             lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), args)
+    first_chains = np.arange(num_fits + pad) * config.num_chains
     sampler = _compiled_batch_sampler(spec, config, (per_device, num_devices))
-    samples, stats, _ = jax.block_until_ready(sampler(*args))
+    samples, stats, _ = sample_with_progress(sampler, config, *args, first_chains,
+                                             num_fits=num_fits)
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:num_fits], (samples, stats))
 
 
@@ -436,23 +455,11 @@ def sample_arrays(law, priors, runs, *, key, config=SamplerConfig(), likelihood=
             PrecisionWarning, stacklevel=3)
     prior_spec, prior_values = split_priors(priors, data[1].dtype)
     pointwise = config.num_chains * config.num_samples * len(data[1]) <= MAX_POINTWISE_LOGLIK
+    config = settled(config)
     sampler = _compiled_sampler(law, likelihood, config, chain_layout(config), pointwise,
                                 prior_spec)
     keys = jax.random.split(key, config.num_chains)
-    if not config.progress_bar:
-        samples, stats, loglik = jax.block_until_ready(sampler(keys, data, prior_values))
-    else:
-        from tqdm.auto import tqdm
-
-        total = config.num_chains * (config.num_warmup + config.num_samples)
-        with tqdm(total=total, desc=f"NUTS {config.num_chains} chains", unit="it",
-                  leave=False) as bar:
-            _Progress.bar, _Progress.done = bar, {}
-            try:
-                samples, stats, loglik = jax.block_until_ready(
-                    sampler(keys, data, prior_values))
-            finally:
-                _Progress.bar = None
+    samples, stats, loglik = sample_with_progress(sampler, config, keys, data, prior_values)
     return samples, stats, None if loglik is None else np.asarray(loglik)[..., :len(runs)]
 
 
@@ -517,6 +524,7 @@ def run_nuts(law, priors, runs, *, key, config=SamplerConfig(), likelihood="stud
         Warns with `ConvergenceWarning` if the diagnostics gate fails.
     """
     law = get_law(law)
+    config = settled(config)  # the file records what ran
     samples, stats, loglik = sample_arrays(law, priors, runs, key=key, config=config,
                                            likelihood=likelihood, dtype=dtype)
     post = Posterior.from_arrays(law=law, likelihood=likelihood, priors=priors, runs=runs,

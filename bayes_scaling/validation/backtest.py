@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 from ..api import fit
+from ..inference.progress import steps
+from ..inference.sampler import SamplerConfig, settled
 from .baseline import bootstrap_predictive, huber_bootstrap
 from ..discrepancy import (KAPPA_GRID, compute_distance, extrapolation_distance,
                            kappa_log_likelihood, predictive, predictive_noise,
@@ -301,17 +303,19 @@ def rolling_backtest(runs, *, key, holdout_fractions=DEFAULT_HOLDOUT_FRACTIONS,
     splits = ([{"cutoff_flops": c} for c in cutoffs_flops] if cutoffs_flops is not None
               else [{"holdout_top": f} for f in holdout_fractions])
     results, frames, seen = [], [], set()
-    for split, k in zip(splits, jax.random.split(key, len(splits))):
-        train, _ = split_by_compute(runs, **split)
-        if len(train) in seen:  # two fractions that give the same split: score it once
-            continue
-        seen.add(len(train))
-        result = backtest(runs, key=k, **split, **options)
-        results.append(result)
-        distance = result.runs.groupby("method", sort=False)["C_vs_train"].median().values
-        frames.append(result.summary.assign(
-            cutoff_flops=result.cutoff_flops, num_train=result.num_train,
-            median_C_vs_train=distance))
+    watched = settled(options.get("config") or SamplerConfig()).progress_bar
+    with steps(len(splits), "backtest cutoffs", enabled=watched) as bar:
+        for split, k in zip(splits, jax.random.split(key, len(splits))):
+            train, _ = split_by_compute(runs, **split)
+            if len(train) not in seen:  # two fractions that give the same split: score it once
+                seen.add(len(train))
+                result = backtest(runs, key=k, **split, **options)
+                results.append(result)
+                distance = result.runs.groupby("method", sort=False)["C_vs_train"].median()
+                frames.append(result.summary.assign(
+                    cutoff_flops=result.cutoff_flops, num_train=result.num_train,
+                    median_C_vs_train=distance.values))
+            bar.update()
     return pd.concat(frames, ignore_index=True), results
 
 

@@ -53,6 +53,46 @@ def test_fit_prints_summary_and_reports_dropped_rows(epoch_fit):
     assert "of 2 cpu devices" in out.stderr and "wrote fit.nc" in out.stderr
 
 
+def run_on_terminal(args, env, cwd):
+    """Run the CLI with stdout and stderr on a pseudo-terminal; returns (exit code, output)."""
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([shutil.which("bayes-scaling"), *args], env=env, cwd=cwd,
+                            stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+
+    def drain():  # read as it comes: a full terminal buffer would block the fit
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the other side closed
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    code = proc.wait(timeout=600)
+    reader.join(timeout=10)
+    os.close(leader)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+def test_fit_shows_progress_on_a_terminal_unless_quiet(datasets_dir, cli_env, tmp_path):
+    csv = os.path.join(datasets_dir, "chinchilla", "svg_extracted_data.csv")
+    code, shown = run_on_terminal(["fit", csv, "-o", "a.nc", *SMALL], cli_env, tmp_path)
+    assert code == 0, shown[-2000:]
+    assert "NUTS 4 chains: compiling" in shown, shown[-2000:]
+    assert "NUTS 4 chains: sampling, 4/4 chains done: 100%" in shown, shown[-2000:]
+    code, quiet = run_on_terminal(["fit", csv, "-o", "b.nc", "--quiet", *SMALL], cli_env,
+                                  tmp_path)
+    assert code == 0 and "chains done" not in quiet and "compiling" not in quiet, quiet[-2000:]
+
+
 def test_summary_json_and_csv(epoch_fit, cli_env):
     cwd, _ = epoch_fit
     payload = json.loads(run(["summary", "fit.nc", "--json"], cli_env, cwd).stdout)

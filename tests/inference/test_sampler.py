@@ -1,6 +1,7 @@
 """NUTS fits: parameter recovery, no recompilation, chain layouts, precision, settings."""
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import bayes_scaling as bs
 from bayes_scaling.datasets import EPOCH_CHINCHILLA
 from bayes_scaling.laws.priors import default_priors
 from bayes_scaling.inference.padding import pad_runs
-from bayes_scaling.inference.sampler import SamplerConfig, _Progress, chain_layout, trace_count
+from bayes_scaling.inference.sampler import SamplerConfig, chain_layout, trace_count
 from bayes_scaling.models import build_model, model_inputs
 
 from conftest import TEST_CONFIG
@@ -138,6 +139,20 @@ def test_vectorized_chains_agree_in_distribution(sim_runs, sim_post):
     assert_same_posterior(post, sim_post)
 
 
+def test_numpyro_kernel_gives_the_same_posterior_in_the_same_result(sim_runs, sim_post):
+    """``SamplerConfig(kernel="numpyro")`` swaps the NUTS kernel and nothing else: the same
+    posterior (within Monte Carlo error) in the same InferenceData, and the file says which ran."""
+    numpyro = bs.fit(sim_runs, key=jax.random.key(7),
+                     config=dataclasses.replace(TEST_CONFIG, kernel="numpyro"))
+    assert numpyro.check().ok and sim_post.check().ok
+    assert_same_posterior(numpyro, sim_post)
+    for post, kernel in ((numpyro, "numpyro"), (sim_post, "builtin")):
+        assert json.loads(post.idata.posterior.attrs["sampler"])["kernel"] == kernel
+    for group in ("posterior", "sample_stats", "log_likelihood", "observed_data"):
+        assert set(numpyro.idata[group].data_vars) == set(sim_post.idata[group].data_vars), group
+        assert dict(numpyro.idata[group].sizes) == dict(sim_post.idata[group].sizes), group
+
+
 def test_parallel_needs_devices():
     with pytest.raises(ValueError, match="chain_method='parallel' needs several local devices"):
         chain_layout(SamplerConfig(num_chains=3, chain_method="parallel"))
@@ -147,7 +162,8 @@ def test_parallel_needs_devices():
     ({"num_chains": 0}, "num_chains must be a positive integer"),
     ({"num_samples": 2.5}, "num_samples must be a positive integer"),
     ({"target_accept": 1.0}, "target_accept must be in"),
-    ({"chain_method": "pmap"}, "chain_method must be one of")])
+    ({"chain_method": "pmap"}, "chain_method must be one of"),
+    ({"kernel": "hmc"}, "kernel must be one of")])
 def test_bad_sampler_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SamplerConfig(**kwargs)
@@ -175,17 +191,6 @@ def test_float64_fit_in_subprocess(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
-
-
-@pytest.mark.filterwarnings("ignore::bayes_scaling.ConvergenceWarning")  # short run on purpose
-def test_progress_bar_counts_every_chain(sim_runs, capsys):
-    """The bar (host callbacks from chains run one by one on 2 devices) reaches the total."""
-    import re
-
-    config = SamplerConfig(num_chains=4, num_warmup=150, num_samples=101, progress_bar=True)
-    bs.fit(sim_runs, key=jax.random.key(0), config=config)
-    assert re.search(r"NUTS 4 chains: .*/1004", capsys.readouterr().err)
-    assert _Progress.done == {0: 251, 1: 251, 2: 251, 3: 251}  # every chain reported its end
 
 
 @pytest.mark.slow
