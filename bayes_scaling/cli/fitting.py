@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from .output import (announce_gate, check_writable, describe_runs, emit_table, print_summary,
-                     records, summary_payload, to_stderr)
+from .output import (EXIT_GATE_FAILED, announce_gate, check_writable, describe_runs, emit_table,
+                     print_summary, records, summary_payload, to_stderr)
 from .options import (add_fit_flags, add_output_flags, add_runs_flags, devices_line,
                       fit_file_command, load_fit, pool_names, priors_from_args, runs_from_args,
                       sampler_config)
@@ -14,6 +14,7 @@ from .planning import FORECAST_COLUMNS
 
 
 DEMO_POINT = {"N": 70e9, "D": 1.4e12}
+FIT_SUFFIXES = (".nc",)  # fits are netCDF files (ArviZ InferenceData)
 
 
 def fit_and_report(runs, args, out_path, header, show_summary=True):
@@ -48,19 +49,27 @@ def fit_and_report(runs, args, out_path, header, show_summary=True):
                  f"fitted here as one population; --group-col {runs.columns['group']} pools them "
                  f"instead")
         post = fit(runs, **options)
-    post.save(out_path, force=args.force)
+    written = post.check().ok or not args.strict
+    if written:
+        post.save(out_path, force=args.force)
     if show_summary:
         print_summary(post, args, header)
-    to_stderr(f"wrote {out_path}")
+    to_stderr(f"wrote {out_path}" if written else
+              f"did not write {out_path}: the fit failed the diagnostics gate and --strict "
+              f"was given")
     return post
+
+
+def gate_status(post):
+    """The exit status of a command that fitted: 0, or `EXIT_GATE_FAILED` (the gate failed)."""
+    return 0 if post.check().ok else EXIT_GATE_FAILED
 
 
 def cmd_fit(args):
     runs, name = runs_from_args(args)
     out = args.output or f"{name}_fit.nc"
-    check_writable(out, args.force)
-    fit_and_report(runs, args, out, header="")
-    return 0
+    check_writable(out, args.force, suffixes=FIT_SUFFIXES)
+    return gate_status(fit_and_report(runs, args, out, header=""))
 
 
 def demo_dir(requested):
@@ -108,7 +117,7 @@ def cmd_demo(args):
         emit_table(table[FORECAST_COLUMNS], args,
                     title="Forecast for a 70B-parameter, 1.4T-token run")
     to_stderr(f"wrote {paths['runs.csv']}, {paths['forecast.csv']}")
-    return 0
+    return gate_status(post)
 
 
 def cmd_summary(args):
@@ -117,11 +126,18 @@ def cmd_summary(args):
     return 0
 
 
+def add_strict_flag(parser):
+    parser.add_argument("--strict", action="store_true",
+                        help="write no fit file when the fit fails the diagnostics gate (the "
+                             f"exit status is {EXIT_GATE_FAILED} either way)")
+
+
 def add_commands(sub):
     """The parsers of 'demo', 'fit', 'summary' (``sub``: the subparsers of `main.build_parser`)."""
     demo = sub.add_parser("demo", help="simulate a Chinchilla-like sweep, fit it, forecast 70B/1.4T")
     demo.add_argument("--out", help="output directory (default: a new bayes_scaling_demo[-N])")
     add_fit_flags(demo)
+    add_strict_flag(demo)
     add_output_flags(demo, csv=False)  # two tables: as files in --out, or one --json document
     demo.set_defaults(func=cmd_demo)
 
@@ -135,6 +151,7 @@ def add_commands(sub):
                                         "alpha,beta or alpha,beta,E (default: the law's "
                                         "exponents); the others are each group's own")
     add_fit_flags(fit)
+    add_strict_flag(fit)
     add_output_flags(fit)
     fit.set_defaults(func=cmd_fit)
 

@@ -316,6 +316,7 @@ def add_fit_flags(parser):
     group.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
+
 def add_sampler_flags(group):
     group.add_argument("--chains", type=int, default=4)
     group.add_argument("--warmup", type=int, default=1000)

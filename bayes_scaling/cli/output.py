@@ -7,6 +7,9 @@ import os
 import sys
 
 EXIT_INPUT_ERROR = 2
+# The fit was made (and written, unless --strict) but failed the diagnostics gate: scripts can
+# tell it from a clean fit (0) and from bad input (2).
+EXIT_GATE_FAILED = 3
 
 
 def to_stderr(message):
@@ -94,12 +97,23 @@ def describe_runs(runs):
         to_stderr(note)
 
 
-def check_writable(path, force, other="-o another path"):
+def check_writable(path, force, other="-o another path", suffixes=None):
+    """Refuse, before any work, an output path that could not be written as asked: an existing
+    file without ``force``, a directory, a missing or read-only directory, or (with
+    ``suffixes``) a name whose extension belongs to another format."""
+    if os.path.isdir(path):
+        raise ValueError(f"cannot write {path}: it is a directory; name a file in it, e.g. "
+                         f"{os.path.join(path, 'out' + (suffixes[0] if suffixes else ''))}")
+    if suffixes and os.path.splitext(path)[1].lower() not in suffixes:
+        raise ValueError(f"{path}: this file is written as {'/'.join(suffixes)}; name it "
+                         f"*{suffixes[0]} (the extension says what a file holds)")
     if os.path.exists(path) and not force:
         raise FileExistsError(f"{path} exists; pass --force to overwrite it or {other}")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise ValueError(f"cannot write {path}: directory {directory} is not writable")
 
 
 IMAGE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}

@@ -93,6 +93,31 @@ def test_fit_shows_progress_on_a_terminal_unless_quiet(datasets_dir, cli_env, tm
     assert code == 0 and "chains done" not in quiet and "compiling" not in quiet, quiet[-2000:]
 
 
+def test_output_path_is_checked_before_any_work(datasets_dir, cli_env, tmp_path):
+    csv = os.path.join(datasets_dir, "chinchilla", "svg_extracted_data.csv")
+    for output, message in [(str(tmp_path), "it is a directory; name a file in it"),
+                            ("fit.csv", "this file is written as .nc; name it *.nc"),
+                            ("missing/fit.nc", "does not exist")]:
+        out = run(["fit", csv, "-o", output], cli_env, tmp_path, ok=False)
+        assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
+        assert "fitting" not in out.stderr  # refused before the fit started
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_gate_exits_3_and_strict_writes_nothing(sim_runs, cli_env, tmp_path):
+    """Too few draws for the gate's ESS: the fit is written (and says so) with exit status 3, so
+    a script can tell; with --strict nothing is written."""
+    sim_runs.to_frame().to_csv(tmp_path / "runs.csv", index=False)
+    short = ["--warmup", "50", "--samples", "50"]
+    out = run(["fit", "runs.csv", "-o", "loose.nc", *short], cli_env, tmp_path, ok=False)
+    assert out.returncode == 3 and "DIAGNOSTICS GATE" in out.stderr, out.stderr[-2000:]
+    assert (tmp_path / "loose.nc").exists()
+    out = run(["fit", "runs.csv", "-o", "strict.nc", "--strict", *short], cli_env, tmp_path,
+              ok=False)
+    assert out.returncode == 3 and "did not write strict.nc" in out.stderr, out.stderr[-2000:]
+    assert not (tmp_path / "strict.nc").exists()
+
+
 def test_summary_json_and_csv(epoch_fit, cli_env):
     cwd, _ = epoch_fit
     payload = json.loads(run(["summary", "fit.nc", "--json"], cli_env, cwd).stdout)
