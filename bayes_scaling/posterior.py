@@ -224,6 +224,15 @@ def warn_failed(table, column, where):
     return len(failed)
 
 
+_being_written = set()  # partial files of writes in progress
+
+
+def files_being_written():
+    """The partial files `save_idata` is writing now: what a process interrupted mid-write
+    removes before it exits (the CLI's Ctrl-C)."""
+    return set(_being_written)
+
+
 def save_idata(idata, path, force=False):
     """Write ``idata`` to netCDF at ``path`` atomically (a partial file never takes its place);
     an existing file needs ``force=True``. Returns the path."""
@@ -233,6 +242,7 @@ def save_idata(idata, path, force=False):
     directory = os.path.dirname(os.path.abspath(path))
     handle, partial = tempfile.mkstemp(dir=directory, suffix=".nc.part")
     os.close(handle)
+    _being_written.add(partial)
     try:
         idata.to_netcdf(partial)
         umask = os.umask(0)
@@ -240,6 +250,7 @@ def save_idata(idata, path, force=False):
         os.chmod(partial, 0o666 & ~umask)  # mkstemp's 0600, made an ordinary file's mode
         os.replace(partial, path)
     finally:
+        _being_written.discard(partial)
         if os.path.exists(partial):
             os.remove(partial)
     return path

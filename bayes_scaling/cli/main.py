@@ -11,7 +11,15 @@ import warnings
 
 from . import checking, emergence, fitting, planning
 from .output import EXIT_INPUT_ERROR, to_stderr
+from .interrupt import exit_on_interrupt
 from .options import configure_jax
+
+
+def partial_files():
+    """Partial output files to remove when the command is interrupted (none before the module
+    that writes them is loaded; importing it here, from a signal, could deadlock)."""
+    posterior = sys.modules.get("bayes_scaling.posterior")
+    return posterior.files_being_written() if posterior else set()
 
 
 def build_parser():
@@ -48,6 +56,10 @@ def parse(argv):
 
 
 def main(argv=None):
+    """Run one command; ``argv`` None means this process's own command line (the console
+    script), which also makes Ctrl-C end the process at once (`interrupt`)."""
+    if argv is None:
+        exit_on_interrupt(partial_files)
     args = parse(argv)
     for note in getattr(args, "deprecations", None) or []:
         to_stderr(note)

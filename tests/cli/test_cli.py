@@ -118,6 +118,52 @@ def test_failed_gate_exits_3_and_strict_writes_nothing(sim_runs, cli_env, tmp_pa
     assert not (tmp_path / "strict.nc").exists()
 
 
+def interrupt_on_terminal(args, env, cwd, marker):
+    """Start the CLI on a pseudo-terminal, send SIGINT once ``marker`` appears in its output;
+    returns (exit status, seconds from the signal to the exit, the whole output)."""
+    import pty
+    import select
+    import signal
+    import time
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([shutil.which("bayes-scaling"), *args], env=env, cwd=cwd,
+                            stdout=follower, stderr=follower)
+    os.close(follower)
+    shown, sent, deadline = b"", None, time.monotonic() + 600
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.05)
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:  # the CLI exited and closed the terminal
+            break
+        shown += chunk
+        if sent is None and marker.encode() in shown:
+            proc.send_signal(signal.SIGINT)
+            sent = time.monotonic()
+        if ready and not chunk:
+            break
+    code = proc.wait(timeout=60)
+    waited = time.monotonic() - sent if sent else None
+    os.close(leader)
+    return code, waited, shown.decode(errors="replace")
+
+
+@pytest.mark.parametrize("stage", ["compiling", "warmup,"])
+def test_ctrl_c_stops_a_fit_at_once_at_any_stage(sim_runs, tmp_path, stage):
+    """Ctrl-C while the sampler compiles or samples: exit 130 within 2 s, one line, no file
+    (without the watcher it waited for XLA to return, then printed a traceback)."""
+    sim_runs.to_frame().to_csv(tmp_path / "runs.csv", index=False)
+    env = {**console_env(tmp_path / "cache"), "BAYES_SCALING_NO_CACHE": "1"}  # compile anew
+    code, waited, shown = interrupt_on_terminal(
+        ["fit", "runs.csv", "-o", "fit.nc", "--warmup", "20000", "--samples", "20000"], env,
+        tmp_path, marker=stage)
+    assert waited is not None, shown[-2000:]  # the stage was reached
+    assert code == 130 and waited < 2.0, (code, waited, shown[-2000:])
+    assert shown.rstrip().endswith("bayes-scaling: interrupted") and "Traceback" not in shown
+    assert sorted(os.listdir(tmp_path)) == ["runs.csv"]  # nothing written, nothing partial
+
+
 def test_summary_json_and_csv(epoch_fit, cli_env):
     cwd, _ = epoch_fit
     payload = json.loads(run(["summary", "fit.nc", "--json"], cli_env, cwd).stdout)
