@@ -111,6 +111,20 @@ def lagging_chains(step_sizes):
     return chains, [round(float(ratios[c]), 1) for c in chains]
 
 
+def format_beyond(value, limit, digits):
+    """``value`` with at least ``digits`` decimals and as many more as it takes not to read as
+    ``limit`` (a failed R-hat of 1.0104 is not "1.010 > 1.01").
+
+    >>> format_beyond(1.0104, 1.01, 3), format_beyond(1.05, 1.01, 3)
+    ('1.0104', '1.050')
+    """
+    for places in range(digits, 10):
+        text = f"{value:.{places}f}"
+        if float(text) != limit:
+            return text
+    return repr(value)
+
+
 def gate(max_rhat, min_ess_bulk, min_ess_tail, divergences, min_bfmi, step_sizes=None):
     """The diagnostics gate (`GATE`) applied to a fit's numbers; returns `Diagnostics`.
 
@@ -134,7 +148,7 @@ def gate(max_rhat, min_ess_bulk, min_ess_tail, divergences, min_bfmi, step_sizes
         problems.append("R-hat undefined: a chain did not move at all (zero variance within "
                         "it), so the sampler was stuck")
     elif not max_rhat <= GATE["r_hat"]:
-        problems.append(f"max R-hat {max_rhat:.3f} > {GATE['r_hat']}")
+        problems.append(f"max R-hat {format_beyond(max_rhat, GATE['r_hat'], 3)} > {GATE['r_hat']}")
     if not min(min_ess_bulk, min_ess_tail) >= GATE["ess"]:
         # Chains that disagree this much sit in different modes: more draws will not help.
         advice = ("chains disagree: likely stuck in different modes; more draws will not fix "
@@ -154,7 +168,7 @@ def gate(max_rhat, min_ess_bulk, min_ess_tail, divergences, min_bfmi, step_sizes
         problems.append(f"{divergences} divergent transitions; raise target_accept "
                         f"or revisit the priors")
     if not min_bfmi >= GATE["bfmi"]:
-        problems.append(f"E-BFMI {min_bfmi:.2f} < {GATE['bfmi']}")
+        problems.append(f"E-BFMI {format_beyond(min_bfmi, GATE['bfmi'], 2)} < {GATE['bfmi']}")
     return Diagnostics(not problems, tuple(problems), max_rhat, min_ess_bulk, min_ess_tail,
                        divergences, min_bfmi)
 
