@@ -33,12 +33,20 @@ SMALLEST_BUCKET = 256
 LARGEST_DOUBLING = 4096
 
 
-def padded_size(num_runs):
-    """The bucket ``num_runs`` runs are padded to (at least ``num_runs``)."""
+def padded_size(num_runs, smallest=SMALLEST_BUCKET):
+    """The bucket ``num_runs`` runs are padded to (at least ``num_runs``).
+
+    ``smallest`` is the first bucket (a power of two): 1 gives the next power of two, for
+    counts where padding is not nearly free, such as fits on a batch's fit axis (each padded
+    fit is sampled) or an emergence task's dozen scores (see `emergence.fit`).
+
+    >>> [padded_size(n, smallest=1) for n in (1, 3, 5, 16)]
+    [1, 4, 8, 16]
+    """
     if num_runs < 1:
         raise ValueError(f"num_runs must be positive, got {num_runs}")
     if num_runs <= LARGEST_DOUBLING:
-        return max(SMALLEST_BUCKET, 1 << (int(num_runs) - 1).bit_length())
+        return max(smallest, 1 << (int(num_runs) - 1).bit_length())
     return -(-int(num_runs) // LARGEST_DOUBLING) * LARGEST_DOUBLING
 
 

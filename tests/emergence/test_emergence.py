@@ -10,13 +10,16 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from numpyro.infer.util import log_density, log_likelihood
 from scipy import stats
 
 import bayes_scaling as bs
 from bayes_scaling.emergence.fit import EmergenceFit, fit_emergence, load_scores
 from bayes_scaling.emergence.simulate import simulate_scores, true_fit
 from bayes_scaling.emergence.data import ScoresError
-from bayes_scaling.emergence.model import ScoreDistribution, mean_score, score_cdf
+from bayes_scaling.emergence.model import (EmergenceModel, ScoreDistribution, mean_score,
+                                           score_cdf, task_data)
+from bayes_scaling.inference.padding import pad_runs
 from bayes_scaling.inference.sampler import trace_count
 from conftest import console_env
 
@@ -63,6 +66,30 @@ def test_score_density_and_cdf_match_scipy():
         want = (stats.betabinom(int(items), np.asarray(a), np.asarray(b)).cdf(np.floor(items * x))
                 if items else stats.beta(np.asarray(a), np.asarray(b)).cdf(x))
         np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_padded_scores_change_no_density():
+    """A task's scores padded to a bucket (copies of the first, masked, as `fit_emergence` pads
+    them) leave the model's log density at fixed parameters as it is, for Beta-binomial and
+    Beta scores alike: a masked score adds exactly 0."""
+    t = np.linspace(-3.0, 3.0, 12)
+    score = np.array([0.25, 0.26, 0.24, 0.3, 0.35, 0.5, 0.62, 0.7, 0.74, 0.8, 0.81, 0.83])
+    items = np.where(np.arange(12) < 6, 200.0, 0.0)  # items known for half the scores
+    model = EmergenceModel("multi-step").build()
+    params = {"height": 0.8, "slope": 1.2, "midpoint": 0.3, "steps": 2.5, "logit_phi": -4.0,
+              "gamma": 0.4}
+    exact = task_data(t, score, items, 0.25, span=6.0)
+    x, padded_score, mask = pad_runs({"t": t, "items": items}, score, 16)
+    padded = task_data(x["t"], padded_score, x["items"], 0.25, mask=mask, span=6.0)
+    want, _ = log_density(model, (exact,), {}, params)
+    got, _ = log_density(model, (padded,), {}, params)
+    # Only the order of summation may differ (float32): each sum of n terms is within
+    # (n - 1)·eps·Σ|term| of the exact one (Higham 2002, eq. 4.4), n = 16 with the padding.
+    terms = log_likelihood(model, {k: jnp.asarray([v]) for k, v in params.items()},
+                           exact)["score"]
+    eps = np.finfo(np.float32).eps
+    bound = 2 * 15 * eps * (float(jnp.abs(terms).sum()) + abs(float(want)))
+    assert abs(float(got) - float(want)) <= bound
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -133,12 +160,49 @@ def small_fit():
 
 def test_one_compilation_for_all_tasks(small_fit):
     fit, _, traced = small_fit
-    assert traced == 1
+    # One program for the four tasks, or none when an earlier fit in this process compiled
+    # their bucket (fit_emergence's docstring example does: the same settings and shape).
+    assert traced <= 1
     before = trace_count()
     scores, _ = simulate_scores(jax.random.key(5), num_tasks=4)
     with _no_error():
         fit_emergence(scores, key=jax.random.key(2), config=CHEAP)
     assert trace_count() == before  # same shapes: no new trace
+
+
+def test_other_numbers_of_tasks_and_scores_share_one_program():
+    """Tasks are padded to a power of two (and a multiple of the devices: 4 here) and each
+    task's scores to 16 or the next power of two: fits of 3 tasks x 9 scores, 4 x 13 and
+    3 x 16 compile the batched sampler at most once, and report only the real tasks."""
+    sizes = np.geomspace(5e7, 5e10, 16)
+    every, _ = simulate_scores(jax.random.key(9), num_tasks=4, sizes=sizes)
+    before = trace_count()
+    for num_tasks, num_sizes in ((3, 9), (4, 13), (3, 16)):
+        scores = every.subset(np.isin(every.task, every.tasks[:num_tasks])
+                              & np.isin(every.N, sizes[:num_sizes]))
+        with _no_error():
+            fit = fit_emergence(scores, key=jax.random.key(1), config=CHEAP)
+        assert fit.samples["slope"].shape == (num_tasks, CHEAP.num_chains, CHEAP.num_samples)
+        assert len(fit.check()) == num_tasks
+    assert trace_count() - before <= 1
+
+
+def test_padded_tasks_leave_the_real_ones_unchanged(small_fit):
+    """Three of small_fit's four tasks, fitted alone, give the same draws bit for bit: the
+    fourth fit is then a masked copy of the first (its prior only, dropped), and the compiled
+    program and every real task's data and key are the same."""
+    fit, _, _ = small_fit
+    # A task's key is the same because the first keys of a split do not depend on how many
+    # are split (JAX's partitionable Threefry, the default since 0.5).
+    keys = [jax.random.key_data(jax.random.split(jax.random.key(1), n)) for n in (3, 4)]
+    np.testing.assert_array_equal(keys[0], keys[1][:3])
+    three = fit.scores.subset(fit.scores.task != fit.tasks[3])
+    before = trace_count()
+    with _no_error():
+        alone = fit_emergence(three, key=jax.random.key(1), config=CHEAP)
+    assert trace_count() == before
+    for name in fit.param_names:
+        np.testing.assert_array_equal(alone.samples[name], fit.samples[name][:3])
 
 
 class _no_error:

@@ -1,6 +1,9 @@
 """The reference baseline: Hoffmann et al.'s Huber grid fit and its bootstrap, against Epoch AI."""
 
+import contextlib
+
 import jax
+import jax.monitoring
 import numpy as np
 import pytest
 import scipy.special
@@ -165,6 +168,65 @@ def test_weights_really_resample(epoch_runs, epoch_fit, epoch_boot):
     for name in PARAMS:
         assert boot.draws[name][0] == pytest.approx(on_subset[name], rel=1e-5), name
     assert abs(on_subset["A"] / epoch_fit["A"] - 1) > 0.05  # a fit of its own, not the start
+
+
+@contextlib.contextmanager
+def compilations():
+    """Count the programs XLA compiles inside the block (jitted functions and eager operations),
+    checking first that the count sees a compilation (a fresh function always compiles)."""
+    count = [0]
+
+    def listen(event, duration, **kwargs):
+        count[0] += event == "/jax/core/compile/backend_compile_duration"
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        jax.jit(lambda x: x + 1)(0)
+        assert count == [1], "no longer sees compilations: JAX renamed its event?"
+        count[0] = 0
+        yield count
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+
+
+def test_other_numbers_of_runs_reuse_the_compiled_fit():
+    """Runs are padded with zero weight to a bucket (`inference.padding.padded_size`): a fit and
+    a bootstrap of 380 or 450 runs compile nothing after those of 300 (all three pad to 512)."""
+    runs = bs.simulate(jax.random.key(5), num_runs=450, sigma=1e-3)
+    counts = []
+    for size in (300, 380, 450):
+        chosen = subset(runs, np.arange(size))
+        weights = resample_weights(jax.random.key(size), size, 20)  # compiles per shape
+        with compilations() as count:
+            fit = huber_fit(chosen, grid=HOFFMANN_GRID[::450])
+            boot = huber_bootstrap(chosen, weights=weights, fit=fit)
+        counts.append(count[0])
+        assert fit["converged"] and boot.converged.all()
+    assert counts[1:] == [0, 0], counts
+
+
+def test_padding_changes_no_fit():
+    """Padded runs have weight zero: 60 runs (padded to 256 with copies of the first) have the
+    objective and residual scale of those 60 by hand, and the optimum they have as a 0/1
+    resample of 300 runs (240 more at weight zero, padded to 512)."""
+    runs = bs.simulate(jax.random.key(4), num_runs=300, sigma=1e-3)
+    first = subset(runs, np.arange(60))
+    fit = huber_fit(first, grid=HOFFMANN_GRID[::450])
+    assert fit["converged"]
+    # Float64 sums of 60 non-negative terms differ by rounding only (~1e-14); 1e-9 as in
+    # test_reproduces_epoch_grid_fit leaves room for NumPy's and XLA's exp and log.
+    assert fit["objective"] == pytest.approx(huber_objective(fit, first), rel=1e-9)
+    boot = huber_bootstrap(runs, weights=(np.arange(300) < 60)[None] * 1.0, fit=fit)
+    assert boot.converged.all()
+    # The same BFGS from the same start on the same objective, summed in another order: as in
+    # test_weights_really_resample, rounding moves the flat directions by ~1e-7.
+    drawn = {name: boot.draws[name][0] for name in (*PARAMS, "sigma")}
+    for name in PARAMS:
+        assert drawn[name] == pytest.approx(fit[name], rel=1e-5), name
+    law = (drawn["E"] + drawn["A"] * first.N ** -drawn["alpha"]
+           + drawn["B"] * first.D ** -drawn["beta"])
+    rms = np.sqrt(np.mean((np.log(law) - np.log(first.loss)) ** 2))
+    assert drawn["sigma"] == pytest.approx(rms, rel=1e-9)
 
 
 def test_predictive_draws(epoch_boot):
