@@ -4,16 +4,19 @@
 NUTS kernel (``numpyro.infer.hmc.hmc``, dense metric). The sampler (`inference.sampler`) runs
 either inside its one cached jit (``SamplerConfig(kernel="builtin"|"numpyro")``). The default
 stays the hand-written one, by this measurement (benchmarks/results/bench_kernels_cpu.md: 2 CPU
-cores, default settings, simulated sweeps and 19 real sets, two or three keys each):
+cores, default settings, simulated sweeps and 19 real sets, two or three keys each; no other
+load):
 
-* robustness: on small simulated sweeps (40 and 60 runs) NumPyro's kernel diverged in 4 of 18
-  fits, ours in none; on the real sets both passed the diagnostics gate about as often;
-* speed once compiled: a warm 245-run fit 0.32 s against 0.44 s (ESS per second 1.4-1.5x),
-  a warm `fit_many` of 8 fits 1.4 s against 2.6 s (1.9x): what refits, backtests, SBC and
-  batches of fits wait for, now that data sizes share compiled programs (`inference.padding`);
-* NumPyro's compiles in half the time (8.0 s against 15.3 s): paid once per bucket and process,
-  and once per machine from the CLI's persistent cache. ``kernel="numpyro"`` is there for a
-  first fit in a hurry.
+* robustness: on six small simulated sweeps (40 and 60 runs, two keys each) NumPyro's kernel
+  failed the diagnostics gate in 2 of 12 fits (divergences), ours in none, and in 1 of the 8
+  fits of a `fit_many` batch against none; on the 19 real sets both passed equally often;
+* speed once compiled: a warm 245-run fit 0.24 s against 0.31 s (ESS per second 1.3x on it,
+  1.5x as the median over all sets), a warm `fit_many` of 8 fits 1.3 s against 1.9 s: what
+  refits, backtests, SBC and batches wait for, now that data sizes share compiled programs
+  (`inference.padding`);
+* NumPyro's compiles in half the time (6.0 s against 12.3 s): paid once per bucket and
+  process, and once per machine through the CLI's persistent cache. ``kernel="numpyro"`` is
+  there for a first fit in a hurry.
 
 Why the hand-written kernel is faster per step: NumPyro's iterative NUTS keeps a large state and
 runs an inner loop of U-turn checks at every leapfrog step; here one ``while_loop`` iteration is

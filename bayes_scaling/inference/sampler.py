@@ -100,8 +100,8 @@ class SamplerConfig:
     kernel : {"builtin", "numpyro"}
         The NUTS transition and warmup, inside the same cached jit either way: the hand-written
         one of `inference.nuts` or NumPyro's (``numpyro.infer.hmc.hmc``, dense metric), which
-        compiles in half the time but diverged more often on small data sets and samples a
-        batch half as fast (`inference.nuts` gives the numbers).
+        compiles in half the time but diverged more often on small data sets and samples
+        1.3-1.5x slower (`inference.nuts` gives the numbers).
     """
 
     num_chains: int = 4
