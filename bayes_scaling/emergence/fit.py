@@ -378,7 +378,8 @@ def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_po
     task_keys = jax.random.split(key, num_tasks)[pad_to(np.arange(num_tasks), num_fits)]
     keys = jax.vmap(lambda k: jax.random.split(k, config.num_chains))(task_keys)
     spec = EmergenceModel(mean, steps is None)
-    samples, stats = run_batch(spec, config, keys, (data,), {}, strategy, devices)
+    samples, stats = run_batch(spec, config, keys, (data,), {}, strategy, devices,
+                               num_real=num_tasks)
     samples, stats = ({k: v[:num_tasks] for k, v in d.items()} for d in (samples, stats))
     fit = EmergenceFit(mean=mean, scale=scale, scores=scores, tasks=scores.tasks, axes=axes,
                        samples=samples, stats=stats, config=config, loss_log=loss_log,

@@ -345,7 +345,8 @@ def _compiled_batch_sampler(spec, config, layout):
     return jax.jit(run)
 
 
-def run_batch(spec, config, keys, data, model_args, strategy="auto", num_devices=None):
+def run_batch(spec, config, keys, data, model_args, strategy="auto", num_devices=None,
+              num_real=None):
     """Fit a batch of data sets with one compiled program; the generic core of `fit_many`,
     `sample_many` and `emergence.fit.fit_emergence`.
 
@@ -359,6 +360,9 @@ def run_batch(spec, config, keys, data, model_args, strategy="auto", num_devices
     data, model_args : pytrees of arrays with a leading fit axis
     strategy, num_devices
         See `batch_strategy`.
+    num_real : int, optional
+        How many of the leading fits are real when the caller padded the batch (emergence
+        pads its tasks to a bucket); the progress bar counts only those. Default: all.
 
     Returns
     -------
@@ -377,7 +381,7 @@ def run_batch(spec, config, keys, data, model_args, strategy="auto", num_devices
     first_chains = np.arange(num_fits + pad) * config.num_chains
     sampler = _compiled_batch_sampler(spec, config, (per_device, num_devices))
     samples, stats, _ = sample_with_progress(sampler, config, *args, first_chains,
-                                             num_fits=num_fits)
+                                             num_fits=num_real or num_fits)
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[:num_fits], (samples, stats))
 
 

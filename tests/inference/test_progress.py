@@ -9,6 +9,8 @@ import pytest
 from tqdm import std as tqdm_std
 
 import bayes_scaling as bs
+from bayes_scaling.emergence.fit import fit_emergence
+from bayes_scaling.emergence.simulate import simulate_scores
 from bayes_scaling.inference import progress
 from bayes_scaling.inference.progress import report, tracking
 from bayes_scaling.inference.sampler import SamplerConfig, settled
@@ -78,3 +80,13 @@ def test_rolling_backtest_has_a_bar_over_its_cutoffs(sim_runs, capsys):
     err = capsys.readouterr().err
     assert re.search(r"backtest cutoffs: 100%.*2/2", err), err[-500:]
     assert "NUTS 4 chains: sampling, 4/4 chains done" in err  # each fit's own bar below it
+
+
+def test_emergence_bar_counts_only_real_tasks(capsys):
+    """Emergence pads 3 tasks to a bucket of 4 fits; the bar counts the 3."""
+    scores, _ = simulate_scores(jax.random.key(0), num_tasks=3)
+    config = SamplerConfig(num_chains=2, num_warmup=100, num_samples=50, target_accept=0.95,
+                           progress_bar=True)
+    fit_emergence(scores, key=jax.random.key(1), config=config)
+    err = capsys.readouterr().err
+    assert re.search(r"3 fits: sampling, 3/3 fits done: 100%.*900/900", err), err[-500:]
