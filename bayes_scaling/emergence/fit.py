@@ -361,15 +361,14 @@ def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_po
                               f"{', '.join(map(str, scores.lines[r]))}): {int(r.sum())} scores "
                               f"are too few to fit the {need} parameters of the {mean!r} model")
     # The compiled sampler is specialised to (fits, scores per task): both are padded to a
-    # bucket (`inference.padding`), so other numbers of tasks and scores reuse it. The fits are
-    # padded here, to a multiple of the devices too, so that `run_batch` pads nothing more. A
-    # padded fit samples its prior only: 3 tasks of 10 scores, warm, took 1.0-1.25 s padded to
-    # 4 x 16 against 0.8-0.9 s unpadded; a new shape compiled for 20-35 s.
+    # bucket (`inference.padding`), so other numbers of tasks and scores reuse it (`run_batch`
+    # then pads the fits to the devices, as for any batch). A padded fit samples its prior only:
+    # 3 tasks of 10 scores, warm, took 1.0-1.25 s padded to 4 x 16 against 0.8-0.9 s unpadded;
+    # a new shape compiled for 20-35 s.
     num_tasks = len(scores.tasks)
-    bucket = padded_size(num_tasks, smallest=1)
+    num_fits = padded_size(num_tasks, smallest=1)
     per_device, devices = batch_strategy(strategy, num_devices)
-    devices = min(devices, bucket) if num_devices is None else devices
-    num_fits = -(-bucket // devices) * devices
+    devices = min(devices, num_fits) if num_devices is None else devices
     longest = max(int(scores.rows(t).sum()) for t in scores.tasks)
     data, axes = _design(scores, mean, scale, loss_log, dtype, num_fits,
                          padded_size(longest, smallest=SMALLEST_SCORES))
