@@ -9,7 +9,7 @@ import os
 import sys
 import warnings
 
-from . import checking, emergence, fitting, planning
+from . import checking, design, emergence, fitting, planning
 from .output import EXIT_INPUT_ERROR, to_stderr
 from .interrupt import exit_on_interrupt
 from .options import configure_jax
@@ -35,6 +35,7 @@ def build_parser():
     checking.add_commands(sub)
     emergence.add_commands(sub)
     planning.add_commands(sub)
+    design.add_commands(sub)
     return parser
 
 

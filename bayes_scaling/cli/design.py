@@ -1,0 +1,122 @@
+"""The ``next`` command: which runs to train next to sharpen a target forecast (`design`)."""
+
+from __future__ import annotations
+
+from .output import (announce_gate, check_writable, diagnostics_dict, emit_table, image_format,
+                     records, to_stderr)
+from .options import (add_discrepancy_flag, fit_file_command, load_fit, parse_discrepancy,
+                      parse_list, resolve_cli_discrepancy)
+
+PROPOSAL_COLUMNS = ["step", "N", "D", "C", "cumulative_C", "width_after", "gain", "gain_se",
+                    "gain_per_flop", "ess_ok"]
+RANKING_SHOWN = 10  # candidates shown in the text output's ranking
+
+
+def one_number(text, flag):
+    """A single number of a flag (``70B``, ``5e20``), or None when the flag is absent."""
+    values = parse_list(text, flag)
+    if values is None:
+        return None
+    if len(values) != 1:
+        raise ValueError(f"--{flag} takes one number, got {text!r}")
+    return values[0]
+
+
+def cmd_next(args):
+    import jax
+
+    from ..data import load_points
+    from ..design import candidate_grid, check_candidates, propose_batch, target_point
+
+    if args.plot:
+        image_format(args.plot)  # before any work
+        check_writable(args.plot, args.force)
+    budget = one_number(args.budget, "budget")
+    limits = {"max_params": one_number(args.max_params, "max-params"),
+              "max_tokens": one_number(args.max_tokens, "max-tokens")}
+    for name, value in (("budget", budget), *limits.items()):
+        if value is not None and not value > 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value:g}")
+    post = load_fit(args)
+    target = target_point(post, flops=one_number(args.target_flops, "target-flops"),
+                          N=one_number(args.target_params, "target-params"),
+                          D=one_number(args.target_tokens, "target-tokens"))
+    if args.candidates == "grid":
+        candidates = candidate_grid(post, budget, **limits)
+    else:
+        N, D, _ = load_points(args.candidates, flops_per_param_token=post.flops_per_param_token)
+        candidates = check_candidates(N, D, flops_per_param_token=post.flops_per_param_token,
+                                      budget=budget, **limits)
+    discrepancy = resolve_cli_discrepancy(post, parse_discrepancy(args.discrepancy), args.seed)
+    design = propose_batch(post, candidates, target=target, budget=budget,
+                           key=jax.random.key(args.seed), count=args.count,
+                           outcomes=args.outcomes, prob=args.prob, band=args.band,
+                           discrepancy=discrepancy)
+    diagnostics = post.check()
+    what = (f"{args.prob:.0%} interval of the {args.band} loss at N={target['N']:.3g}, "
+            f"D={target['D']:.3g} (C={target['C']:.3g} FLOP)")
+    title = (f"Greedy batch of up to {args.count} runs within {budget:.3g} FLOP, chosen by "
+             f"expected narrowing per FLOP of the {what}; width now {design.width_now:.4g}; "
+             f"{len(candidates)} candidates, {args.outcomes} simulated outcomes each")
+    emit_table(design.proposals if (args.json or args.csv) else
+               design.proposals[PROPOSAL_COLUMNS], args, title=title,
+               extra={"fit": args.fit, "method": design.method, "target": design.target,
+                      "budget": budget, "band": args.band, "prob": args.prob,
+                      "width_now": design.width_now, "notes": design.notes,
+                      "ranking": records(design.ranking),
+                      "diagnostics": diagnostics_dict(diagnostics)})
+    if not (args.json or args.csv):
+        emit_table(design.ranking.head(RANKING_SHOWN)[
+            ["N", "D", "C", "width_after", "gain", "gain_se", "gain_per_flop", "ess_ok"]], args,
+            title=f"\nBest {min(RANKING_SHOWN, len(design.ranking))} of {len(design.ranking)} "
+                  f"candidates alone (before any is chosen), by gain per FLOP")
+    for note in design.notes:
+        to_stderr(f"note: {note}")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from ..plots.design import plot_design
+
+        fig, ax = plt.subplots(figsize=(7, 5.5), layout="constrained")
+        plot_design(post, design, candidates=candidates, ax=ax)
+        fig.savefig(args.plot, format=image_format(args.plot), dpi=150)
+        plt.close(fig)
+        to_stderr(f"wrote {args.plot}")
+    announce_gate(diagnostics)
+    return 0
+
+
+def add_commands(sub):
+    """The parser of 'next' (``sub``: the subparsers of `main.build_parser`)."""
+    nx = fit_file_command(sub, "next", "which runs to train next: rank candidate runs by the "
+                                       "expected narrowing of a target forecast per FLOP and "
+                                       "propose a batch within a budget", cmd_next, probs=False)
+    nx.add_argument("--target-flops", required=True,
+                    help="compute of the target run, e.g. 1e23; alone: the compute-optimal "
+                         "run at that compute (posterior median N*)")
+    nx.add_argument("--target-params", help="parameters of the target run, e.g. 70B")
+    nx.add_argument("--target-tokens", help="tokens of the target run, e.g. 1.4T")
+    nx.add_argument("--budget", required=True, help="FLOPs to spend on the proposed runs")
+    nx.add_argument("--candidates", default="grid", metavar="grid|FILE.csv",
+                    help="candidate runs: 'grid' (default: isoFLOP lines at the budget and at "
+                         "1/4, 1/16, 1/64 of it) or a CSV with two of params, tokens, flops")
+    nx.add_argument("--count", type=int, default=4, help="the most runs to propose (default 4)")
+    nx.add_argument("--max-params", help="leave out candidates with more parameters, e.g. 7B")
+    nx.add_argument("--max-tokens", help="leave out candidates with more tokens, e.g. 300B")
+    nx.add_argument("--outcomes", type=int, default=64,
+                    help="simulated outcomes per candidate (default 64)")
+    nx.add_argument("--prob", type=float, default=0.9,
+                    help="the central interval whose width is the objective (default 0.9)")
+    nx.add_argument("--band", default="observed", choices=("observed", "expected"),
+                    help="the target's observed loss (noise and the law's own error beyond the "
+                         "data, as forecast's observed band; default) or its expected loss "
+                         "(the law: parameter uncertainty alone)")
+    add_discrepancy_flag(nx, "in the target's observed band")
+    nx.add_argument("--seed", type=int, default=0)
+    nx.add_argument("--plot", metavar="PATH",
+                    help="also draw the runs, candidates, proposals and isoFLOP lines over "
+                         "(N, D) (.png, .svg or .pdf)")
+    nx.add_argument("--force", action="store_true", help="overwrite an existing --plot image")

@@ -1,0 +1,79 @@
+"""The picture of a design (`bayes_scaling.design`): runs, candidates and proposals over (N, D).
+
+Matplotlib only; takes ``ax=None`` (a new figure when None) and returns the Axes, with the look
+of `bayes_scaling.plots.style`.
+
+Example
+-------
+>>> import jax, matplotlib.pyplot as plt, bayes_scaling as bs
+>>> from bayes_scaling.design import candidate_grid, propose_batch, target_point
+>>> post = bs.fit(bs.simulate(jax.random.key(0)), key=jax.random.key(1),
+...               config=bs.SamplerConfig(num_warmup=500, num_samples=1000))
+>>> grid = candidate_grid(post, 1e22)
+>>> design = propose_batch(post, grid, target=target_point(post, flops=1e25), budget=1e22,
+...                        key=jax.random.key(2), count=2, outcomes=16, band="expected")
+>>> ax = plot_design(post, design, candidates=grid)
+>>> ax.get_xscale(), ax.get_yscale()
+('log', 'log')
+>>> plt.close(ax.figure)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .style import DATA_SHADE, PALETTE, new_axes
+
+__all__ = ["plot_design"]
+
+
+def plot_design(post, design, *, candidates=None, ax=None):
+    """Existing runs, candidate runs, the proposed batch and the target over (N, D), with the
+    isoFLOP lines N·D = C/k of the candidates' budgets, the target's and the budget's.
+
+    Parameters
+    ----------
+    post : Posterior
+        The fit the design started from.
+    design : Design
+        From `bayes_scaling.design.propose_batch`.
+    candidates : pandas.DataFrame, optional
+        The candidates (N, D, C) it chose among; default: those of ``design.ranking``.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Log-log axes: parameters N across, tokens D up.
+    """
+    ax = new_axes(ax)
+    k = post.flops_per_param_token
+    runs = post.runs_table
+    candidates = design.ranking if candidates is None else candidates
+    proposals, target = design.proposals, design.target
+    ax.scatter(runs["N"], runs["D"], s=12, color=DATA_SHADE, edgecolor="none",
+               label=f"fitted runs ({len(runs)})", zorder=2)
+    ax.scatter(candidates["N"], candidates["D"], s=30, facecolor="none", edgecolor=PALETTE[0],
+               label=f"candidates ({len(candidates)})", zorder=3)
+    if len(proposals):
+        ax.scatter(proposals["N"], proposals["D"], s=120, marker="*", color=PALETTE[1],
+                   label=f"proposed, {design.method} ({len(proposals)})", zorder=4)
+        for _, row in proposals.iterrows():
+            ax.annotate(str(int(row["step"])), (row["N"], row["D"]), textcoords="offset points",
+                        xytext=(6, 4), fontsize="small", color=PALETTE[1])
+    ax.scatter([target["N"]], [target["D"]], s=90, marker="X", color=PALETTE[2],
+               label="target", zorder=4)
+    every_n = np.concatenate([runs["N"], candidates["N"], [target["N"]]])
+    n = np.geomspace(every_n.min() / 2, every_n.max() * 2, 50)
+    budgets = sorted(set(np.round(np.asarray(candidates["C"], float), 6)) | {target["C"]})
+    for j, c in enumerate(budgets):
+        ax.plot(n, c / (k * n), color="0.6", linewidth=0.8, linestyle=":", zorder=1,
+                label="isoFLOP lines N·D = C/k" if j == 0 else None)
+        ax.annotate(f"{c:.2g}", (n[-1], c / (k * n[-1])), fontsize="x-small", color="0.4")
+    every_d = np.concatenate([runs["D"], candidates["D"], [target["D"]]])
+    ax.set(xscale="log", yscale="log", xlabel="parameters N", ylabel="tokens D",
+           ylim=(every_d.min() / 3, every_d.max() * 3))
+    ax.set_title(f"next runs to narrow the target's forecast (width now "
+                 f"{design.width_now:.3g})", fontsize="small")
+    ax.legend(loc="best", fontsize="small")
+    return ax

@@ -1,0 +1,101 @@
+"""``bayes-scaling next``: which runs to train next, in process on the session's simulated fit."""
+
+import copy
+import json
+
+import pandas as pd
+import pytest
+
+# Runs the sampler (the session fit): replay with --xla-isa / --key-offset (root conftest.py).
+pytestmark = pytest.mark.statistical
+
+# The law's band keeps the tests' scoring to one compiled program; 16 outcomes keep it quick.
+QUICK = ["--band", "expected", "--discrepancy", "none", "--outcomes", "16"]
+
+
+@pytest.fixture(scope="module")
+def fit_file(sim_post, tmp_path_factory):
+    path = tmp_path_factory.mktemp("next") / "sim.nc"
+    sim_post.save(path)
+    return str(path)
+
+
+@pytest.fixture
+def in_process():
+    """cli.main in this process (the root conftest keeps it off the compile cache)."""
+    from bayes_scaling import cli
+
+    return cli.main
+
+
+def test_next_proposes_a_greedy_batch_within_the_budget(fit_file, in_process, capsys):
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "1e22",
+                       "--count", "3", *QUICK]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Greedy batch of up to 3 runs within 1e+22 FLOP")
+    assert "90% interval of the expected loss at N=" in out and "C=1e+25 FLOP" in out
+    for column in ("step", "cumulative_C", "width_after", "gain_per_flop", "ess_ok"):
+        assert column in out
+    assert "Best 10 of 20 candidates alone" in out
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "1e22",
+                       "--count", "3", "--json", *QUICK]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["method"] == "greedy" and payload["band"] == "expected"
+    assert payload["diagnostics"]["ok"] and len(payload["ranking"]) == 20
+    table = pd.DataFrame(payload["table"])
+    assert 1 <= len(table) <= 3 and table["cumulative_C"].iloc[-1] <= 1e22
+    assert payload["target"]["C"] == 1e25
+
+
+def test_next_reads_candidates_from_a_file_and_draws_the_plan(fit_file, in_process, capsys,
+                                                              tmp_path):
+    points = tmp_path / "candidates.csv"
+    points.write_text("params,tokens\n1B,20B\n3B,60B\n10B,200B\n30B,600B\n")
+    figure = tmp_path / "next.png"
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--target-params", "300B",
+                       "--budget", "3e21", "--candidates", str(points), "--count", "2",
+                       "--max-params", "20B", "--csv", "--plot", str(figure), *QUICK]) == 0
+    captured = capsys.readouterr()
+    table = pd.read_csv(pd.io.common.StringIO(captured.out))
+    # 30B is over --max-params and 10B:200B (1.2e22 FLOP) over the budget
+    assert set(table["N"]) <= {1e9, 3e9} and table["C"].sum() <= 3e21
+    assert figure.read_bytes().startswith(b"\x89PNG") and f"wrote {figure}" in captured.err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget=-5e20"], "--budget must be positive"),
+    (["--budget", "1e22", "--max-params", "0"], "--max-params must be positive"),
+    (["--budget", "1e22", "--count", "0"], "count must be a whole number >= 1"),
+    (["--budget", "1e22", "--target-params", "70B", "--target-tokens", "1T"],
+     "N, D and C disagree"),
+    (["--budget", "5e21,1e22"], "--budget takes one number"),
+])
+def test_next_bad_input_exits_2_with_a_clear_message(fit_file, in_process, capsys, args,
+                                                     message):
+    assert in_process(["next", fit_file, "--target-flops", "1e25", *args, *QUICK]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_next_candidates_file_errors_exit_2(fit_file, in_process, capsys, tmp_path):
+    points = tmp_path / "odd.csv"
+    points.write_text("width,depth\n1024,24\n")
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "1e22",
+                       "--candidates", str(points), *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert "bayes-scaling next: error:" in err and "odd.csv" in err
+    points.write_text("params,tokens\n1B,20B\n3B,60B\n")
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "1e18",
+                       "--candidates", str(points), *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert "no candidate run is left: of 2, 2 exceed 1e+18 FLOPs (the budget)" in err
+
+
+def test_next_on_a_failed_fit_says_so(sim_post, in_process, capsys, tmp_path):
+    from bayes_scaling.posterior import Posterior
+
+    idata = copy.deepcopy(sim_post.idata)
+    idata.sample_stats["diverging"].values[0, :2] = True  # fails the gate
+    fit = Posterior(idata).save(tmp_path / "failed.nc")
+    assert in_process(["next", str(fit), "--target-flops", "1e25", "--budget", "1e22",
+                       "--count", "1", *QUICK]) == 0
+    assert "WARNING: FIT DID NOT PASS THE DIAGNOSTICS GATE" in capsys.readouterr().err
