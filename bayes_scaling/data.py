@@ -25,24 +25,48 @@ import re
 import numpy as np
 import pandas as pd
 
-from .errors import RunsError
+from .errors import RunsError, UnitsWarning
 from .laws.registry import get_law
+from .reading import read_table
+from .units import check_scales, convert
 
-__all__ = ["Runs", "RunsError", "load_runs", "load_points", "parse_number", "parse_points",
-           "COLUMN_ALIASES",
-           "INPUT_ALIASES"]
+__all__ = ["Runs", "RunsError", "UnitsWarning", "load_runs", "load_points", "parse_number",
+           "parse_points", "column_unit", "size_units", "COLUMN_ALIASES", "COLUMN_WORDS", "INPUT_ALIASES",
+           "NO_COLUMN"]
 
 DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0
 
 # Canonical column -> names recognised for it, compared after lower-casing and dropping spaces,
 # underscores, dashes and dots ("Model Size" -> "modelsize").
 COLUMN_ALIASES = {
-    "N": ("n", "params", "parameters", "nparams", "numparams", "paramcount", "modelsize", "size"),
-    "D": ("d", "tokens", "ntokens", "numtokens", "trainingtokens", "traintokens", "datasize"),
+    "N": ("n", "params", "parameters", "nparams", "numparams", "paramcount", "modelsize", "size",
+          "numparameters", "nparameters", "parametercount"),
+    "D": ("d", "tokens", "ntokens", "numtokens", "trainingtokens", "traintokens", "datasize",
+          "dtokens", "tokensseen", "seentokens", "tokennum"),
     "C": ("c", "flops", "flop", "compute", "trainingflop", "trainingflops", "trainflops"),
     "loss": ("loss", "finalloss", "valloss", "validationloss", "evalloss", "testloss", "trainloss"),
     "group": ("group", "family", "modelfamily"),
 }
+# When no alias matches, a column still matches by its words (``openLM_loss``, ``tokens_seen_total``)
+# if it has one of the first set and none of the second (which mark a different quantity:
+# ``tokens_per_epoch``, ``params_nonembedding``, ``loss_std``).
+COLUMN_WORDS = {
+    "N": ({"params", "param", "parameters", "parameter"},
+          {"per", "embedding", "nonembedding", "embed", "std", "opt", "optimal"}),
+    "D": ({"tokens", "token"}, {"per", "unique", "epoch", "epochs", "std", "opt", "optimal"}),
+    "C": ({"flops", "flop", "compute"}, {"per", "std", "budget"}),
+    "loss": ({"loss", "crossentropy", "xent", "nll"},
+             {"std", "stderr", "sem", "err", "error", "var", "opt", "optimal"}),
+}
+NO_COLUMN = "none"  # --flops-col none: the data has no such column, even if one looks like it
+# Units a column's name may carry, "Model Size (B)", "params_b", "tokens_in_billions",
+# "log10_flops", and what they mean (`units.UNITS`).
+_NAME_UNITS = {"k": "K", "thousand": "K", "thousands": "K", "m": "M", "mil": "M",
+               "million": "M", "millions": "M", "b": "B", "bn": "B", "billion": "B",
+               "billions": "B", "t": "T", "trillion": "T", "trillions": "T", "log10": "log10"}
+_UNIT_AT_END = re.compile(
+    r"^(.+?)(?:\s*[(\[]\s*([A-Za-z0-9]+)\s*[)\]]|[\s_\-.]+(?:in[\s_\-.]+)?([A-Za-z0-9]+))\s*$")
+_UNIT_AT_START = re.compile(r"^(log10)[\s_\-.(]*(.+?)\)?$", re.IGNORECASE)
 # Further inputs some laws need (`Runs.extra`), recognised the same way; others are mapped with
 # ``inputs=``. U: unique tokens (data-constrained law).
 INPUT_ALIASES = {
@@ -51,6 +75,8 @@ INPUT_ALIASES = {
 _INPUT_NAMES = {"U": "unique tokens"}
 _SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 _NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([KMBGTP]?)$", re.IGNORECASE)
+_PLAIN_NUMBER = r"[+-]?[\d.,]+(?:[eE][+-]?\d+)?"
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?\s*[A-Za-z]?$")
 _CONDITION = re.compile(r"^\s*(\w+)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
 _OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
               "==": operator.eq, "!=": operator.ne}
@@ -73,7 +99,11 @@ class Runs:
     flops_per_param_token : float
         The k of the cost model.
     dropped : tuple of str
-        Human-readable notes on rows removed on request (``where=``); empty when none were.
+        Human-readable notes on rows removed on request (``where=``, ``dedupe=``); empty when
+        none were.
+    notes : tuple of str
+        How the data was read when it needed saying: a sniffed delimiter, decimal commas, an
+        encoding, a unit taken from a column's name.
     columns : dict
         Which source column gave N, D, C, loss and group (derived ones are absent).
     extra : dict
@@ -92,6 +122,7 @@ class Runs:
     source: str = "DataFrame"
     flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN
     dropped: tuple = ()
+    notes: tuple = ()
     columns: dict = dataclasses.field(default_factory=dict)
     extra: dict = dataclasses.field(default_factory=dict)
 
@@ -146,14 +177,21 @@ class Runs:
 def parse_number(text):
     """Parse ``"70M"``, ``"1.4B"``, ``"1.4T"``, ``"5.76e23"``, ``"1,000"`` or a number.
 
-    Suffixes K, M, B (or G), T and P are powers of 1000 (case-insensitive).
+    Suffixes K, M, B (or G), T and P are powers of 1000 (case-insensitive). A comma is read
+    only as a thousands separator: ``"2,85"`` is an error, not 285.
 
     >>> parse_number("1.4T"), parse_number("70m"), parse_number(3)
     (1400000000000.0, 70000000.0, 3.0)
     """
     if isinstance(text, (int, float, np.integer, np.floating)) and not isinstance(text, bool):
         return float(text)
-    cleaned = str(text).strip().replace(",", "").replace("_", "")
+    cleaned = str(text).strip()
+    if "," in cleaned and not _THOUSANDS.match(cleaned):
+        # "2,85" is a decimal comma (or two numbers), never 285: refuse rather than misread.
+        raise ValueError(f"cannot read {text!r} as a number: its comma is not a thousands "
+                         f"separator (1,000); a decimal comma is read in files separated by "
+                         f"';' or tabs, or write 2.85")
+    cleaned = cleaned.replace(",", "").replace("_", "")
     if cleaned.lower().lstrip("+-") in ("nan", "inf", "infinity"):
         return float(cleaned)  # a number, but not finite: the caller says so
     match = _NUMBER.match(cleaned)
@@ -194,38 +232,80 @@ def _normalise(name):
     return re.sub(r"[\s_\-.]", "", str(name)).lower()
 
 
-def match_columns(frame, explicit, aliases, flags, source, error):
-    """Canonical name -> column: the ``explicit`` ones (checked to exist), then each remaining
-    canonical name whose ``aliases`` match exactly one unclaimed column (several: ``error``
-    naming them and the ``flags`` option that picks one)."""
-    mapping = {}
+def _words(name):
+    """``"openLM_loss"`` -> ``{"open", "lm", "loss"}``; ``"test_cross_entropy"`` also gives
+    ``"crossentropy"`` (adjacent words joined, so two-word terms match)."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", str(name))
+    words = re.findall(r"[a-z0-9]+", spaced.lower())
+    return set(words) | {a + b for a, b in zip(words, words[1:])}
+
+
+def column_unit(name):
+    """A column name without the unit it carries, and that unit (a key of `units.UNITS`, or
+    None when the name carries none).
+
+    >>> column_unit("Model Size (B)"), column_unit("params_m"), column_unit("log10_flops")
+    (('Model Size', 'B'), ('params', 'M'), ('flops', 'log10'))
+    >>> column_unit("tokens_per_epoch")
+    ('tokens_per_epoch', None)
+    """
+    name = str(name).strip()
+    match = _UNIT_AT_START.match(name)
+    if match:
+        return match.group(2).strip(), "log10"
+    match = _UNIT_AT_END.match(name)
+    unit = match and _NAME_UNITS.get((match.group(2) or match.group(3) or "").lower())
+    return (match.group(1).strip(), unit) if unit else (name, None)
+
+
+def match_columns(frame, explicit, aliases, flags, source, error, words=None, sized=()):
+    """Canonical name -> column: the ``explicit`` ones (checked to exist; `NO_COLUMN` says
+    there is none), then for each remaining canonical name the one unclaimed column whose name
+    is one of its ``aliases``; failing that (for the names in ``sized``) whose name without a
+    unit (`column_unit`) is; failing that, whose ``words`` match (see `COLUMN_WORDS`).
+    Several columns in one of these steps: ``error`` naming them and the ``flags`` option
+    that picks one."""
+    mapping, absent = {}, set()
     for canonical, column in explicit.items():
         if column is None:
+            continue
+        if column not in frame.columns and str(column).lower() == NO_COLUMN:
+            absent.add(canonical)
             continue
         if column not in frame.columns:
             raise error(f"{source}: column {column!r} given for {canonical} is not in the "
                         f"data; columns are {list(frame.columns)}")
         mapping[canonical] = column
-    for canonical, names in aliases.items():
-        if canonical in mapping:
-            continue
-        found = [c for c in frame.columns if _normalise(c) in names and c not in mapping.values()]
-        if len(found) > 1:
-            raise error(f"{source}: several columns could be {canonical}: {found}; "
-                        f"say which one to use with --{flags[canonical]} COLUMN")
-        if found:
-            mapping[canonical] = found[0]
-    return mapping
+    words = words or {}
+    steps = (lambda canonical, c: _normalise(c) in aliases[canonical],
+             lambda canonical, c: (canonical in sized and column_unit(c)[1] is not None
+                                   and _normalise(column_unit(c)[0]) in aliases[canonical]),
+             lambda canonical, c: (canonical in words and bool(_words(c) & words[canonical][0])
+                                   and not _words(c) & words[canonical][1]))
+    for matches in steps:
+        for canonical in aliases:
+            if canonical in mapping or canonical in absent:
+                continue
+            found = [c for c in frame.columns
+                     if c not in mapping.values() and matches(canonical, c)]
+            if len(found) > 1:
+                raise error(f"{source}: several columns could be {canonical}: {found}; "
+                            f"say which one to use with --{flags[canonical]} COLUMN")
+            if found:
+                mapping[canonical] = found[0]
+    order = list(explicit) + [name for name in aliases if name not in explicit]
+    return dict(sorted(mapping.items(), key=lambda item: order.index(item[0])))
 
 
 def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None, need_sizes=2):
     """Map canonical names (N, D, C, loss, group) to the frame's columns."""
     how_to_map = how_to_map or "map them with --params-col/--tokens-col/--flops-col (params=, tokens=, flops=)"
-    mapping = match_columns(frame, explicit, COLUMN_ALIASES, _FLAG, source, RunsError)
+    mapping = match_columns(frame, explicit, COLUMN_ALIASES, _FLAG, source, RunsError,
+                            words=COLUMN_WORDS, sized=("N", "D", "C"))
     if need_loss and "loss" not in mapping:
         raise RunsError(f"{source}: no loss column found among {list(frame.columns)}; name it "
                         f"with --loss-col COLUMN (loss=); recognised names: loss, final_loss, "
-                        f"val_loss, eval_loss, test_loss, train_loss")
+                        f"val_loss, eval_loss, test_loss, train_loss, or any with 'loss' in it")
     have = [k for k in ("N", "D", "C") if k in mapping]
     if len(have) < need_sizes:
         raise RunsError(f"{source}: need two of parameters (N), tokens (D) and FLOPs (C) to know "
@@ -239,28 +319,42 @@ _FLAG = {"N": "params-col", "D": "tokens-col", "C": "flops-col", "loss": "loss-c
 
 
 def _parse_column(frame, column, canonical, lines, source):
-    values = np.empty(len(frame))
+    """The column's numbers (NaN where a cell cannot be used) and, by row, what is wrong with
+    each such cell: the error is raised only if that row survives ``--where``."""
+    values, problems = np.full(len(frame), np.nan), {}
     for i, raw in enumerate(frame[column].tolist()):
         where = f"{source}, line {lines[i]}, column {column!r} ({canonical})"
         if raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip() == "":
-            raise RunsError(f"{where}: value is missing")
+            problems[i] = f"{where}: value is missing"
+            continue
         try:
             value = parse_number(raw)
         except ValueError as err:
-            raise RunsError(f"{where}: {err}") from None
+            problems[i] = f"{where}: {err}"
+            continue
         if not np.isfinite(value):
-            raise RunsError(f"{where}: {raw!r} is not finite")
-        if value <= 0:
-            raise RunsError(f"{where}: {raw!r} must be positive")
-        values[i] = value
-    return values
+            problems[i] = f"{where}: {raw!r} is not finite"
+        elif value <= 0:
+            problems[i] = f"{where}: {raw!r} must be positive"
+        else:
+            values[i] = value
+    return values, problems
+
+
+def _raise_first_problem(problems, keep):
+    """The error of the first kept row with an unusable cell (in file order), if any."""
+    rows = sorted((row, message) for found in problems.values() for row, message in found.items()
+                  if keep[row])
+    if rows:
+        raise RunsError(rows[0][1])
 
 
 def apply_where(columns, frame, lines, where, source, what="runs", error=None):
     """Keep rows matching every ``name OP value`` condition of ``where`` (joined by 'and').
 
-    ``name`` is one of ``columns`` (parsed values: N, D, C, loss) or any column of the data:
-    compared as text with == and != (e.g. ``config_id == rw|base``), as numbers otherwise.
+    ``name`` is one of ``columns`` (parsed values: N, D, C, loss; NaN where unreadable, which
+    keeps the row for its own error) or any column of the data: compared as text with == and
+    != (e.g. ``config_id == rw|base``), as numbers otherwise.
     ``what`` names the rows in messages; ``error`` is the exception class (`RunsError`).
     """
     error = error or RunsError
@@ -272,7 +366,10 @@ def apply_where(columns, frame, lines, where, source, what="runs", error=None):
                             f"'N >= 1e8 and D < 1T' or 'family == gpt2'")
         name, op, value = match.groups()
         if name in columns:
-            keep &= _OPERATORS[op](columns[name], parse_number(value))
+            # A value that could not be read (NaN) does not decide: the row stays, and its
+            # error is reported unless another condition drops it.
+            known = ~np.isnan(columns[name])
+            keep &= ~known | _OPERATORS[op](np.where(known, columns[name], 0.0), parse_number(value))
         elif name in frame.columns:
             cells = frame[name].astype(str).str.strip().to_numpy()
             if op in ("==", "!="):
@@ -297,22 +394,26 @@ def apply_where(columns, frame, lines, where, source, what="runs", error=None):
 
 def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=None,
               flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, where=None, inputs=None,
-              law=None):
-    """Read and validate runs from a CSV path or a pandas DataFrame.
+              law=None, units=None, loss_kind="loss", accept_units=False, ignore=(),
+              dedupe=False, sep=None):
+    """Read and validate runs from a file or a pandas DataFrame.
 
     Parameters
     ----------
     data : str, os.PathLike or pandas.DataFrame
-        One row per trained model.
+        One row per trained model: a CSV (or tab-, semicolon-separated, gzip, Excel, Parquet
+        file; see `reading.read_table`) or a DataFrame.
     params, tokens, flops, loss, group : str, optional
-        Column names to use for N, D, C, the loss and the group. Unnamed ones are auto-detected
-        from common names (see ``COLUMN_ALIASES``). Two of N, D, C are needed; the third is derived
-        from C = k·N·D.
+        Column names to use for N, D, C, the loss and the group; ``"none"`` for N, D or C
+        means the data has no such column (e.g. a FLOPs column that counts something else).
+        Unnamed ones are auto-detected from common names (``COLUMN_ALIASES``, then
+        ``COLUMN_WORDS``). Two of N, D, C are needed; the third is derived from C = k·N·D.
     flops_per_param_token : float
         k in C = k·N·D (6 for dense transformers).
     where : str, optional
-        Keep only runs matching e.g. ``"loss < 3.447"`` or ``"N >= 1e8 and C < 1e22"``. The rows
-        removed are listed in ``Runs.dropped``.
+        Keep only runs matching e.g. ``"loss < 3.447"`` or ``"N >= 1e8 and C < 1e22"``, before
+        the values are validated (a bad row can be filtered out). The rows removed are listed
+        in ``Runs.dropped``.
     inputs : dict, optional
         Further input columns for laws that need them, by input name, e.g. ``{"U":
         "unique_tokens"}`` or ``{"D_1": "web", "D_2": "code"}`` (`Runs.extra`). Unique tokens U
@@ -321,6 +422,22 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
         The law to be fitted: every input it needs must then be present (the error names the
         missing column), and a law of one of N, D, C needs only that column (the other two are
         NaN, unknown).
+    units : dict, optional
+        The unit of a size column that is not a plain count, by canonical name: ``{"N": "B"}``
+        (billions), ``{"C": "log10"}`` (see `units.UNITS`). A unit in a column's name
+        (``Model Size (B)``, ``params_m``, ``log10_flops``) is read without asking.
+    loss_kind : {"loss", "perplexity", "percent"}
+        What the loss column holds; perplexity is converted with log, percent divided by 100.
+    accept_units : bool
+        Values whose scale looks like a unit mistake (`units.check_scales`) are fitted with a
+        warning instead of refused.
+    ignore : sequence of str
+        Columns to leave out before anything is matched (``--ignore-col``).
+    dedupe : bool
+        Drop rows that repeat an earlier run exactly (same N, D, loss and group; listed in
+        ``Runs.dropped``) instead of refusing them.
+    sep : str, optional
+        The delimiter of a text file (sniffed when not given).
 
     Returns
     -------
@@ -330,18 +447,28 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     ------
     RunsError
         Missing or ambiguous columns, unparseable, missing, non-finite or non-positive values,
-        inconsistent N, D and C, or duplicated runs; the message names the source, the line and
-        the column. (Whether there are enough runs for a law is `fit`'s check.)
+        values in a mistaken unit, inconsistent N, D and C, or duplicated runs; the message
+        names the source, the line and the column. (Whether there are enough runs for a law
+        is `fit`'s check.)
+
+    Warns
+    -----
+    UnitsWarning
+        Unusual but possible scales, and accepted ones (``accept_units=True``).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> frame = pd.DataFrame({"Model Size": [1e8, 1e9], "Training FLOP": [6e18, 6e20],
+    >>> frame = pd.DataFrame({"Model Size (B)": [0.1, 1.0], "Training FLOP": [6e18, 6e20],
     ...                       "loss": [3.0, 2.5]})
-    >>> load_runs(frame).D.tolist()
-    [10000000000.0, 100000000000.0]
+    >>> runs = load_runs(frame)
+    >>> runs.N.tolist(), runs.D.tolist()
+    ([100000000.0, 1000000000.0], [10000000000.0, 100000000000.0])
+    >>> runs.notes
+    ("column 'Model Size (B)' (N) read in units of B, as its name says",)
     """
-    frame, source, lines = read_table(data)
+    table = read_table(data, sep=sep)
+    frame, source, lines = _without(table.frame, ignore, table.source), table.source, table.lines
     k = check_flops_per_param_token(flops_per_param_token)
     needs = _law_inputs(law)
     explicit = {"N": params, "D": tokens, "C": flops, "loss": loss, "group": group}
@@ -353,24 +480,79 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
                         f"its inputs are {sorted(needs)}")
     aliases = {k: v for k, v in INPUT_ALIASES.items() if law is None or k in needs}
     extra_map = match_columns(frame, dict(inputs or {}), aliases, _INPUT_FLAG, source, RunsError)
-    columns = {name: _parse_column(frame, col, name, lines, source)
-               for name, col in {**mapping, **extra_map}.items() if name != "group"}
-    _complete_sizes(columns, mapping, k, lines, source)
-    dropped = ()
+    sources = {name: col for name, col in {**mapping, **extra_map}.items() if name != "group"}
+    unit_of, notes = size_units(frame, mapping, units, source)
+    parsed, problems = {}, {}
+    for name, column in sources.items():
+        parsed[name], problems[name] = _parse_column(frame, column, name, lines, source)
+    parsed = convert(parsed, unit_of, loss_kind)
+    keep, dropped = np.ones(len(frame), dtype=bool), []
     if where:
-        keep, note = apply_where(columns, frame, lines, where, source)
-        columns = {name: values[keep] for name, values in columns.items()}
-        frame, lines = frame[keep], lines[keep]
-        dropped = (note,) if note else ()
+        derived = dict(parsed)
+        _derive_sizes(derived, k)
+        keep, note = apply_where(derived, frame, lines, where, source)
+        dropped += [note] if note else []
+    _raise_first_problem(problems, keep)
+    columns = {name: values[keep] for name, values in parsed.items()}
+    frame, lines = frame[keep], lines[keep]
+    check_scales({name: columns[name] for name in ("N", "D", "C", "loss") if name in columns},
+                 sources, source, accept=accept_units, sizes=() if one_size else ("N", "D", "C"),
+                 k=k)
+    if all(name in columns for name in ("N", "D", "C")):
+        _check_flops(columns, mapping, k, lines, source)
+    _derive_sizes(columns, k)
     groups = _group_labels(frame, mapping.get("group"), lines, source)
-    _check_duplicates(columns, groups, lines, source)
+    repeated = _repeated(columns, groups)
+    if repeated.any() and not dedupe:
+        _refuse_duplicates(columns, groups, repeated, lines, source)
+    if repeated.any():
+        dropped.append(f"dropped {int(repeated.sum())} exact duplicate rows (--dedupe): lines "
+                       f"{_line_ranges(lines[repeated])}")
+        columns = {name: values[~repeated] for name, values in columns.items()}
+        lines, groups = lines[~repeated], None if groups is None else groups[~repeated]
     runs = Runs(N=columns["N"], D=columns["D"], C=columns["C"], loss=columns["loss"],
                 group=groups, lines=lines, source=source, flops_per_param_token=k,
-                dropped=dropped, columns={**mapping, **extra_map},
-                extra={name: columns[name] for name in extra_map})
+                dropped=tuple(dropped), columns={**mapping, **extra_map},
+                extra={name: columns[name] for name in extra_map},
+                notes=tuple(table.notes) + notes)
     for name in sorted(needs):
         runs.input(name, getattr(law, "name", law))  # a clear error for a missing column
     return runs
+
+
+def _without(frame, ignore, source):
+    """The frame without the ``ignore`` columns (each must exist)."""
+    for column in ignore or ():
+        if column not in frame.columns:
+            raise RunsError(f"{source}: --ignore-col {column!r} is not a column; columns are "
+                            f"{list(frame.columns)}")
+    return frame.drop(columns=list(ignore or ()))
+
+
+def size_units(frame, mapping, declared, source):
+    """The unit of each size column N, D, C of ``mapping`` (``declared``, else from its name
+    when its cells are plain numbers: ``70M`` in a column ``size_m`` says its own unit), and
+    notes saying which came from a name.
+
+    >>> import pandas as pd
+    >>> size_units(pd.DataFrame({"Model Size (B)": ["0.41"]}), {"N": "Model Size (B)"}, {}, "f")
+    ({'N': 'B'}, ("column 'Model Size (B)' (N) read in units of B, as its name says",))
+    """
+    declared = dict(declared or {})
+    unknown = sorted(set(declared) - {"N", "D", "C"})
+    if unknown:
+        raise RunsError(f"{source}: units are for N, D or C, not {unknown[0]!r}")
+    found, notes = {}, ()
+    for name in ("N", "D", "C"):
+        column = mapping.get(name)
+        if column is None or name in declared:
+            continue
+        unit = column_unit(column)[1]
+        plain = frame[column].astype(str).str.strip().str.fullmatch(_PLAIN_NUMBER).all()
+        if unit is not None and plain and _normalise(column) not in COLUMN_ALIASES[name]:
+            found[name] = unit
+            notes += (f"column {column!r} ({name}) read in units of {unit}, as its name says",)
+    return {**found, **{n: u for n, u in declared.items() if u not in (None, "1")}}, notes
 
 
 _INPUT_FLAG = {name: f"input {name}" for name in INPUT_ALIASES}  # inputs={name: COLUMN}
@@ -397,30 +579,6 @@ def _law_inputs(law):
     return set(get_law(law).inputs)
 
 
-def read_table(data):
-    """(frame of text cells, source name, line label per row) from a CSV path or a DataFrame."""
-    if isinstance(data, pd.DataFrame):
-        frame, source = data, "DataFrame"
-        lines = np.asarray([str(i) for i in frame.index], dtype=object)
-    else:
-        source = os.fspath(data)
-        if not os.path.isfile(source):
-            raise RunsError(f"{source}: no such file")
-        try:
-            # Read everything as text: numbers like "70M" are ours to parse, with line numbers.
-            frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True,
-                                skip_blank_lines=False)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-            raise RunsError(f"{source}: not a readable CSV file ({err})") from None
-        lines = np.arange(2, len(frame) + 2)  # line 1 is the header
-        # Blank lines hold no run; skip them but keep every other row's true line number.
-        blank = (frame.fillna("").astype(str).apply(lambda col: col.str.strip()) == "").all(axis=1)
-        frame, lines = frame[~blank.to_numpy()], lines[~blank.to_numpy()]
-    if len(frame) == 0:
-        raise RunsError(f"{source}: no rows in the data")
-    return frame, source, lines
-
-
 def check_flops_per_param_token(flops_per_param_token):
     k = float(flops_per_param_token)
     if not np.isfinite(k) or k <= 0:
@@ -443,14 +601,19 @@ def load_points(data, *, params=None, tokens=None, flops=None,
     >>> load_points(pd.DataFrame({"params": ["70B"], "tokens": ["1.4T"]}))[2]
     array([5.88e+23])
     """
-    frame, source, lines = read_table(data)
+    frame, source, lines, _ = read_table(data)
     k = check_flops_per_param_token(flops_per_param_token)
     mapping = _detect_columns(frame, {"N": params, "D": tokens, "C": flops}, source,
                               need_loss=False, how_to_map="name two columns params, tokens or "
                               "flops (or N, D, C)")
-    columns = {name: _parse_column(frame, col, name, lines, source)
-               for name, col in mapping.items() if name in ("N", "D", "C")}
-    _complete_sizes(columns, mapping, k, lines, source)
+    columns, problems = {}, {}
+    for name, column in mapping.items():
+        if name in ("N", "D", "C"):
+            columns[name], problems[name] = _parse_column(frame, column, name, lines, source)
+    _raise_first_problem(problems, np.ones(len(frame), dtype=bool))
+    if len(columns) == 3:
+        _check_flops(columns, mapping, k, lines, source)
+    _derive_sizes(columns, k)
     return columns["N"], columns["D"], columns["C"]
 
 
@@ -479,9 +642,9 @@ def _number_or_error(cell, name, line, source):
         raise RunsError(f"{source}, line {line}, column {name!r}: {err} (needed by the filter)") from None
 
 
-def _complete_sizes(columns, mapping, k, lines, source):
-    """Derive the missing one of N, D, C; if all three are given, check they agree. With only
-    one of them (a one-variable law) the other two are NaN: unknown."""
+def _derive_sizes(columns, k):
+    """Derive the missing one of N, D, C from C = k·N·D, in place. With only one of them (a
+    one-variable law) the other two are NaN: unknown."""
     if sum(name in columns for name in ("N", "D", "C")) == 1:
         size = next(columns[name] for name in ("N", "D", "C") if name in columns)
         for name in ("N", "D", "C"):
@@ -492,27 +655,44 @@ def _complete_sizes(columns, mapping, k, lines, source):
         columns["D"] = columns["C"] / (k * columns["N"])
     elif "N" not in columns:
         columns["N"] = columns["C"] / (k * columns["D"])
-    else:
-        ratio = columns["C"] / (k * columns["N"] * columns["D"])
-        bad = np.flatnonzero(np.abs(np.log(ratio)) > np.log(1.5))
-        if len(bad):
-            i = bad[0]
-            raise RunsError(
-                f"{source}, line {lines[i]}: FLOPs {columns['C'][i]:.3g} (column {mapping['C']!r}) "
-                f"disagree with {k:g}·N·D = {k * columns['N'][i] * columns['D'][i]:.3g}; "
-                f"{len(bad)} rows disagree by more than 1.5x. Give only two of N, D, C, or set "
-                f"the flops per parameter and token (--flops-per-param-token, "
-                f"flops_per_param_token=)")
 
 
-def _check_duplicates(columns, groups, lines, source):
+def _check_flops(columns, mapping, k, lines, source):
+    """All three of N, D, C given: they must agree with C = k·N·D within 1.5x."""
+    ratio = columns["C"] / (k * columns["N"] * columns["D"])
+    bad = np.flatnonzero(np.abs(np.log(ratio)) > np.log(1.5))
+    if not len(bad):
+        return
+    i, steady = bad[0], np.median(ratio)
+    # One k for every run (a model family that is not a dense transformer): say which.
+    hint = (f"; the ratio is steady at {steady:.3g}, so --flops-per-param-token "
+            f"{k * steady:.3g} would make them agree"
+            if np.all(np.abs(np.log(ratio / steady)) < np.log(1.2)) else "")
+    raise RunsError(
+        f"{source}, line {lines[i]}: FLOPs {columns['C'][i]:.3g} (column {mapping['C']!r}) "
+        f"disagree with {k:g}·N·D = {k * columns['N'][i] * columns['D'][i]:.3g}; "
+        f"{len(bad)} rows disagree by more than 1.5x{hint}. Give only two of N, D, C (leave "
+        f"the FLOPs out with --flops-col none, flops='none'), or set the flops per parameter "
+        f"and token (--flops-per-param-token, flops_per_param_token=)")
+
+
+def _run_keys(columns, groups):
+    """What makes a run the same run: N, D, loss (and group)."""
     key = pd.DataFrame({name: columns[name] for name in ("N", "D", "loss")})
     if groups is not None:
         key["group"] = groups
-    repeated = key.duplicated(keep="first").to_numpy()
-    if repeated.any():
-        i = int(np.flatnonzero(repeated)[0])
-        first = int(np.flatnonzero((key == key.iloc[i]).all(axis=1).to_numpy())[0])
-        raise RunsError(f"{source}, line {lines[i]}: duplicate of line {lines[first]} "
-                        f"(same N, D and loss); {int(repeated.sum())} duplicated rows in all. "
-                        f"Remove them or filter with --where")
+    return key
+
+
+def _repeated(columns, groups):
+    """True for each row that repeats an earlier one (same N, D, loss and group)."""
+    return _run_keys(columns, groups).duplicated(keep="first").to_numpy()
+
+
+def _refuse_duplicates(columns, groups, repeated, lines, source):
+    key = _run_keys(columns, groups)
+    i = int(np.flatnonzero(repeated)[0])
+    first = int(np.flatnonzero((key == key.iloc[i]).all(axis=1).to_numpy())[0])
+    raise RunsError(f"{source}, line {lines[i]}: duplicate of line {lines[first]} "
+                    f"(same N, D and loss); {int(repeated.sum())} duplicated rows in all. "
+                    f"Drop the repeats with --dedupe (dedupe=True), or remove them")

@@ -9,7 +9,7 @@ the laws). Each is still importable from the module that raises it.
 (True, True)
 """
 
-__all__ = ["RunsError", "PriorError", "ConvergenceWarning", "PrecisionWarning"]
+__all__ = ["RunsError", "PriorError", "ConvergenceWarning", "PrecisionWarning", "UnitsWarning"]
 
 
 class RunsError(ValueError):
@@ -26,3 +26,7 @@ class ConvergenceWarning(UserWarning):
 
 class PrecisionWarning(UserWarning):
     """The fit runs in a floating precision too coarse for its data."""
+
+
+class UnitsWarning(UserWarning):
+    """Run data whose scale is unusual for its unit (or accepted as intended); see `units`."""

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.data import RunsError, load_points, load_runs, parse_number
+from bayes_scaling.data import RunsError, UnitsWarning, load_points, load_runs, parse_number
 
 
 def write(tmp_path, text, name="runs.csv"):
@@ -96,7 +96,7 @@ def test_missing_file_and_unreadable(tmp_path):
         load_runs(tmp_path / "nope.csv")
     path = tmp_path / "bin.csv"
     path.write_bytes(b"\xff\xfe\x00\x01binary")
-    with pytest.raises(RunsError, match="not a readable CSV"):
+    with pytest.raises(RunsError, match="a binary file, not a table of text"):
         load_runs(path)
 
 
@@ -177,3 +177,150 @@ def test_at_points_are_one_grammar():
     assert parse_points("70B, 400B", tokens=False) == ([70e9, 400e9], None)
     with pytest.raises(ValueError, match="write each point as PARAMS, e.g. 70B"):
         parse_points("70B:1.4T", tokens=False)
+
+
+# -- units and scales: the mistakes that would otherwise fit silently -----------------------------
+
+LADDER = [(7e7, 1.4e9, 3.9), (1.6e8, 3.2e9, 3.5), (4e8, 8e9, 3.1), (1e9, 2e10, 2.8),
+          (2.8e9, 5.6e10, 2.55), (7e9, 1.4e11, 2.35)]
+
+
+def ladder(**columns):
+    """The ladder as a frame, each column transformed by ``columns[name]`` (a function)."""
+    frame = pd.DataFrame(LADDER, columns=["params", "tokens", "loss"])
+    for name, change in columns.items():
+        frame[name] = change(frame[name.split("=")[0]]) if "=" not in name else None
+    return frame
+
+
+@pytest.mark.parametrize("change, message, fix", [
+    (dict(loss=np.exp), r"'loss' \(loss\) holds 10.5 - 49.4, too large for a log-loss.*"
+                        r"--loss-kind perplexity", dict(loss_kind="perplexity")),
+    (dict(loss=lambda x: 100 * x), r"holds 235 - 390.*--loss-kind percent",
+     dict(loss_kind="percent")),
+    (dict(params=lambda x: x / 1e9), r"'params' \(N\) holds 0.07 - 7, too small for parameter "
+                                     r"counts.*--params-unit B", dict(units={"N": "B"})),
+    (dict(tokens=lambda x: x / 1e9), r"'tokens' \(D\) holds 1.4 - 140.*--tokens-unit B",
+     dict(units={"D": "B"})),
+    (dict(params=np.log10), r"'params' \(N\) holds 7.85 - 9.85.*--params-unit log10",
+     dict(units={"N": "log10"}))])
+def test_unit_mistakes_are_refused_naming_column_values_and_fix(change, message, fix):
+    frame = ladder(**change)
+    with pytest.raises(RunsError, match=message):
+        load_runs(frame)
+    runs = load_runs(frame, **fix)
+    np.testing.assert_allclose(runs.N, [r[0] for r in LADDER], rtol=1e-9)
+    np.testing.assert_allclose(runs.loss, [r[2] for r in LADDER], rtol=1e-9)
+
+
+def test_log10_flops_are_refused_with_both_fixes_and_read_when_declared():
+    frame = pd.DataFrame({"params": [r[0] for r in LADDER], "loss": [r[2] for r in LADDER],
+                          "flops": [np.log10(6 * n * d) for n, d, _ in LADDER]})
+    with pytest.raises(RunsError, match=r"'flops' \(C\) holds 17.8 - 21.8, too small for "
+                                        r"training FLOPs: if they are log10 values, --flops-unit "
+                                        r"log10; or leave FLOPs out: --flops-col none"):
+        load_runs(frame)
+    np.testing.assert_allclose(load_runs(frame, units={"C": "log10"}).D,
+                               [r[1] for r in LADDER], rtol=1e-9)
+
+
+def test_a_loss_that_rises_with_compute_is_called_out():
+    frame = ladder(loss=lambda x: 1 - x / 5)  # an accuracy
+    with pytest.raises(RunsError, match=r"rises with compute \(rank correlation \+1.00\).*accuracy"):
+        load_runs(frame)
+
+
+def test_accept_units_fits_unusual_values_with_a_warning():
+    frame = ladder(params=lambda x: x / 1e9)
+    with pytest.warns(UnitsWarning, match="too small for parameter counts.*accepted as intended"):
+        runs = load_runs(frame, accept_units=True)
+    np.testing.assert_allclose(runs.N, [r[0] / 1e9 for r in LADDER])
+
+
+def test_tokens_per_parameter_far_outside_anything_trained_is_a_warning():
+    frame = ladder(tokens=lambda x: x / 1e5)  # 1.4e4 - 1.4e6: past the largest-run check
+    with pytest.warns(UnitsWarning, match="tokens per parameter range 0.0002 - 0.0002"):
+        load_runs(frame)
+
+
+def test_a_one_variable_law_is_not_held_to_the_scales_of_language_models():
+    frame = pd.DataFrame({"examples": [160, 320, 640, 1280, 2560], "loss": [2.1, 1.6, 1.2, 0.9, 0.7]})
+    assert len(load_runs(frame, tokens="examples", law="power_D")) == 5
+
+
+@pytest.mark.parametrize("header, expected", [
+    ("N_params,D_tokens,val_loss", {"N": "N_params", "D": "D_tokens", "loss": "val_loss"}),
+    ("n_params,tokens_seen,eval_loss", {"N": "n_params", "D": "tokens_seen", "loss": "eval_loss"}),
+    ("num_params,train_tokens,openLM_loss",
+     {"N": "num_params", "D": "train_tokens", "loss": "openLM_loss"}),
+    ("model_size,token_num,tokens_per_epoch,test_cross_entropy",
+     {"N": "model_size", "D": "token_num", "loss": "test_cross_entropy"})])
+def test_common_column_spellings_are_recognised_and_named(tmp_path, header, expected):
+    names = header.split(",")
+    rows = [",".join(f"{v:g}" for v in (n, d) + ((d,) if len(names) == 4 else ()) + (loss,))
+            for n, d, loss in LADDER]
+    runs = load_runs(write(tmp_path, "\n".join([header, *rows]) + "\n"))
+    assert runs.columns == expected
+    np.testing.assert_allclose(runs.D, [r[1] for r in LADDER])
+
+
+@pytest.mark.parametrize("name, scale", [("Model Size (B)", 1e9), ("params_m", 1e6),
+                                         ("params in billions", 1e9), ("log10_params", None)])
+def test_a_unit_in_a_column_name_is_applied_and_said(name, scale):
+    N = np.array([r[0] for r in LADDER])
+    frame = ladder().rename(columns={"params": name})
+    frame[name] = np.log10(N) if scale is None else N / scale
+    runs = load_runs(frame)
+    np.testing.assert_allclose(runs.N, N, rtol=1e-9)
+    assert any(f"{name!r} (N) read in units of" in note for note in runs.notes), runs.notes
+
+
+def test_ignore_col_and_flops_none_leave_out_a_misleading_column(tmp_path):
+    frame = ladder()
+    frame["flops"] = 1e23  # counts something else (all epochs, say)
+    with pytest.raises(RunsError, match="disagree with 6·N·D.*--flops-col none"):
+        load_runs(frame)
+    for options in (dict(flops="none"), dict(ignore=["flops"])):
+        runs = load_runs(frame, **options)
+        np.testing.assert_allclose(runs.C, 6 * runs.N * runs.D)
+    with pytest.raises(RunsError, match="--ignore-col 'flop' is not a column"):
+        load_runs(frame, ignore=["flop"])
+
+
+def test_a_steady_flops_ratio_suggests_the_right_k():
+    frame = ladder()
+    frame["flops"] = 12 * frame["params"] * frame["tokens"]  # e.g. counting a backward pass twice
+    with pytest.raises(RunsError, match="steady at 2, so --flops-per-param-token 12"):
+        load_runs(frame)
+    np.testing.assert_allclose(load_runs(frame, flops_per_param_token=12).D, frame["tokens"])
+
+
+def test_where_filters_before_the_values_are_checked(tmp_path):
+    path = write(tmp_path, "params,tokens,loss,data\n1e8,2e9,3.1,c4\n2e8,4e9,n/a,oscar\n"
+                           "4e8,8e9,2.9,c4\n")
+    with pytest.raises(RunsError, match="line 3, column 'loss'"):
+        load_runs(path)
+    runs = load_runs(path, where="data == c4")
+    assert runs.lines.tolist() == [2, 4] and "lines 3" in runs.dropped[0]
+    with pytest.raises(RunsError, match="line 3, column 'loss'"):  # a filter on the bad value
+        load_runs(path, where="loss < 3")
+
+
+def test_dedupe_drops_exact_repeats_and_says_how_many(tmp_path):
+    path = write(tmp_path, "params,tokens,loss\n1e8,2e9,3.1\n2e8,4e9,2.9\n1e8,2e9,3.1\n"
+                           "1e8,2e9,3.1\n")
+    with pytest.raises(RunsError, match="line 4: duplicate of line 2.*--dedupe"):
+        load_runs(path)
+    runs = load_runs(path, dedupe=True)
+    assert runs.lines.tolist() == [2, 3]
+    assert runs.dropped == ("dropped 2 exact duplicate rows (--dedupe): lines 4-5",)
+
+
+def test_cli_refuses_a_unit_mistake_before_fitting_and_reads_the_declared_unit(tmp_path, capsys):
+    from bayes_scaling import cli
+
+    path = tmp_path / "runs.csv"
+    ladder(params=lambda x: x / 1e9).to_csv(path, index=False)
+    assert cli.main(["fit", str(path), "-o", str(tmp_path / "fit.nc")]) == 2
+    assert "--params-unit B" in capsys.readouterr().err
+    assert not (tmp_path / "fit.nc").exists()

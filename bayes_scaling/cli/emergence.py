@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from .output import emit_table, records, to_stderr
-from .options import (add_column_flags, add_device_flags, add_output_flags, devices_line,
-                      join_filters, parse_range)
+from .options import (add_column_flags, add_device_flags, add_output_flags, add_unit_flags,
+                      devices_line, join_filters, parse_range, units_from_args)
 
 
 def fmt_scale(value):
@@ -34,7 +34,7 @@ def describe_scores(scores, args):
             notes.append(f"{name} = {value} for every task ({flag})" if value is not None
                          else f"{name} unknown (no binomial evaluation noise)")
     to_stderr(f"emergence: columns: {mapped}" + "".join(f"; {note}" for note in notes))
-    for note in scores.dropped:
+    for note in (*scores.notes, *scores.dropped):
         to_stderr(f"emergence: {note}")
 
 
@@ -51,7 +51,8 @@ def cmd_emergence(args):
                          chance=args.chance_col or args.chance,
                          items=args.items_col or args.items, group=args.group_col,
                          ceiling=args.ceiling, flops_per_param_token=args.flops_per_param_token,
-                         where=join_filters(args.where))
+                         where=join_filters(args.where), units=units_from_args(args),
+                         accept_units=args.accept_units)
     describe_scores(scores, args)
     check_threshold_options(args.level, args.margin)  # before the fit, not after it
     at = parse_points(args.at, tokens=False)[0] if args.at else []
@@ -152,6 +153,7 @@ def add_commands(sub):
                          help="keep only matching rows, e.g. 'step == 143000 and metric == "
                               "acc' (columns of the data); a repeated --where must hold too; "
                               "the dropped lines are reported")
+    add_unit_flags(em, loss=False)
     sampler = em.add_argument_group("sampler")
     # Defaults (None here) come from emergence.DEFAULT_CONFIG: 4 chains x (1000 + 1000),
     # target acceptance 0.99, tree depth 10.

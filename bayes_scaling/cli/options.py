@@ -113,8 +113,9 @@ def runs_from_args(args):
     if (args.runs is None) == (args.dataset is None):
         raise ValueError("give a runs CSV file or --dataset NAME (one of them)")
     options = dict(params=args.params_col, tokens=args.tokens_col, flops=args.flops_col,
-                   loss=args.loss_col,
-                   flops_per_param_token=args.flops_per_param_token)
+                   loss=args.loss_col, flops_per_param_token=args.flops_per_param_token,
+                   units=units_from_args(args), loss_kind=args.loss_kind, accept_units=args.accept_units,
+                   ignore=args.ignore_col or (), dedupe=args.dedupe, sep=args.sep)
     if args.where:
         options["where"] = join_filters(args.where)
     if args.input:
@@ -354,9 +355,44 @@ def add_runs_flags(parser):
                          help="k in C = k*N*D (default 6)")
     columns.add_argument("--where", action="append",
                          help="keep only matching runs, e.g. 'loss < 3.447' or "
-                              "'config_id == rw|base' (any column); conditions join with "
-                              "'and', and a repeated --where must hold too; the dropped lines "
-                              "are reported")
+                              "'config_id == rw|base' (any column), before the values are "
+                              "checked; conditions join with 'and', and a repeated --where "
+                              "must hold too; the dropped lines are reported")
+    columns.add_argument("--ignore-col", action="append", metavar="COLUMN",
+                         help="leave this column out (e.g. a FLOPs column that counts something "
+                              "else); repeatable. --flops-col none does the same for FLOPs")
+    columns.add_argument("--dedupe", action="store_true",
+                         help="drop rows that repeat an earlier run exactly (reported), "
+                              "instead of refusing them")
+    columns.add_argument("--sep", help="the delimiter of the file, e.g. ';' or tab (default: "
+                                       "sniffed from the first lines)")
+    add_unit_flags(parser)
+
+
+def add_unit_flags(parser, loss=True):
+    """--params-unit, --tokens-unit, --flops-unit, --accept-units (and --loss-kind)."""
+    units = parser.add_argument_group(
+        "units (checked: values that look like a unit mistake are refused with the flag to use)")
+    for flag, what in (("params", "parameter counts"), ("tokens", "training tokens"),
+                       ("flops", "FLOPs")):
+        units.add_argument(f"--{flag}-unit", metavar="UNIT",
+                           help=f"the unit of the {what}: K, M, B, T, P (thousands ... "
+                                f"quadrillions) or log10; a unit in the column's name, as "
+                                f"in 'Model Size (B)', is read without this")
+    if loss:
+        units.add_argument("--loss-kind", choices=("loss", "perplexity", "percent"),
+                           default="loss",
+                           help="what the loss column holds (default loss, in nats or bits); "
+                                "perplexity is converted with log, percent divided by 100")
+    units.add_argument("--accept-units", action="store_true",
+                       help="keep values whose scale looks like a unit mistake (with a "
+                            "warning): they are right, only unusual")
+
+
+def units_from_args(args):
+    """The declared units of N, D, C: ``{"N": "B"}`` for --params-unit B."""
+    return {name: unit for name, unit in (("N", args.params_unit), ("D", args.tokens_unit),
+                                          ("C", args.flops_unit)) if unit}
 
 
 def fit_file_command(sub, name, help_text, func, probs=True):

@@ -93,7 +93,7 @@ def describe_runs(runs):
     if runs.columns:
         to_stderr("columns: " + ", ".join(f"{k} <- {v!r}" for k, v in runs.columns.items())
              + "".join(f", {k} derived" for k in ("N", "D", "C") if k not in runs.columns))
-    for note in runs.dropped:
+    for note in (*runs.notes, *runs.dropped):
         to_stderr(note)
 
 

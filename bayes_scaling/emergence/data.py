@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from ..data import (DEFAULT_FLOPS_PER_PARAM_TOKEN, RunsError, apply_where,
-                   check_flops_per_param_token, match_columns, parse_number, read_table)
+                   check_flops_per_param_token, match_columns, parse_number, size_units)
+from ..reading import read_table
+from ..units import check_scales, convert
 from ..datasets import DATA_ENV
 
 __all__ = ["Scores", "load_scores", "SCORE_ALIASES", "obsscaling_emergence_frame", "pythia_final_frame"]
@@ -61,7 +63,7 @@ class Scores:
         ``items`` is 0 where the number of evaluation items is unknown.
     ceiling : float
         Largest possible score (1 unless told otherwise).
-    group, lines, source, flops_per_param_token, columns
+    group, lines, source, flops_per_param_token, columns, notes
         As for `data.Runs`.
     """
 
@@ -79,6 +81,7 @@ class Scores:
     flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN
     columns: dict = dataclasses.field(default_factory=dict)
     dropped: tuple = ()
+    notes: tuple = ()
 
     def __len__(self):
         return len(self.score)
@@ -112,7 +115,8 @@ class Scores:
 
 
 def _detect(frame, explicit, source):
-    mapping = match_columns(frame, explicit, SCORE_ALIASES, _FLAGS, source, ScoresError)
+    mapping = match_columns(frame, explicit, SCORE_ALIASES, _FLAGS, source, ScoresError,
+                            sized=("N", "D", "C"))
     if "score" not in mapping:
         raise ScoresError(f"{source}: no score column found among {list(frame.columns)}; name "
                           f"it with --score-col COLUMN (score=)")
@@ -144,7 +148,8 @@ def _cells(frame, column, canonical, lines, source, tasks, *, optional=False):
 
 def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=None,
                 chance=None, items=None, group=None, ceiling=1.0,
-                flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, where=None):
+                flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, where=None, units=None,
+                accept_units=False):
     """Read and validate task scores from a CSV path or a DataFrame.
 
     Parameters
@@ -164,6 +169,11 @@ def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=
         Keep only rows matching conditions on the data's own columns, e.g. ``"metric == acc
         and step == 143000"``, applied before anything is read (so rows of other metrics are
         never validated as scores). The rows removed are listed in ``Scores.dropped``.
+    units : dict, optional
+        The unit of N, D or C when not a plain count, e.g. ``{"N": "B"}`` (see `units.UNITS`);
+        a unit in a column's name (``Model Size (B)``) is read without asking.
+    accept_units : bool
+        Sizes whose scale looks like a unit mistake are kept with a warning, not refused.
 
     Returns
     -------
@@ -175,7 +185,7 @@ def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=
         Naming source, line, column and task: unknown or missing columns, unparseable cells,
         scores outside [0, 1], a missing chance level, chance ≥ ceiling, non-positive sizes.
     """
-    frame, source, lines = read_table(data)
+    frame, source, lines, read_notes = read_table(data)
     dropped = ()
     if where:
         keep, note = apply_where({}, frame, lines, where, source, "rows", ScoresError)
@@ -195,6 +205,12 @@ def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=
     col = {name: _cells(frame, mapping[name], name, lines, source, tasks,
                         optional=name in ("D", "C"))
            for name in ("N", "D", "C", "score") if name in mapping}
+    unit_of, unit_notes = size_units(frame, mapping, units, source)
+    col = convert(col, unit_of, "loss")
+    # Sizes in billions (obsscaling's "Model Size (B)" given as --params-col) or log10 would
+    # put every threshold at a meaningless scale.
+    check_scales({name: col[name] for name in ("N", "D", "C") if name in col},
+                 mapping, source, accept=accept_units, k=k, error=ScoresError)
     n = len(frame)
     N, D, C = (col.get(name, np.full(n, np.nan)) for name in ("N", "D", "C"))
     for name, values in (("N", N), ("D", D), ("C", C)):
@@ -246,7 +262,7 @@ def load_scores(data, *, params=None, tokens=None, flops=None, score=None, task=
     return Scores(task=tasks.astype(str), N=N, D=D, C=C, score=s, chance=r, items=m,
                   ceiling=float(ceiling), group=groups, lines=np.asarray(lines),
                   source=source, flops_per_param_token=k, columns=dict(mapping),
-                  dropped=dropped)
+                  dropped=dropped, notes=tuple(read_notes) + unit_notes)
 
 
 def _is_number(text):

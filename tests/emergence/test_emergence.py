@@ -444,3 +444,17 @@ def test_cli_repeated_where_must_all_hold():
     args = build_parser().parse_args(["fit", "r.csv", "--where", "loss < 3", "--where", "N > 1e8"])
     assert join_filters(args.where) == "loss < 3 and N > 1e8"
     assert join_filters(None) is None
+
+
+def test_model_sizes_in_billions_are_read_from_the_name_or_refused_with_the_fix():
+    """obsscaling's "Model Size (B)": its unit is applied when the column says it; a column of
+    billions without the unit in its name would put every threshold at 1e-9 of the truth."""
+    frame = pd.DataFrame({"Model Size (B)": [0.41, 1.4, 6.9, 12.0], "score": [0.2, 0.3, 0.5, 0.6],
+                          "task": "arc"})
+    scores = load_scores(frame, chance=0.25)
+    np.testing.assert_allclose(scores.N, [0.41e9, 1.4e9, 6.9e9, 12e9])
+    assert scores.notes == ("column 'Model Size (B)' (N) read in units of B, as its name says",)
+    frame = frame.rename(columns={"Model Size (B)": "size"})
+    with pytest.raises(ScoresError, match=r"'size' \(N\) holds 0.41 - 12, too small.*--params-unit B"):
+        load_scores(frame, chance=0.25)
+    np.testing.assert_allclose(load_scores(frame, chance=0.25, units={"N": "B"}).N, scores.N)
