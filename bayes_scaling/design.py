@@ -56,8 +56,9 @@ Example
 >>> post = bs.fit(bs.simulate(jax.random.key(0)), key=jax.random.key(1),
 ...               config=bs.SamplerConfig(num_warmup=500, num_samples=1000))
 >>> target = target_point(post, flops=1e25)           # 40x beyond the largest fitted run
->>> design = propose_batch(post, candidate_grid(post, 1e22), target=target, budget=1e22,
-...                        key=jax.random.key(2), count=2, outcomes=16, band="expected")
+>>> grid = candidate_grid(post, 1e22)                  # isoFLOP lines at 1e22, 2.5e21, ...
+>>> design = propose_batch(post, grid, target=target, budget=1e22, key=jax.random.key(2),
+...                        count=2, outcomes=16, band="expected")
 >>> design.method, bool(design.proposals["cumulative_C"].iloc[-1] <= 1e22)
 ('greedy', True)
 """
@@ -558,8 +559,8 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
         notes.append(f"no candidate narrows the target's {band} interval by {DOMINATED_SHARE:.0%} "
                      f"of its width (at best {best_gain:.3g} of {ranking['width_before'].iloc[0]:.3g})"
                      + (": most of it is noise and the law's own error beyond the data, which "
-                        "only runs nearer the target reduce; band='expected' ranks by parameter "
-                        "uncertainty alone" if band == "observed" else ""))
+                        "only runs nearer the target reduce; the expected band (band='expected', "
+                        "--band expected) ranks by parameter uncertainty alone" if band == "observed" else ""))
     proposals = pd.DataFrame(rows, columns=[
         "step", "N", "D", "C", "cumulative_C", "width_before", "width_after", "width_after_se",
         "gain", "gain_se", "gain_per_flop", "ess_median", "ess_ok"])

@@ -5,17 +5,11 @@ of `bayes_scaling.plots.style`.
 
 Example
 -------
->>> import jax, matplotlib.pyplot as plt, bayes_scaling as bs
->>> from bayes_scaling.design import candidate_grid, propose_batch, target_point
->>> post = bs.fit(bs.simulate(jax.random.key(0)), key=jax.random.key(1),
-...               config=bs.SamplerConfig(num_warmup=500, num_samples=1000))
->>> grid = candidate_grid(post, 1e22)
->>> design = propose_batch(post, grid, target=target_point(post, flops=1e25), budget=1e22,
-...                        key=jax.random.key(2), count=2, outcomes=16, band="expected")
->>> ax = plot_design(post, design, candidates=grid)
->>> ax.get_xscale(), ax.get_yscale()
-('log', 'log')
->>> plt.close(ax.figure)
+With ``post``, ``grid`` and ``design`` as in `bayes_scaling.design`'s example (the CLI's
+``next --plot`` runs it in the tests)::
+
+    fig, ax = plt.subplots()
+    plot_design(post, design, candidates=grid, ax=ax)   # log-log axes: N across, D up
 """
 
 from __future__ import annotations
