@@ -20,6 +20,7 @@ import jax
 
 from .data import Runs, load_runs
 from .prediction import DEFAULT_PROBS, forecast
+from .inference.remedy import REMEDY_BUDGET_S, fit_with_remedies
 from .inference.sampler import SamplerConfig, run_nuts
 from .laws.registry import get_law
 from .laws.priors import all_param_names, default_priors
@@ -28,7 +29,7 @@ __all__ = ["fit", "ScalingLawFit"]
 
 
 def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", config=None,
-        dtype=None, **load_options):
+        dtype=None, remedy=None, remedy_budget_s=REMEDY_BUDGET_S, **load_options):
     """Fit a scaling law to runs with NUTS.
 
     Parameters
@@ -42,10 +43,18 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
         Overrides of the default priors (NumPyro distributions or fixed numbers), by name.
     likelihood : {"student_t", "normal"}
     config : SamplerConfig, optional
+    remedy : bool, optional
+        When the fit fails the diagnostics gate, refit with the standard remedy for its
+        failure (higher target_accept after divergences, another key for a stuck chain,
+        twice the draws for R-hat or ESS; `inference.remedy`) within ``remedy_budget_s``
+        seconds in all. The remedies tried are in ``post.attrs["remedies"]``. Default: on
+        with the default sampler settings (``config`` None), off with settings of your own.
+    remedy_budget_s : float
 
     Returns
     -------
     Posterior
+        Warns with `ConvergenceWarning` if the (last) fit fails the gate.
     """
     law = get_law(law)
     num_params = len(all_param_names(law, likelihood))
@@ -54,8 +63,18 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
         raise ValueError(f"{runs.source}: {len(runs)} runs are too few to fit {num_params} "
                          f"parameters of {law.name!r} with a {likelihood} likelihood")
     chosen = {**default_priors(law, runs, likelihood), **(priors or {})}
-    return run_nuts(law, chosen, runs, key=key, config=config or SamplerConfig(),
-                    likelihood=likelihood, dtype=dtype)
+    if not (config is None if remedy is None else remedy):
+        return run_nuts(law, chosen, runs, key=key, config=config or SamplerConfig(),
+                        likelihood=likelihood, dtype=dtype)
+
+    def fit_once(settings, fit_key):
+        return run_nuts(law, chosen, runs, key=fit_key, config=settings,
+                        likelihood=likelihood, dtype=dtype, warn=False)
+
+    post, notes = fit_with_remedies(fit_once, config or SamplerConfig(), key, remedy_budget_s)
+    post.record_remedies(notes)
+    post.warn_if_unconverged()
+    return post
 
 
 class ScalingLawFit:

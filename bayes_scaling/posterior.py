@@ -3,8 +3,10 @@
 The InferenceData holds the posterior in the published parameterization plus derived quantities
 (for Chinchilla the compute-optimal exponents a = β/(α+β), b = α/(α+β)), sample_stats,
 observed_data (log-loss), constant_data (N, D, C, loss and any further inputs such as unique
-tokens U) and, when small enough, the pointwise log_likelihood. Its attributes record the law, likelihood, priors, sampler settings and source, so
-a loaded file gives the same forecasts.
+tokens U) and, when small enough, the pointwise log_likelihood and the posterior predictive of
+the fitted runs (so that ArviZ's own ``loo``, ``compare`` and ``plot_ppc`` work on it). Its
+attributes record the law, likelihood, priors, sampler settings and source, so a loaded file
+gives the same forecasts.
 
 The gate (DESIGN.md): R-hat > 1.01, bulk or tail ESS < 400, any divergence, or E-BFMI < 0.3 fails
 it, and every user of the posterior says so.
@@ -50,7 +52,7 @@ from .data import Runs
 from .errors import ConvergenceWarning
 from .laws.priors import all_param_names, describe_prior
 from .laws.registry import get_law
-from .likelihood import noise_param_names
+from .likelihood import noise_param_names, observation
 
 __all__ = ["Posterior", "PooledPosterior", "SweepResult", "Diagnostics", "ConvergenceWarning",
            "GATE", "gate", "batch_diagnostics", "warn_failed"]
@@ -189,13 +191,30 @@ def fit_metadata(law, likelihood, priors, runs, config, sample):
     return attrs, constant
 
 
-def posterior_idata(posterior, stats, loglik, runs, constant, attrs, dims=None, coords=None):
-    """The InferenceData of a fit: posterior, sample stats, log-likelihood, data, attributes."""
+def replicated_log_loss(law, likelihood, samples, runs, key):
+    """One replicated log-loss per draw and run, from the observation model at the draw's
+    parameters: the posterior predictive of the fitted runs, shape (chain, draw, run).
+
+    Kept in the fit file (as ``posterior_predictive``) so that ArviZ's own checks work on it,
+    e.g. ``az.plot_ppc(post.idata)``.
+    """
+    params = {name: jax.numpy.asarray(value)[..., None] for name, value in samples.items()}
+    log_x = {name: jax.numpy.log(jax.numpy.asarray(runs.input(name, law.name)))
+             for name in law.inputs}
+    log_mean = law.log_loss(params, log_x)
+    return np.asarray(observation(likelihood, log_mean, params).sample(key), np.float64)
+
+
+def posterior_idata(posterior, stats, loglik, runs, constant, attrs, dims=None, coords=None,
+                    predictive=None):
+    """The InferenceData of a fit: posterior, sample stats, log-likelihood, posterior
+    predictive, data, attributes."""
     dims = {**{name: ["run"] for name in (*constant, "log_loss")}, **(dims or {})}
     idata = az.from_dict(
         posterior=posterior,
         sample_stats={k: np.asarray(v) for k, v in stats.items()},
         log_likelihood=None if loglik is None else {"log_loss": np.asarray(loglik, np.float64)},
+        posterior_predictive=None if predictive is None else {"log_loss": predictive},
         observed_data={"log_loss": np.log(runs.loss)},
         constant_data=constant, dims=dims, coords=coords)
     idata.posterior.attrs.update(attrs)
@@ -391,15 +410,22 @@ class Posterior:
         self._diagnostics = None  # the gate, computed once: every use of the posterior asks
 
     @classmethod
-    def from_arrays(cls, *, law, likelihood, priors, runs, samples, stats, loglik, config):
-        """Assemble the InferenceData from the sampler's arrays (leading axes chain, draw)."""
+    def from_arrays(cls, *, law, likelihood, priors, runs, samples, stats, loglik, config,
+                    key=None):
+        """Assemble the InferenceData from the sampler's arrays (leading axes chain, draw);
+        with a PRNG ``key`` (and a pointwise ``loglik``: the fit is small enough to keep per-run
+        arrays) also the posterior predictive of the runs."""
         names = all_param_names(law, likelihood)
         posterior = {name: np.asarray(samples[name], np.float64) for name in names}
         if law.derived is not None:
             derived = law.derived({k: posterior[k] for k in law.param_names})
             posterior.update({k: np.asarray(v, np.float64) for k, v in derived.items()})
         attrs, constant = fit_metadata(law, likelihood, priors, runs, config, samples[names[0]])
-        return cls(posterior_idata(posterior, stats, loglik, runs, constant, attrs))
+        predictive = (None if key is None or loglik is None else
+                      replicated_log_loss(law, likelihood, {n: samples[n] for n in names}, runs,
+                                          key))
+        return cls(posterior_idata(posterior, stats, loglik, runs, constant, attrs,
+                                   predictive=predictive))
 
     # -- what was fitted ------------------------------------------------------------------------
     @property
@@ -509,11 +535,21 @@ class Posterior:
             return PooledPosterior(idata)
         return cls(idata)
 
+    def record_remedies(self, notes):
+        """Keep, with the fit (and in its file), the remedies tried to pass the gate
+        (`inference.remedy`): ``attrs["remedies"]``, one line each."""
+        self.idata.posterior.attrs["remedies"] = json.dumps(list(notes))
+
+    @property
+    def remedies(self):
+        """The remedies tried to pass the gate, one line each (empty when none were)."""
+        return tuple(self.attrs.get("remedies", ()))
+
     @property
     def attrs(self):
-        """Fit metadata: law, likelihood, priors, sampler, source, dropped rows."""
+        """Fit metadata: law, likelihood, priors, sampler, source, dropped rows, remedies."""
         raw = dict(self.idata.posterior.attrs)
-        for key in ("priors", "sampler", "dropped", "columns", "pool", "groups"):
+        for key in ("priors", "sampler", "dropped", "columns", "pool", "groups", "remedies"):
             if key in raw:
                 raw[key] = json.loads(raw[key])
         return raw

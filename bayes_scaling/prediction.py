@@ -112,6 +112,23 @@ def interval_columns(values, probs):
     return columns
 
 
+def log_interval_columns(log_values, probs, mean=True):
+    """`interval_columns` of ``exp(log_values)``, its quantiles taken in log space: exp is
+    monotone, so they are the same, and a heavy-tailed draw (Student-t with small ν) that would
+    overflow exp changes no quantile. ``mean=False``: the mean is NaN (it does not exist).
+
+    >>> cols = log_interval_columns(np.log([[1.0], [2.0], [4.0]]), [0.5], mean=False)
+    >>> float(cols["median"][0]), bool(np.isnan(cols["mean"][0]))
+    (2.0, True)
+    """
+    with np.errstate(over="ignore"):  # a bound past float's range (ν < 1 tails) is inf, honestly
+        columns = {name: np.exp(values)
+                   for name, values in interval_columns(log_values, probs).items()}
+        columns["mean"] = (np.exp(log_values).mean(axis=0) if mean
+                           else np.full(log_values.shape[1], np.nan))
+    return columns
+
+
 def posterior_params(post):
     """The draws the law and the likelihood need, as 1-D JAX arrays (chains flattened)."""
     names = all_param_names(post.law, post.likelihood)
@@ -249,10 +266,9 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     scale.update({f"spread_{name}": values for name, values in parts.items()})
     frames = []
     for quantity, values in (("expected", expected), ("observed", observed)):
-        cols = interval_columns(np.exp(np.asarray(values, np.float64)), probs)
-        if quantity == "observed" and post.likelihood == "student_t":
-            # exp of a Student-t has no mean: the sample mean would be dominated by a few draws
-            cols["mean"] = np.full(len(N), np.nan)
+        # exp of a Student-t has no mean: the sample mean would be dominated by a few draws
+        has_mean = not (quantity == "observed" and post.likelihood == "student_t")
+        cols = log_interval_columns(np.asarray(values, np.float64), probs, mean=has_mean)
         frames.append(pd.DataFrame({"point": np.arange(len(N)), "quantity": quantity,
                                     **base, **cols, **scale}))
     return pd.concat(frames).sort_values(["point", "quantity"], kind="stable").reset_index(drop=True)

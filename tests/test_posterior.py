@@ -3,6 +3,7 @@
 import os
 import warnings
 
+import arviz as az
 import jax
 import numpy as np
 import pandas as pd
@@ -37,6 +38,32 @@ def test_gate_passes_and_metadata(sim_post):
     assert set(sim_post.idata.groups()) >= {"posterior", "sample_stats", "log_likelihood",
                                             "observed_data", "constant_data"}
     assert sim_post.idata.log_likelihood["log_loss"].shape == (4, TEST_CONFIG.num_samples, 245)
+
+
+def test_arviz_own_checks_work_on_the_saved_fit(sim_post, tmp_path):
+    """posterior_predictive and log_likelihood are in the file: az.plot_ppc, az.loo and
+    az.compare run on it, and the replicated runs look like the observed ones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    path = tmp_path / "fit.nc"
+    sim_post.save(path)
+    idata = Posterior.load(path).idata
+    replicated = idata.posterior_predictive["log_loss"].values
+    assert replicated.shape == (4, TEST_CONFIG.num_samples, 245)
+    observed = idata.observed_data["log_loss"].values
+    lo, hi = np.quantile(replicated.reshape(-1, 245), [0.05, 0.95], axis=0)
+    # In-sample predictive intervals cover at least their level on data from the model; 0.85
+    # is 2.6 binomial standard deviations below 0.9 for 245 runs.
+    assert np.mean((lo <= observed) & (observed <= hi)) >= 0.85
+    assert np.isfinite(az.loo(idata).elpd_loo)
+    with warnings.catch_warnings():  # arviz 0.23's own use of deprecated pandas/matplotlib
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        warnings.filterwarnings("ignore", message="Passing a dict or None as alias_mapping")
+        assert len(az.compare({"a": idata, "b": idata})) == 2
+        axes = az.plot_ppc(idata, num_pp_samples=20)
+    assert axes is not None
+    matplotlib.pyplot.close("all")
 
 
 def test_unconverged_fit_warns_everywhere(sim_runs):

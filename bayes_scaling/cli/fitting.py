@@ -7,7 +7,8 @@ import os
 
 from .output import (EXIT_GATE_FAILED, announce_gate, check_writable, describe_runs, emit_table,
                      print_summary, records, summary_payload, to_stderr)
-from .options import (add_fit_flags, add_output_flags, add_runs_flags, devices_line,
+from .options import (add_fit_flags, add_output_flags, add_remedy_flags, add_runs_flags,
+                      devices_line,
                       fit_file_command, load_fit, pool_names, priors_from_args, runs_from_args,
                       sampler_config)
 from .planning import FORECAST_COLUMNS
@@ -48,7 +49,10 @@ def fit_and_report(runs, args, out_path, header, show_summary=True):
             to_stderr(f"note: column {runs.columns['group']!r} names {len(set(runs.group))} groups, "
                  f"fitted here as one population; --group-col {runs.columns['group']} pools them "
                  f"instead")
-        post = fit(runs, **options)
+        budget = {} if args.remedy_budget is None else {"remedy_budget_s": args.remedy_budget}
+        post = fit(runs, remedy=not args.no_remedy, **budget, **options)
+        for note in post.remedies:
+            to_stderr(f"remedy: {note}")
     written = post.check().ok or not args.strict
     if written:
         post.save(out_path, force=args.force)
@@ -137,6 +141,7 @@ def add_commands(sub):
     demo = sub.add_parser("demo", help="simulate a Chinchilla-like sweep, fit it, forecast 70B/1.4T")
     demo.add_argument("--out", help="output directory (default: a new bayes_scaling_demo[-N])")
     add_fit_flags(demo)
+    add_remedy_flags(demo)
     add_strict_flag(demo)
     add_output_flags(demo, csv=False)  # two tables: as files in --out, or one --json document
     demo.set_defaults(func=cmd_demo)
@@ -151,6 +156,7 @@ def add_commands(sub):
                                         "alpha,beta or alpha,beta,E (default: the law's "
                                         "exponents); the others are each group's own")
     add_fit_flags(fit)
+    add_remedy_flags(fit)
     add_strict_flag(fit)
     add_output_flags(fit)
     fit.set_defaults(func=cmd_fit)

@@ -318,6 +318,18 @@ def add_fit_flags(parser):
 
 
 
+def add_remedy_flags(parser):
+    """--no-remedy and --remedy-budget: what a fit that fails the gate may try (`fit`)."""
+    group = parser.add_argument_group("when the fit fails the diagnostics gate")
+    group.add_argument("--no-remedy", action="store_true",
+                       help="do not refit with the standard remedy (higher target acceptance "
+                            "after divergences, another key for a stuck chain, twice the draws "
+                            "for R-hat or ESS); by default up to two are tried and said")
+    group.add_argument("--remedy-budget", type=float, metavar="SECONDS",
+                       help="wall time for the fit and its remedies together (default 120, "
+                            "inference.remedy.REMEDY_BUDGET_S)")
+
+
 def add_sampler_flags(group):
     group.add_argument("--chains", type=int, default=4)
     group.add_argument("--warmup", type=int, default=1000)

@@ -103,9 +103,11 @@ def cmd_optimal(args):
                     why = ("at or below the irreducible loss E" if exact else
                            "at or below E, or kept out of reach by the law's own error beyond "
                            f"the data within {TARGET_SEARCH_EFOLDS[1]:g} e-folds of compute")
+                    rest = ("intervals are over the other draws" if row["p_reachable"] > 0
+                            else "no draw reaches it, so there is no interval: aim higher")
                     to_stderr(f"note: target {row['target_loss']:g} is unreachable ({why}) in "
                               f"{row['unreachable_draws']} draws ({1 - row['p_reachable']:.1%}); "
-                              f"intervals are over the other draws")
+                              f"{rest}")
     announce_gate(diagnostics)
     return 0
 

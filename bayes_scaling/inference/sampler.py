@@ -61,6 +61,7 @@ CHAIN_METHODS = ("auto", "vectorized", "sequential", "parallel")
 KERNELS = ("builtin", "numpyro")
 # Pointwise log-likelihood (for LOO) is stored when draws x runs stays below this many numbers.
 MAX_POINTWISE_LOGLIK = 20_000_000
+PREDICTIVE_STREAM = 1  # fold_in(key, 1): the fit's posterior predictive, apart from the chains
 # Above this many runs a float32 log-likelihood is too coarse for NUTS: its sum over 245,000 runs
 # jittered by ±0.3 between points 0.001 sd apart, the step size fell from 0.37 to 0.10 and the
 # trajectories grew from 11.5 to 30.6 steps per iteration (float64: 11.5, as at 245 runs).
@@ -506,7 +507,7 @@ def sample_many(law, priors, runs, log_losses, *, key, config=SamplerConfig(),
 
 
 def run_nuts(law, priors, runs, *, key, config=SamplerConfig(), likelihood="student_t",
-             dtype=None):
+             dtype=None, warn=True):
     """Fit ``law`` to ``runs`` with NUTS and return a `Posterior`.
 
     Parameters
@@ -521,18 +522,22 @@ def run_nuts(law, priors, runs, *, key, config=SamplerConfig(), likelihood="stud
     likelihood : {"student_t", "normal"}
     dtype : optional
         Floating dtype of the computation (default: JAX's, float32 unless x64 is enabled).
+    warn : bool
+        Warn with `ConvergenceWarning` if the diagnostics gate fails (False: the caller
+        decides, e.g. after a remedy, `inference.remedy`).
 
     Returns
     -------
     Posterior
-        Warns with `ConvergenceWarning` if the diagnostics gate fails.
     """
     law = get_law(law)
     config = settled(config)  # the file records what ran
     samples, stats, loglik = sample_arrays(law, priors, runs, key=key, config=config,
                                            likelihood=likelihood, dtype=dtype)
     post = Posterior.from_arrays(law=law, likelihood=likelihood, priors=priors, runs=runs,
-                                 samples=samples, stats=stats, loglik=loglik, config=config)
-    post.warn_if_unconverged()
+                                 samples=samples, stats=stats, loglik=loglik, config=config,
+                                 key=jax.random.fold_in(key, PREDICTIVE_STREAM))
+    if warn:
+        post.warn_if_unconverged()
     return post
 

@@ -67,8 +67,10 @@ class Backtest:
         rel_error, ``in_<p>``, lpd, crps.
     summary : pandas.DataFrame
         One row per method: held_out, median_abs_rel_error, ``coverage_<p>``, mean_lpd,
-        median_crps, and ``converged`` (the Bayesian fit's diagnostics gate; the baseline's share
-        of converged optimiser runs).
+        median_crps, ``converged`` (bool: the Bayesian fit passed its diagnostics gate; every
+        optimiser run of the baseline's bootstrap met its tolerance) and ``converged_share``
+        (the share of fits that converged: the one Bayesian fit, 0 or 1; the bootstrap's
+        resamples).
     cutoff_flops : float
         Runs with C >= cutoff were held out.
     num_train : int
@@ -207,6 +209,7 @@ def _baseline_scores(train, held, key, *, num_resamples, probs):
 
 
 def _summarise(table, probs, converged):
+    """One row per method; ``converged`` maps a method to its share of converged fits."""
     rows = []
     for method, part in table.groupby("method", sort=False):
         row = {"method": method, "held_out": len(part),
@@ -218,7 +221,8 @@ def _summarise(table, probs, converged):
         row.update(mean_lpd=float(part["lpd"].mean()),
                    median_crps=float(part["crps"].median()),
                    curve_coverage_90=float(part["curve_in_90"].mean()),
-                   converged=converged[method])
+                   converged=bool(converged[method] == 1.0),
+                   converged_share=float(converged[method]))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -263,7 +267,7 @@ def backtest(runs, *, key, holdout_top=None, cutoff_flops=None, law="chinchilla"
     tables, diagnostics, kappas = _bayes_scores(
         train, held, k_bayes, law=law, priors=priors, likelihood=likelihood, config=config,
         probs=probs, discrepancy=discrepancy)
-    converged = {method: bool(diagnostics.ok) for method in kappas}
+    converged = {method: float(diagnostics.ok) for method in kappas}
     if "huber-bootstrap" in compare:
         theirs, boot = _baseline_scores(train, held, k_base, num_resamples=num_resamples,
                                         probs=probs)

@@ -105,10 +105,10 @@ def test_output_path_is_checked_before_any_work(datasets_dir, cli_env, tmp_path)
 
 
 def test_failed_gate_exits_3_and_strict_writes_nothing(sim_runs, cli_env, tmp_path):
-    """Too few draws for the gate's ESS: the fit is written (and says so) with exit status 3, so
-    a script can tell; with --strict nothing is written."""
+    """Too few draws for the gate's ESS (and no remedy allowed): the fit is written (and says
+    so) with exit status 3, so a script can tell; with --strict nothing is written."""
     sim_runs.to_frame().to_csv(tmp_path / "runs.csv", index=False)
-    short = ["--warmup", "50", "--samples", "50"]
+    short = ["--warmup", "50", "--samples", "50", "--no-remedy"]
     out = run(["fit", "runs.csv", "-o", "loose.nc", *short], cli_env, tmp_path, ok=False)
     assert out.returncode == 3 and "DIAGNOSTICS GATE" in out.stderr, out.stderr[-2000:]
     assert (tmp_path / "loose.nc").exists()
@@ -326,6 +326,7 @@ def test_optimal_budgets_targets_and_plan(epoch_fit, cli_env):
     exact = run(["optimal", "fit.nc", "--target-loss", "2.0,1.5", "--discrepancy", "none"],
                 cli_env, cwd)
     assert "own error" not in exact.stderr and "(at or below the irreducible loss E)" in exact.stderr
+    assert "no draw reaches it, so there is no interval" in exact.stderr  # 1.5 < every E
     out = run(["plan", "fit.nc", "--params", "70B", "--tokens", "1.4T"], cli_env, cwd)
     assert "wasted_share" in out.stdout and "P(planned run within 10% of optimal" in out.stdout
     assert "planned_observed_loss" in out.stdout

@@ -74,6 +74,11 @@ def test_backtest_table_and_summary(sim_backtest, sim_runs):
     assert result.diagnostics.ok
     assert list(result.summary["method"]) == ["bayes", "huber-bootstrap"]
     assert (result.summary["held_out"] == held).all()
+    # One type per column whatever the method (JSON readers see true/false, then a share).
+    records = result.summary.to_dict("records")
+    assert all(type(r["converged"]) is bool and type(r["converged_share"]) is float
+               for r in records), records
+    assert [r["converged_share"] for r in records][0] == 1.0
     for method, part in result.runs.groupby("method"):
         assert len(part) == held and (part["C_vs_train"] >= 1).all()
         assert (part["lo_90"] <= part["median"]).all() and (part["median"] <= part["hi_90"]).all()
