@@ -47,8 +47,14 @@ posterior median of the compute-optimal allocation at that compute (Chinchilla's
 the current width and every candidate, so differences between candidates are not swamped by
 Monte-Carlo noise; the table reports the Monte-Carlo standard error over outcomes too.
 
-Not done: the ``decision`` objective (expected regret of the compute-optimal allocation at the
-target budget) of issue 20; only the interval width is implemented.
+The ``decision`` objective scores a run by how much it is expected to lower the regret of the
+allocation decision at the target's compute C_T (laws with a closed-form allocation). The
+Bayes decision is the model size N (on a grid at C_T, D = C_T/(k·N)) of least expected loss
+under the (reweighted) posterior; its regret is its expected loss in excess of each draw's own
+compute-optimal loss, i.e. the expected value of knowing the parameters exactly. The regret's
+expectation after a run never exceeds its value now (the minimum of expectations is concave in
+the weights), and it is 0 when the posterior agrees on the optimum. The table reports it
+(``regret_before``, ``regret_after``) whichever objective ranks.
 
 Example
 -------
@@ -73,7 +79,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .allocation import ALLOCATION_LAWS, optimal
+from .allocation import ALLOCATION_LAWS, optimal, optimal_allocation
 from .discrepancy import extrapolation_distance, resolve_discrepancy
 from .likelihood import noise_quantile, observation
 from .prediction import posterior_params, resolve_points
@@ -92,6 +98,11 @@ BANDS = ("observed", "expected")
 # The observed band's noise at the target is represented by this many evenly spaced quantiles
 # of each draw's noise distribution (at (j + 1/2) / NOISE_NODES).
 NOISE_NODES = 20
+OBJECTIVES = ("width", "decision")
+# The decision objective's allocations: this many model sizes at the target's compute, log-spaced
+# from ALLOCATION_SPAN below the 0.1% quantile of the draws' optimal N* to as far above the 99.9%.
+ALLOCATION_GRID = 121
+ALLOCATION_SPAN = 1.5
 # A run is proposed only when its expected gain exceeds this many Monte-Carlo standard errors
 # (with many candidates and no real gain, about 2% pass by chance).
 MIN_GAIN_Z = 2.0
@@ -281,10 +292,11 @@ def _target_log_loss(mu_target, sigma, kappa, z, distance, band):
 
 
 @functools.partial(jax.jit, static_argnames=("law", "likelihood", "prob", "band"))
-def _step(params, kappa, z, log_w, cand, target, key, *, law, likelihood, prob, band):
+def _step(params, kappa, z, excess, log_w, cand, target, key, *, law, likelihood, prob, band):
     """One step of the design for every candidate: per candidate and history, simulate an
-    outcome, reweight, and measure the target's interval. Returns widths, ESS and outcomes,
-    each of shape (candidates, histories); and the target's standard deviations."""
+    outcome, reweight, and measure the target's interval. Returns widths, the target's
+    standard deviations, the allocation's regrets, ESS and outcomes, each of shape
+    (candidates, histories)."""
     mu_target = law.log_loss(params, target)
 
     def one(xs):
@@ -302,13 +314,11 @@ def _step(params, kappa, z, log_w, cand, target, key, *, law, likelihood, prob, 
         ess = 1.0 / jnp.sum(weights ** 2, axis=-1)
         log_t = _target_log_loss(mu_target, params["sigma"], kappa, z, target_distance, band)
         width, sd = _interval_width(log_t, weights, prob)
-        return width, sd, ess, outcome
+        return width, sd, _regret(excess, weights), ess, outcome
 
     keys = jax.random.split(key, cand["distance"].shape[0])
-    widths, sds, ess, outcomes = jax.lax.map(
-        one, ({n: cand[n] for n in ("N", "D", "C")}, cand["distance"], cand["target_distance"],
-              keys))
-    return widths, sds, ess, outcomes
+    return jax.lax.map(one, ({n: cand[n] for n in ("N", "D", "C")}, cand["distance"],
+                             cand["target_distance"], keys))
 
 
 @functools.partial(jax.jit, static_argnames=("law", "likelihood"))
@@ -322,16 +332,24 @@ def _condition(params, log_w, log_x, outcomes, *, law, likelihood):
 
 
 @functools.partial(jax.jit, static_argnames=("law", "prob", "band"))
-def _width_now(params, kappa, z, log_w, target, target_distance, *, law, prob, band):
+def _width_now(params, kappa, z, excess, log_w, target, target_distance, *, law, prob, band):
     log_t = _target_log_loss(law.log_loss(params, target), params["sigma"], kappa, z,
                              target_distance, band)
-    return _interval_width(log_t, jax.nn.softmax(log_w, axis=-1), prob)
+    weights = jax.nn.softmax(log_w, axis=-1)
+    return (*_interval_width(log_t, weights, prob), _regret(excess, weights))
+
+
+def _regret(excess, weights):
+    """Expected regret of the Bayes allocation under ``weights`` (histories, draws): the
+    allocation on the grid with the least expected loss, against each draw's own optimum."""
+    return jnp.min(weights @ excess, axis=-1)
 
 
 class _Setup(NamedTuple):
     params: dict
     kappa: jnp.ndarray
     z: jnp.ndarray
+    excess: jnp.ndarray
     target_log_x: dict
     fitted: dict
 
@@ -362,7 +380,29 @@ def _setup(post, target, key, discrepancy, band):
                     for name in ("N", "D", "C")}
     table = post.runs_table
     fitted = {name: float(np.nanmax(table[name])) for name in ("N", "D", "C")}
-    return _Setup(params, kappa, z, target_log_x, fitted)
+    return _Setup(params, kappa, z, _allocation_excess(post, params, target["C"]), target_log_x,
+                  fitted)
+
+
+def _allocation_excess(post, params, flops):
+    """Per draw (rows) and model size of a grid (columns) at compute ``flops``: the law's
+    expected loss in excess of the draw's own compute-optimal loss (zeros, one column, for a
+    law without a closed-form allocation: no regret to measure)."""
+    count = len(params["sigma"])
+    if post.law.name not in ALLOCATION_LAWS:
+        return jnp.zeros((count, 1), params["sigma"].dtype)
+    k = post.flops_per_param_token
+    law_params = {name: params[name] for name in post.law.param_names}
+    best = optimal_allocation(law_params, jnp.asarray(flops, params["sigma"].dtype), k)
+    best_n = np.asarray(best["N"], np.float64)
+    lo, hi = np.quantile(best_n, [0.001, 0.999])
+    log_n = np.linspace(np.log(lo / ALLOCATION_SPAN), np.log(hi * ALLOCATION_SPAN),
+                        ALLOCATION_GRID)
+    log_x = {"N": log_n, "D": np.log(flops / k) - log_n, "C": np.full_like(log_n, np.log(flops))}
+    loss = jnp.exp(post.law.log_loss({n: v[:, None] for n, v in law_params.items()},
+                                     {n: jnp.asarray(v, params["sigma"].dtype)[None, :]
+                                      for n, v in log_x.items()}))
+    return loss - best["loss"][:, None]
 
 
 def _candidate_inputs(cands, fitted, target, dtype):
@@ -383,21 +423,23 @@ def _target_distance(fitted, target):
     return float(max(0.0, *(np.log(target[n] / fitted[n]) for n in ("N", "D", "C"))))
 
 
-def _score(setup, log_w, cands, target, key, *, law, likelihood, prob, band, min_ess):
+def _score(setup, log_w, cands, target, key, *, law, likelihood, prob, band, min_ess,
+           objective):
     """Width now (per history), the candidates' widths after, their ESS and outcomes."""
     dtype = setup.params["sigma"].dtype
-    now = _width_now(setup.params, setup.kappa, setup.z, log_w, setup.target_log_x,
-                     jnp.asarray(_target_distance(setup.fitted, target), dtype), law=law,
-                     prob=prob, band=band)
+    now = _width_now(setup.params, setup.kappa, setup.z, setup.excess, log_w,
+                     setup.target_log_x, jnp.asarray(_target_distance(setup.fitted, target),
+                                                     dtype), law=law, prob=prob, band=band)
     inputs = _candidate_inputs(cands, setup.fitted, target, dtype)
-    widths, sds, ess, outcomes = _step(setup.params, setup.kappa, setup.z, log_w, inputs,
-                                       setup.target_log_x, key, law=law,
-                                       likelihood=likelihood, prob=prob, band=band)
-    (now, sd_now), widths, sds, ess = ((np.asarray(now[0], np.float64),
-                                        np.asarray(now[1], np.float64)),
-                                       *(np.asarray(a, np.float64) for a in (widths, sds, ess)))
+    widths, sds, regrets, ess, outcomes = _step(
+        setup.params, setup.kappa, setup.z, setup.excess, log_w, inputs, setup.target_log_x,
+        key, law=law, likelihood=likelihood, prob=prob, band=band)
+    now, sd_now, regret_now = (np.asarray(a, np.float64) for a in now)
+    widths, sds, regrets, ess = (np.asarray(a, np.float64) for a in (widths, sds, regrets, ess))
     num = widths.shape[1]
-    gains = now[None, :] - widths  # per history: common random numbers
+    # per history: common random numbers
+    gains = (regret_now[None, :] - regrets if objective == "decision"
+             else now[None, :] - widths)
     table = pd.DataFrame({
         "N": cands["N"], "D": cands["D"], "C": cands["C"],
         "width_before": now.mean(),
@@ -410,6 +452,11 @@ def _score(setup, log_w, cands, target, key, *, law, likelihood, prob, band, min
     table["sd_before"] = sd_now.mean()
     table["sd_after"] = sds.mean(axis=1)
     table["sd_after_se"] = (sds - sd_now[None, :]).std(axis=1, ddof=1) / np.sqrt(num)
+    closed_form = setup.excess.shape[1] > 1
+    table["regret_before"] = regret_now.mean() if closed_form else np.nan
+    table["regret_after"] = regrets.mean(axis=1) if closed_form else np.nan
+    table["regret_after_se"] = ((regrets - regret_now[None, :]).std(axis=1, ddof=1)
+                                / np.sqrt(num)) if closed_form else np.nan
     table["ess_median"] = np.median(ess, axis=1)
     table["ess_min"] = ess.min(axis=1)
     table["ess_ok"] = (ess >= min_ess).mean(axis=1) >= ESS_OK_SHARE
@@ -429,7 +476,13 @@ def _as_candidates(candidates, k):
     return {name: table[name].to_numpy() for name in ("N", "D", "C")}
 
 
-def _check_options(outcomes, prob, min_ess):
+def _check_options(post, outcomes, prob, min_ess, objective):
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if objective == "decision" and post.law.name not in ALLOCATION_LAWS:
+        raise ValueError(f"the decision objective needs a compute-optimal allocation in closed "
+                         f"form ({', '.join(ALLOCATION_LAWS)}); this fit uses "
+                         f"{post.law.name!r}: use objective='width'")
     if int(outcomes) != outcomes or outcomes < 2:
         raise ValueError(f"outcomes must be a whole number >= 2, got {outcomes!r}")
     if not 0 < prob < 1:
@@ -439,7 +492,7 @@ def _check_options(outcomes, prob, min_ess):
 
 
 def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES, prob=0.9,
-                    band="observed", discrepancy="field", min_ess=MIN_ESS):
+                    band="observed", discrepancy="field", min_ess=MIN_ESS, objective="width"):
     """Score each candidate run by the expected narrowing of the target forecast (module
     docstring), best gain per FLOP first.
 
@@ -464,6 +517,10 @@ def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES,
     min_ess : float
         ``ess_ok`` is False when more than 10% of a candidate's outcomes leave fewer effective
         draws than this.
+    objective : {"width", "decision"}
+        What the gain measures: the narrowing of the target's interval (``width``), or the
+        fall of the expected regret of the compute-optimal allocation at the target's compute
+        (``decision``; module docstring).
 
     Returns
     -------
@@ -471,22 +528,25 @@ def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES,
         One row per candidate: N, D, C, ``width_before``, ``width_after`` (expected),
         ``width_after_se``, ``gain``, ``gain_se`` (Monte-Carlo standard errors over outcomes),
         ``gain_per_flop``, ``sd_before``, ``sd_after`` and ``sd_after_se`` (the standard
-        deviation of the target's log-loss, module docstring), ``ess_median``, ``ess_min``, ``ess_ok``; sorted
-        by ``gain_per_flop``.
+        deviation of the target's log-loss, module docstring), ``regret_before``,
+        ``regret_after``, ``regret_after_se`` (NaN for a law without a closed-form
+        allocation), ``ess_median``, ``ess_min``, ``ess_ok``; sorted by ``gain_per_flop``.
     """
-    _check_options(outcomes, prob, min_ess)
+    _check_options(post, outcomes, prob, min_ess, objective)
     cands = _as_candidates(candidates, post.flops_per_param_token)
     k_setup, k_step = jax.random.split(key)
     setup = _setup(post, target, k_setup, discrepancy, band)
     log_w = jnp.zeros((int(outcomes), len(setup.z)), setup.params["sigma"].dtype)
     table, _ = _score(setup, log_w, cands, target, k_step, law=post.law,
-                      likelihood=post.likelihood, prob=float(prob), band=band, min_ess=min_ess)
+                      likelihood=post.likelihood, prob=float(prob), band=band, min_ess=min_ess,
+                      objective=objective)
     return table.sort_values("gain_per_flop", ascending=False, kind="stable").reset_index(
         drop=True)
 
 
 def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DEFAULT_OUTCOMES,
-                  prob=0.9, band="observed", discrepancy="field", min_ess=MIN_ESS):
+                  prob=0.9, band="observed", discrepancy="field", min_ess=MIN_ESS,
+                  objective="width"):
     """Choose up to ``count`` runs among ``candidates`` within ``budget`` FLOPs, greedily by
     expected gain per FLOP, each conditioned on those chosen before (module docstring).
 
@@ -502,8 +562,10 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
     Design
         The proposals, the first step's ranking of every candidate, the target, the current
         width, ``method="greedy"`` and notes (why it stopped early; untrustworthy weights).
+        With ``objective="decision"`` the gains are falls of the expected regret (the widths
+        are still reported).
     """
-    _check_options(outcomes, prob, min_ess)
+    _check_options(post, outcomes, prob, min_ess, objective)
     budget = _positive("the budget", budget)
     if int(count) != count or count < 1:
         raise ValueError(f"count must be a whole number >= 1, got {count!r}")
@@ -521,7 +583,7 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
         table, outcomes_drawn = _score(setup, log_w, cands, target,
                                        jax.random.fold_in(k_steps, step), law=law,
                                        likelihood=likelihood, prob=prob, band=band,
-                                       min_ess=min_ess)
+                                       min_ess=min_ess, objective=objective)
         if ranking is None:
             ranking = table.sort_values("gain_per_flop", ascending=False,
                                         kind="stable").reset_index(drop=True)
@@ -534,17 +596,19 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
         score = np.where(open_ & real, table["gain_per_flop"].to_numpy(), -np.inf)
         best = int(np.argmax(score))
         if not np.isfinite(score[best]):
+            what = ("lower the allocation's expected regret" if objective == "decision"
+                    else f"narrow the target's {band} interval")
             notes.append(f"stopped after {step} run(s): no affordable candidate is expected to "
-                         f"narrow the target's {band} interval by more than {MIN_GAIN_Z:g} "
-                         f"Monte-Carlo standard errors")
+                         f"{what} by more than {MIN_GAIN_Z:g} Monte-Carlo standard errors")
             break
         row = table.iloc[best]
         spent += float(row["C"])
         chosen[best] = True
         rows.append({"step": step + 1, "N": row["N"], "D": row["D"], "C": row["C"],
                      "cumulative_C": spent, **{c: row[c] for c in (
-                         "width_before", "width_after", "width_after_se", "gain", "gain_se",
-                         "gain_per_flop", "ess_median", "ess_ok")}})
+                         "width_before", "width_after", "width_after_se", "regret_before",
+                         "regret_after", "gain", "gain_se", "gain_per_flop", "ess_median",
+                         "ess_ok")}})
         if not row["ess_ok"]:
             notes.append(f"step {step + 1}: the reweighted draws are few (median ESS "
                          f"{row['ess_median']:.0f}); its width after is rough, refit to check")
@@ -555,7 +619,7 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
         setup = setup._replace(fitted={n: max(setup.fitted[n], float(cands[n][best]))
                                        for n in ("N", "D", "C")})
     best_gain = float(ranking["gain"].max())
-    if best_gain < DOMINATED_SHARE * ranking["width_before"].iloc[0]:
+    if objective == "width" and best_gain < DOMINATED_SHARE * ranking["width_before"].iloc[0]:
         notes.append(f"no candidate narrows the target's {band} interval by {DOMINATED_SHARE:.0%} "
                      f"of its width (at best {best_gain:.3g} of {ranking['width_before'].iloc[0]:.3g})"
                      + (": most of it is noise and the law's own error beyond the data, which "
@@ -563,7 +627,8 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
                         "--band expected) ranks by parameter uncertainty alone" if band == "observed" else ""))
     proposals = pd.DataFrame(rows, columns=[
         "step", "N", "D", "C", "cumulative_C", "width_before", "width_after", "width_after_se",
-        "gain", "gain_se", "gain_per_flop", "ess_median", "ess_ok"])
+        "regret_before", "regret_after", "gain", "gain_se", "gain_per_flop", "ess_median",
+        "ess_ok"])
     return Design(proposals, ranking, dict(target), float(ranking["width_before"].iloc[0]),
                   "greedy", notes)
 
@@ -588,7 +653,8 @@ def reweighted_width(post, *, N, D, log_loss, target, key, prob=0.9, band="obser
                            jnp.asarray([y], dtype), law=post.law, likelihood=post.likelihood)
         fitted = {name: max(setup.fitted[name], v) for name, v in (("N", n), ("D", d),
                                                                   ("C", c))}
-        width = _width_now(setup.params, setup.kappa, setup.z, log_w, setup.target_log_x,
+        width = _width_now(setup.params, setup.kappa, setup.z, setup.excess, log_w,
+                           setup.target_log_x,
                            jnp.asarray(_target_distance(fitted, target), dtype), law=post.law,
                            prob=float(prob), band=band)
         weights = np.asarray(jax.nn.softmax(log_w[0]), np.float64)

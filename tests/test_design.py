@@ -105,6 +105,15 @@ def test_expected_spread_after_a_run_never_exceeds_the_spread_now(sim_post, rank
     assert table["ess_ok"].all()
 
 
+def test_expected_regret_of_the_allocation_never_grows(rankings):
+    """The regret of the Bayes allocation is a minimum of expectations, concave in the weights:
+    its expectation after a run is at most its value now (design's docstring)."""
+    table = rankings["expected"]
+    assert (table["regret_before"] > 0).all()
+    grows = table["regret_after"] - table["regret_before"]
+    assert (grows <= Z * table["regret_after_se"]).all(), table[grows > Z * table["regret_after_se"]]
+
+
 @pytest.mark.parametrize("band", ["expected", "observed"])
 def test_a_run_near_the_target_narrows_it_more_than_a_run_far_from_it(rankings, band):
     near, far = row_of(rankings[band], NEAR), row_of(rankings[band], FAR)
@@ -146,6 +155,21 @@ def test_greedy_batch_fits_the_budget_and_conditions_on_earlier_runs(sim_post, c
     assert len(design.ranking) == len(candidates)
 
 
+def test_decision_objective_proposes_runs_that_lower_the_regret(sim_post, candidates, target):
+    design = propose_batch(sim_post, candidates, target=target, budget=3e21,
+                           key=jax.random.key(5), count=2, band="expected", discrepancy=None,
+                           objective="decision")
+    props = design.proposals
+    assert 1 <= len(props) <= 2 and props["cumulative_C"].iloc[-1] <= 3e21
+    np.testing.assert_allclose(props["gain"], props["regret_before"] - props["regret_after"],
+                               rtol=1e-6, atol=1e-12)
+    assert (props["gain"] > 2 * props["gain_se"]).all()
+    # the ranking orders by the regret's fall per FLOP
+    ranking = design.ranking
+    np.testing.assert_allclose(ranking["gain"], ranking["regret_before"] - ranking["regret_after"],
+                               rtol=1e-6, atol=1e-12)
+
+
 def test_bad_inputs_get_clear_errors(sim_post, candidates, target):
     with pytest.raises(ValueError, match="smaller than every candidate run"):
         propose_batch(sim_post, candidates, target=target, budget=1e17, key=jax.random.key(0))
@@ -163,5 +187,8 @@ def test_bad_inputs_get_clear_errors(sim_post, candidates, target):
         rank_candidates(sim_post, {"params": [1e9]}, target=target, key=jax.random.key(0))
     with pytest.raises(ValueError, match="outcomes must be"):
         rank_candidates(sim_post, candidates, target=target, key=jax.random.key(0), outcomes=1)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        rank_candidates(sim_post, candidates, target=target, key=jax.random.key(0),
+                        objective="regret")
     with pytest.raises(ValueError, match="band must be one of"):
         rank_candidates(sim_post, candidates, target=target, key=jax.random.key(0), band="law")

@@ -51,23 +51,32 @@ def cmd_next(args):
     design = propose_batch(post, candidates, target=target, budget=budget,
                            key=jax.random.key(args.seed), count=args.count,
                            outcomes=args.outcomes, prob=args.prob, band=args.band,
-                           discrepancy=discrepancy)
+                           discrepancy=discrepancy, objective=args.objective)
     diagnostics = post.check()
-    what = (f"{args.prob:.0%} interval of the {args.band} loss at N={target['N']:.3g}, "
-            f"D={target['D']:.3g} (C={target['C']:.3g} FLOP)")
+    point = f"N={target['N']:.3g}, D={target['D']:.3g} (C={target['C']:.3g} FLOP)"
+    if args.objective == "decision":
+        what = (f"fall per FLOP of the expected regret of the compute-optimal allocation at "
+                f"{target['C']:.3g} FLOP (now {design.ranking['regret_before'].iloc[0]:.3g} "
+                f"in loss)")
+        shown = [c if c != "width_after" else "regret_after" for c in PROPOSAL_COLUMNS]
+    else:
+        what = (f"narrowing per FLOP of the {args.prob:.0%} interval of the {args.band} loss "
+                f"at {point}; width now {design.width_now:.4g}")
+        shown = PROPOSAL_COLUMNS
     title = (f"Greedy batch of up to {args.count} runs within {budget:.3g} FLOP, chosen by "
-             f"expected narrowing per FLOP of the {what}; width now {design.width_now:.4g}; "
-             f"{len(candidates)} candidates, {args.outcomes} simulated outcomes each")
-    emit_table(design.proposals if (args.json or args.csv) else
-               design.proposals[PROPOSAL_COLUMNS], args, title=title,
+             f"expected {what}; {len(candidates)} candidates, {args.outcomes} simulated "
+             f"outcomes each")
+    emit_table(design.proposals if (args.json or args.csv) else design.proposals[shown], args,
+               title=title,
                extra={"fit": args.fit, "method": design.method, "target": design.target,
-                      "budget": budget, "band": args.band, "prob": args.prob,
+                      "budget": budget, "objective": args.objective, "band": args.band,
+                      "prob": args.prob,
                       "width_now": design.width_now, "notes": design.notes,
                       "ranking": records(design.ranking),
                       "diagnostics": diagnostics_dict(diagnostics)})
     if not (args.json or args.csv):
         emit_table(design.ranking.head(RANKING_SHOWN)[
-            ["N", "D", "C", "width_after", "gain", "gain_se", "gain_per_flop", "ess_ok"]], args,
+            ["N", "D", "C", shown[5], "gain", "gain_se", "gain_per_flop", "ess_ok"]], args,
             title=f"\nBest {min(RANKING_SHOWN, len(design.ranking))} of {len(design.ranking)} "
                   f"candidates alone (before any is chosen), by gain per FLOP")
     for note in design.notes:
@@ -114,6 +123,10 @@ def add_commands(sub):
                     help="the target's observed loss (noise and the law's own error beyond the "
                          "data, as forecast's observed band; default) or its expected loss "
                          "(the law: parameter uncertainty alone)")
+    nx.add_argument("--objective", default="width", choices=("width", "decision"),
+                    help="what a run should improve: the width of the target's interval "
+                         "(default), or the expected regret of the compute-optimal allocation "
+                         "at the target's compute")
     add_discrepancy_flag(nx, "in the target's observed band")
     nx.add_argument("--seed", type=int, default=0)
     nx.add_argument("--plot", metavar="PATH",

@@ -47,6 +47,14 @@ def test_next_proposes_a_greedy_batch_within_the_budget(fit_file, in_process, ca
     assert payload["target"]["C"] == 1e25
 
 
+def test_next_decision_objective(fit_file, in_process, capsys):
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "1e22",
+                       "--count", "2", "--objective", "decision", *QUICK]) == 0
+    out = capsys.readouterr().out
+    assert "expected fall per FLOP of the expected regret of the compute-optimal allocation" in out
+    assert "regret_after" in out
+
+
 def test_next_reads_candidates_from_a_file_and_draws_the_plan(fit_file, in_process, capsys,
                                                               tmp_path):
     points = tmp_path / "candidates.csv"
