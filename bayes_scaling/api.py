@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import jax
+import numpy as np
 
 from .data import Runs, load_runs
 from .prediction import DEFAULT_PROBS, forecast
@@ -62,6 +63,7 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
     if len(runs) < num_params:
         raise ValueError(f"{runs.source}: {len(runs)} runs are too few to fit {num_params} "
                          f"parameters of {law.name!r} with a {likelihood} likelihood")
+    check_identifiable(law, runs)
     chosen = {**default_priors(law, runs, likelihood), **(priors or {})}
     if not (config is None if remedy is None else remedy):
         return run_nuts(law, chosen, runs, key=key, config=config or SamplerConfig(),
@@ -75,6 +77,30 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
     post.record_remedies(notes)
     post.warn_if_unconverged()
     return post
+
+
+def check_identifiable(law, runs):
+    """Refuse runs that cannot identify the law: an input of the law with one value only (all
+    runs at one N, say) leaves its term's coefficient and exponent undetermined, and the
+    sampler would only report divergences.
+
+    >>> import numpy as np, bayes_scaling as bs
+    >>> runs = bs.Runs(N=np.full(9, 1e8), D=np.geomspace(1e9, 1e11, 9), C=np.ones(9),
+    ...                loss=np.linspace(3.5, 3.0, 9))
+    >>> check_identifiable(get_law("chinchilla"), runs)
+    Traceback (most recent call last):
+    ...
+    ValueError: DataFrame: every run has N = 1e+08, so the law's N term cannot be identified from these runs (its coefficient and exponent trade off freely); add runs at other N, or fit a law without N (e.g. --law power_D)
+    """
+    for name in law.inputs:
+        values = np.unique(runs.input(name, law.name))
+        if len(values) == 1:
+            others = [n for n in ("N", "D", "C") if n != name and n in law.inputs]
+            hint = f" (e.g. --law power_{others[0]})" if len(others) == 1 else ""
+            raise ValueError(f"{runs.source}: every run has {name} = {values[0]:.3g}, so the "
+                             f"law's {name} term cannot be identified from these runs (its "
+                             f"coefficient and exponent trade off freely); add runs at other "
+                             f"{name}, or fit a law without {name}{hint}")
 
 
 class ScalingLawFit:
