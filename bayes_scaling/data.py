@@ -27,12 +27,12 @@ import pandas as pd
 
 from .errors import RunsError, UnitsWarning
 from .laws.registry import get_law
-from .reading import read_table
+from .reading import THOUSANDS, read_table
 from .units import check_scales, convert
 
 __all__ = ["Runs", "RunsError", "UnitsWarning", "load_runs", "load_points", "parse_number",
-           "parse_points", "column_unit", "size_units", "COLUMN_ALIASES", "COLUMN_WORDS", "INPUT_ALIASES",
-           "NO_COLUMN"]
+           "parse_points", "column_unit", "size_units", "COLUMN_ALIASES", "COLUMN_WORDS",
+           "INPUT_ALIASES", "NO_COLUMN"]
 
 DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0
 
@@ -76,7 +76,6 @@ _INPUT_NAMES = {"U": "unique tokens"}
 _SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 _NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([KMBGTP]?)$", re.IGNORECASE)
 _PLAIN_NUMBER = r"[+-]?[\d.,]+(?:[eE][+-]?\d+)?"
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?\s*[A-Za-z]?$")
 _CONDITION = re.compile(r"^\s*(\w+)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
 _OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
               "==": operator.eq, "!=": operator.ne}
@@ -186,7 +185,7 @@ def parse_number(text):
     if isinstance(text, (int, float, np.integer, np.floating)) and not isinstance(text, bool):
         return float(text)
     cleaned = str(text).strip()
-    if "," in cleaned and not _THOUSANDS.match(cleaned):
+    if "," in cleaned and not THOUSANDS.match(cleaned):
         # "2,85" is a decimal comma (or two numbers), never 285: refuse rather than misread.
         raise ValueError(f"cannot read {text!r} as a number: its comma is not a thousands "
                          f"separator (1,000); a decimal comma is read in files separated by "

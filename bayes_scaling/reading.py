@@ -35,7 +35,7 @@ import pandas as pd
 
 from .errors import RunsError
 
-__all__ = ["Table", "read_table", "DELIMITERS"]
+__all__ = ["Table", "read_table", "DELIMITERS", "THOUSANDS"]
 
 # Delimiters tried (and their names in notes), in order of preference when several split the
 # lines equally well.
@@ -45,7 +45,8 @@ WHITESPACE = r"\s+"  # columns separated by runs of spaces, the last resort
 _SUFFIX = r"(?:[eE][+-]?\d+)?\s*[KMBGTPkmbgtp]?"
 _DECIMAL_COMMA = re.compile(rf"^[+-]?\d+,\d+{_SUFFIX}$")
 _GROUPED_DECIMAL_COMMA = re.compile(rf"^[+-]?\d{{1,3}}(?:\.\d{{3}})+,\d+{_SUFFIX}$")
-_THOUSANDS = re.compile(rf"^[+-]?\d{{1,3}}(?:,\d{{3}})+(?:\.\d*)?{_SUFFIX}$")
+# A number with thousands separators (1,000  12,345.6  1,400M): the only comma `data` reads.
+THOUSANDS = re.compile(rf"^[+-]?\d{{1,3}}(?:,\d{{3}})+(?:\.\d*)?{_SUFFIX}$")
 # File signatures (the first bytes), so that a file is read by what it holds, not its name.
 _GZIP, _ZIP, _PARQUET, _OLE = b"\x1f\x8b", b"PK\x03\x04", b"PAR1", b"\xd0\xcf\x11\xe0"
 _SNIFF_LINES = 50
@@ -247,7 +248,7 @@ def _decimal_commas(frame, delimiter):
         return frame, None
     cells = frame.astype(str).apply(lambda col: col.str.strip())
     decimal = cells.apply(lambda col: col.str.match(_DECIMAL_COMMA.pattern)
-                          & ~col.str.match(_THOUSANDS.pattern))
+                          & ~col.str.match(THOUSANDS.pattern))
     grouped = cells.apply(lambda col: col.str.match(_GROUPED_DECIMAL_COMMA.pattern))
     if not (decimal.to_numpy().any() or grouped.to_numpy().any()):
         return frame, None
