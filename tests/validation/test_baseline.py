@@ -190,8 +190,8 @@ def compilations():
 
 
 def test_other_numbers_of_runs_reuse_the_compiled_fit():
-    """Runs are padded with zero weight to a bucket (`inference.padding.padded_size`): a fit and
-    a bootstrap of 380 or 450 runs compile nothing after those of 300 (all three pad to 512)."""
+    """Runs are padded with zero weight to a bucket (a power of two): a fit and a bootstrap of
+    380 or 450 runs compile nothing after those of 300 (all three pad to 512)."""
     runs = bs.simulate(jax.random.key(5), num_runs=450, sigma=1e-3)
     counts = []
     for size in (300, 380, 450):
@@ -206,7 +206,7 @@ def test_other_numbers_of_runs_reuse_the_compiled_fit():
 
 
 def test_padding_changes_no_fit():
-    """Padded runs have weight zero: 60 runs (padded to 256 with copies of the first) have the
+    """Padded runs have weight zero: 60 runs (padded to 64 with copies of the first) have the
     objective and residual scale of those 60 by hand, and the optimum they have as a 0/1
     resample of 300 runs (240 more at weight zero, padded to 512)."""
     runs = bs.simulate(jax.random.key(4), num_runs=300, sigma=1e-3)
