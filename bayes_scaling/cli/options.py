@@ -385,12 +385,14 @@ def add_unit_flags(parser, loss=True):
     """--params-unit, --tokens-unit, --flops-unit, --accept-units (and --loss-kind)."""
     units = parser.add_argument_group(
         "units (checked: values that look like a unit mistake are refused with the flag to use)")
-    for flag, what in (("params", "parameter counts"), ("tokens", "training tokens"),
-                       ("flops", "FLOPs")):
-        units.add_argument(f"--{flag}-unit", metavar="UNIT",
-                           help=f"the unit of the {what}: K, M, B, T, P (thousands ... "
-                                f"quadrillions) or log10; a unit in the column's name, as "
-                                f"in 'Model Size (B)', is read without this")
+    units.add_argument("--params-unit", metavar="UNIT",
+                       help="the unit of the parameter counts: K, M, B, T, P (thousands ... "
+                            "quadrillions) or log10; a unit in the column's name, as in "
+                            "'Model Size (B)', is read without this")
+    units.add_argument("--tokens-unit", metavar="UNIT",
+                       help="the unit of the training tokens (as --params-unit)")
+    units.add_argument("--flops-unit", metavar="UNIT",
+                       help="the unit of the FLOPs (as --params-unit)")
     if loss:
         units.add_argument("--loss-kind", choices=("loss", "perplexity", "percent"),
                            default="loss",
