@@ -14,8 +14,8 @@ refits, and a small simulation study of strategies.
 (c) Simulation study: from a small simulated sweep (40 runs, N <= 5e8) of the Chinchilla law
     at Epoch's parameters with Student-t noise and a drift (log-loss off the law by
     delta * log(C / 1e17), delta ~ Normal(0, 0.004) per sweep: a law that is not quite right),
-    each strategy spends a budget (4e20 FLOP) on runs from the same isoFLOP grid; the runs are "trained"
-    (drawn from the truth), the sweep refitted, and the forecast of the compute-optimal run at
+    each strategy spends a budget (4e20 FLOP) on runs from the same isoFLOP grid; the runs are
+    "trained" (drawn from the truth), the sweep refitted, and the forecast of the compute-optimal run at
     1e23 FLOP scored against the truth: relative error of the median (expected band), width of
     the observed and expected 90% intervals, coverage. Strategies: greedy design
     (`propose_batch`, chosen before any is trained, at most 4 runs; by the width of the
@@ -27,7 +27,8 @@ refits, and a small simulation study of strategies.
 
 Timings share the machine with whatever else runs: the load average is printed and written.
 
-Run: ``python benchmarks/bench_design.py [--reps 8]`` (writes results/bench_design_<backend>.{json,md}).
+Run: ``python benchmarks/bench_design.py [--reps 8]`` (writes
+results/bench_design_<backend>.{json,md}).
 """
 
 from __future__ import annotations

@@ -111,7 +111,8 @@ def test_expected_regret_of_the_allocation_never_grows(rankings):
     table = rankings["expected"]
     assert (table["regret_before"] > 0).all()
     grows = table["regret_after"] - table["regret_before"]
-    assert (grows <= Z * table["regret_after_se"]).all(), table[grows > Z * table["regret_after_se"]]
+    bound = Z * table["regret_after_se"]
+    assert (grows <= bound).all(), table[grows > bound]
 
 
 @pytest.mark.parametrize("band", ["expected", "observed"])
