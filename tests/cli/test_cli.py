@@ -422,7 +422,8 @@ def test_emergence_says_which_columns_it_read(tmp_path, capsys, monkeypatch):
     assert ("columns: N <- 'params', D <- 'tokens', score <- 'acc', task <- 'benchmark', "
             "chance <- 'rand'; C derived as 6*N*D; items = 1000 for every task (--items)") in err
     assert "emergence: dropped 4 of 8" in err  # the --where filter's own note
-    pd.DataFrame(rows, columns=["model", "flops", "d", "bench", "score", "r"]).to_csv(
+    with_flops = [(model, 6 * n * d, d, *rest) for model, n, d, *rest in rows]  # C = 6·N·D
+    pd.DataFrame(with_flops, columns=["model", "flops", "d", "bench", "score", "r"]).to_csv(
         tmp_path / "one.csv", index=False)
     with pytest.raises(Stop):
         cli.main(["emergence", str(tmp_path / "one.csv"), "--chance", "0.25"])
