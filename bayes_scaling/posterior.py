@@ -191,16 +191,17 @@ def fit_metadata(law, likelihood, priors, runs, config, sample):
     return attrs, constant
 
 
-def replicated_log_loss(law, likelihood, samples, runs, key):
+def replicated_log_loss(law, likelihood, samples, inputs, key):
     """One replicated log-loss per draw and run, from the observation model at the draw's
     parameters: the posterior predictive of the fitted runs, shape (chain, draw, run).
 
-    Kept in the fit file (as ``posterior_predictive``) so that ArviZ's own checks work on it,
-    e.g. ``az.plot_ppc(post.idata)``.
+    ``samples`` are the draws (chain, draw) of the law's and the likelihood's parameters,
+    ``inputs`` the runs' values of each of the law's inputs. Kept in the fit file (as
+    ``posterior_predictive``) so that ArviZ's own checks work on it, e.g.
+    ``az.plot_ppc(post.idata)``; `validation.checks` draws more with other keys.
     """
     params = {name: jax.numpy.asarray(value)[..., None] for name, value in samples.items()}
-    log_x = {name: jax.numpy.log(jax.numpy.asarray(runs.input(name, law.name)))
-             for name in law.inputs}
+    log_x = {name: jax.numpy.log(jax.numpy.asarray(inputs[name])) for name in law.inputs}
     log_mean = law.log_loss(params, log_x)
     return np.asarray(observation(likelihood, log_mean, params).sample(key), np.float64)
 
@@ -422,7 +423,8 @@ class Posterior:
             posterior.update({k: np.asarray(v, np.float64) for k, v in derived.items()})
         attrs, constant = fit_metadata(law, likelihood, priors, runs, config, samples[names[0]])
         predictive = (None if key is None or loglik is None else
-                      replicated_log_loss(law, likelihood, {n: samples[n] for n in names}, runs,
+                      replicated_log_loss(law, likelihood, {n: samples[n] for n in names},
+                                          {n: runs.input(n, law.name) for n in law.inputs},
                                           key))
         return cls(posterior_idata(posterior, stats, loglik, runs, constant, attrs,
                                    predictive=predictive))

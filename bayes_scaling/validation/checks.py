@@ -39,13 +39,12 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
-import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from ..prediction import posterior_params, predictive_draws
 from ..inference.sampler import MAX_POINTWISE_LOGLIK
-from ..posterior import Posterior
+from ..laws.priors import all_param_names
+from ..posterior import Posterior, replicated_log_loss
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
@@ -62,13 +61,10 @@ BAND_SEED = 20220  # fixed: the same inputs always give the same band
 # -- replicated data ---------------------------------------------------------------------------
 def replicated_log_losses(post, key):
     """Replicated log-loss at the fitted runs, shape (chain, draw, run); no gate warning."""
-    law = post.law
-    shape = post.idata.posterior[law.param_names[0]].shape  # (chain, draw)
-    params = posterior_params(post)
-    const = post.idata.constant_data
-    log_x = {name: jnp.log(jnp.asarray(const[name].values)) for name in law.inputs}
-    _, observed = predictive_draws(params, log_x, key, law=law, likelihood=post.likelihood)
-    return np.asarray(observed, np.float64).reshape(*shape, -1)
+    names = all_param_names(post.law, post.likelihood)
+    samples = {name: post.idata.posterior[name].values for name in names}
+    inputs = {name: post.idata.constant_data[name].values for name in post.law.inputs}
+    return replicated_log_loss(post.law, post.likelihood, samples, inputs, key)
 
 
 def replicated_losses(post, *, key):

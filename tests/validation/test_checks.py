@@ -73,17 +73,20 @@ def test_replicated_losses_are_the_law_plus_noise(sim_post, replicated):
                                standardised[0], rtol=1e-6)
 
 
-def test_with_posterior_predictive_adds_a_group_without_mutating(sim_post, replicated):
+def test_with_posterior_predictive_replaces_the_group_without_mutating(sim_post, replicated):
     groups = sim_post.idata.groups()
+    stored = sim_post.idata.posterior_predictive["log_loss"].values  # the fit's own, from its key
     checked = with_posterior_predictive(sim_post, key=jax.random.key(0))
-    assert sim_post.idata.groups() == groups and "posterior_predictive" not in groups
+    assert sim_post.idata.groups() == groups  # post itself untouched: a copy has the new group
+    assert np.array_equal(sim_post.idata.posterior_predictive["log_loss"].values, stored)
     assert checked is not sim_post and isinstance(checked, Posterior)
     predictive = checked.idata.posterior_predictive["log_loss"]
     observed = sim_post.idata.observed_data["log_loss"]
     assert predictive.dims == ("chain", "draw", *observed.dims)
     np.testing.assert_array_equal(predictive["run"], observed["run"])
     np.testing.assert_allclose(np.exp(predictive.values), replicated, rtol=1e-12)
-    assert set(groups) < set(checked.idata.groups())
+    assert set(groups) == set(checked.idata.groups())
+    assert not np.array_equal(predictive.values, stored)  # drawn anew with the key given
     assert checked.idata.posterior is sim_post.idata.posterior  # shared, not copied
 
 
