@@ -185,7 +185,8 @@ def _read_text(text, source, sep, notes):
     delimiter = _delimiter(sep, sample)
     names = _split(rows[header], delimiter)
     _check_header(names, source, f"line {header + 1}")
-    body = [rows[i] if i in set(kept) else "" for i in range(header, len(rows))]
+    data_rows = set(kept)  # once: a membership test per row of a large file
+    body = [rows[i] if i in data_rows else "" for i in range(header, len(rows))]
     try:
         frame = pd.read_csv(io.StringIO("\n".join(body)), sep=delimiter, dtype=str,
                             keep_default_na=False, skipinitialspace=True,
@@ -247,13 +248,14 @@ def _decimal_commas(frame, delimiter):
     if delimiter == ",":
         return frame, None
     cells = frame.astype(str).apply(lambda col: col.str.strip())
-    decimal = cells.apply(lambda col: col.str.match(_DECIMAL_COMMA.pattern)
-                          & ~col.str.match(THOUSANDS.pattern))
+    comma = cells.apply(lambda col: col.str.match(_DECIMAL_COMMA.pattern))
     grouped = cells.apply(lambda col: col.str.match(_GROUPED_DECIMAL_COMMA.pattern))
-    if not (decimal.to_numpy().any() or grouped.to_numpy().any()):
+    # "1,000" alone could be a thousand: only a comma no thousands separator explains decides.
+    deciding = (comma & ~cells.apply(lambda col: col.str.match(THOUSANDS.pattern))) | grouped
+    if not deciding.to_numpy().any():
         return frame, None
-    example = cells.to_numpy()[(decimal | grouped).to_numpy()][0]
-    convert = decimal | grouped | cells.apply(lambda col: col.str.match(_DECIMAL_COMMA.pattern))
+    example = cells.to_numpy()[deciding.to_numpy()][0]
+    convert = comma | grouped
     rewritten = cells.where(~convert, cells.apply(
         lambda col: col.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)))
     return rewritten, f"decimal commas ({example} -> {example.replace('.', '').replace(',', '.')})"
