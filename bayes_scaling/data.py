@@ -257,13 +257,17 @@ def column_unit(name):
     return (match.group(1).strip(), unit) if unit else (name, None)
 
 
-def match_columns(frame, explicit, aliases, flags, source, error, words=None, sized=()):
+def match_columns(frame, explicit, aliases, flags, source, error, words=None, sized=(),
+                  numeric=()):
     """Canonical name -> column: the ``explicit`` ones (checked to exist; `NO_COLUMN` says
     there is none), then for each remaining canonical name the one unclaimed column whose name
     is one of its ``aliases``; failing that (for the names in ``sized``) whose name without a
     unit (`column_unit`) is; failing that, whose ``words`` match (see `COLUMN_WORDS`).
-    Several columns in one of these steps: ``error`` naming them and the ``flags`` option
-    that picks one."""
+    For the names in ``numeric``, a column none of whose cells is a number drops out when
+    there are several candidates (Porian et al.'s ``param_count`` holds how parameters were
+    counted, "kaplan" or "standard", beside their ``n_params``); a single candidate stays, so
+    that its first bad cell is named. Several columns in one of these steps: ``error``
+    naming them and the ``flags`` option that picks one."""
     mapping, absent = {}, set()
     for canonical, column in explicit.items():
         if column is None:
@@ -287,6 +291,8 @@ def match_columns(frame, explicit, aliases, flags, source, error, words=None, si
                 continue
             found = [c for c in frame.columns
                      if c not in mapping.values() and matches(canonical, c)]
+            if len(found) > 1 and canonical in numeric:
+                found = [c for c in found if _has_numbers(frame[c])] or found
             if len(found) > 1:
                 raise error(f"{source}: several columns could be {canonical}: {found}; "
                             f"say which one to use with --{flags[canonical]} COLUMN")
@@ -296,11 +302,23 @@ def match_columns(frame, explicit, aliases, flags, source, error, words=None, si
     return dict(sorted(mapping.items(), key=lambda item: order.index(item[0])))
 
 
+def _has_numbers(column, look_at=100):
+    """Whether any of the first ``look_at`` non-empty cells of a column is a number."""
+    for cell in column.dropna().head(look_at):
+        try:
+            parse_number(cell)
+            return True
+        except (TypeError, ValueError):
+            continue
+    return False
+
+
 def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None, need_sizes=2):
     """Map canonical names (N, D, C, loss, group) to the frame's columns."""
     how_to_map = how_to_map or "map them with --params-col/--tokens-col/--flops-col (params=, tokens=, flops=)"
     mapping = match_columns(frame, explicit, COLUMN_ALIASES, _FLAG, source, RunsError,
-                            words=COLUMN_WORDS, sized=("N", "D", "C"))
+                            words=COLUMN_WORDS, sized=("N", "D", "C"),
+                            numeric=("N", "D", "C", "loss"))
     if need_loss and "loss" not in mapping:
         raise RunsError(f"{source}: no loss column found among {list(frame.columns)}; name it "
                         f"with --loss-col COLUMN (loss=); recognised names: loss, final_loss, "

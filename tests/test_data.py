@@ -91,6 +91,17 @@ def test_bad_input_names_file_line_and_column(tmp_path, content, match):
     assert path in str(info.value)
 
 
+def test_a_column_of_labels_is_not_a_size_candidate(tmp_path):
+    """Porian et al.'s isoFLOP file names how parameters were counted ("kaplan", "standard") in
+    ``param_count``, beside the counts themselves in ``n_params``: only the numbers are N."""
+    path = write(tmp_path, "param_count,n_params,tokens,loss\nkaplan,1e8,1e9,3.1\n"
+                           "standard,2e8,2e9,2.9\n")
+    assert load_runs(path).N.tolist() == [1e8, 2e8]
+    both = write(tmp_path, "param_count,n_params,tokens,loss\n1e8,1e8,1e9,3.1\n", "both.csv")
+    with pytest.raises(RunsError, match="several columns could be N"):
+        load_runs(both)
+
+
 def test_missing_file_and_unreadable(tmp_path):
     with pytest.raises(RunsError, match="no such file"):
         load_runs(tmp_path / "nope.csv")
