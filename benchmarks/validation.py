@@ -15,7 +15,8 @@ engine's defaults on the runs below it, and every held-out run is forecast by:
   (`kappa_evidence`: fit the runs below the top 20% by compute, score those) and the κ of
   highest likelihood on the grid;
 - ``field+sweep``: with ``--kappa-grid``, the ``field`` distribution updated by that internal
-  backtest's likelihood (`sweep_discrepancy`: prior × likelihood on the grid of κ);
+  backtest's evidence, counted as one observation (`sweep_discrepancy`: prior × the mean over
+  the internally held-out runs of their likelihood, on the grid of κ);
 - ``huber-bootstrap``: Huber regression on log-loss plus a bootstrap (Hoffmann et al., Epoch AI).
 
 The κ distribution learned from *every* set is written to bayes_scaling/discrepancy_prior.json
@@ -74,7 +75,7 @@ PROBS = (0.5, 0.9)
 LEVELS = np.round(np.arange(0.1, 1.0, 0.1), 2)   # reliability diagram: central interval levels
 
 
-def _markdown(frame, digits=3):
+def markdown_table(frame, digits=3):
     def cell(value):
         if isinstance(value, (float, np.floating)):
             return f"{value:.{digits}g}"
@@ -156,7 +157,7 @@ def fit_cut(vset, cutoff, key, resamples, kappa_grid):
     if kappa_grid:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            out["kappa_evidence"], _ = kappa_evidence(train, key=k_kappa)
+            out["kappa_evidence"], out["kappa_held_out"] = kappa_evidence(train, key=k_kappa)
     return out
 
 
@@ -267,6 +268,7 @@ def main(argv=None):
                              "held_out": len(cut["y"]), "gate_ok": cut["gate"].ok,
                              "gate": cut["gate"].message(), "fit_seconds": cut["fit_seconds"],
                              "kappa_evidence": cut.get("kappa_evidence"),
+                             "kappa_held_out": cut.get("kappa_held_out"),
                              "kappa_grid": (None if cut.get("kappa_evidence") is None else float(
                                  np.exp(LOG_KAPPA_GRID[np.argmax(cut["kappa_evidence"])]))),
                              "kappa_loglik": cut["kappa_loglik"]})
@@ -412,16 +414,16 @@ def render(meta, overall, by_dataset, by_target, per_set, reliability, cut_table
         f"The learned default (every set): {meta['field_prior']}. Leaving one dataset out: "
         + "; ".join(f"without {d}: {text}" for d, text in meta["leave_one_dataset_out"].items())
         + ".",
-        "## Overall (all held-out runs of every cut pooled)", _markdown(overall[["method"] + shown]),
-        "## By dataset", _markdown(by_dataset[["dataset", "method"] + shown]),
+        "## Overall (all held-out runs of every cut pooled)", markdown_table(overall[["method"] + shown]),
+        "## By dataset", markdown_table(by_dataset[["dataset", "method"] + shown]),
         "## By extrapolation distance (target held-out median compute / largest fitted)",
-        _markdown(by_target[["target", "method"] + shown]),
+        markdown_table(by_target[["target", "method"] + shown]),
         "![coverage against distance and reliability](validation_calibration.png)",
         "## Reliability (empirical coverage of central intervals)",
-        _markdown(reliability.pivot(index="level", columns="method", values="coverage")
+        markdown_table(reliability.pivot(index="level", columns="method", values="coverage")
                   .reset_index()),
-        "## Every set", _markdown(per_set[["set", "method"] + shown]),
-        "## Cuts", _markdown(cut_table[["set", "cutoff", "C_ratio", "num_train", "held_out",
+        "## Every set", markdown_table(per_set[["set", "method"] + shown]),
+        "## Cuts", markdown_table(cut_table[["set", "cutoff", "C_ratio", "num_train", "held_out",
                                         "gate_ok", "fit_seconds", "kappa_grid"]]),
         "Fits that failed the diagnostics gate: " + ("; ".join(
             f"{r.set} at {r.cutoff:.3g}: {r.gate}" for r in failed.itertuples()) or "none") + ".",
@@ -438,7 +440,7 @@ def render(meta, overall, by_dataset, by_target, per_set, reliability, cut_table
                   f"`simulate` design; ranks among {sbc_result.max_rank} thinned posterior draws; "
                   f"Pearson χ² over {sbc_result.bins} bins. Verdict at the 1% level: **"
                   f"{'uniform for every parameter' if sbc_result.passed(0.01) else 'NOT uniform'}"
-                  "**.", _markdown(sbc_result.table),
+                  "**.", markdown_table(sbc_result.table),
                   "![SBC rank ECDF differences](validation_sbc.png)"]
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "validation_notes.md")
     if os.path.exists(notes):  # the hand-written reading of these numbers

@@ -191,7 +191,8 @@ def test_a_sweeps_own_backtest_narrows_or_widens_the_field():
     A precise sweep (σ = 0.3%) simulated from the law itself moves well below the field's median
     κ (0.01: a law error of 1% per e-fold would show against 0.3% noise); the same sweep whose
     loss drifts up by 3% per e-fold of compute above its 80th percentile, where the internal
-    backtest sees it, moves above it."""
+    backtest sees it, moves above it. The backtest counts as one observation (its runs repeat
+    one error of the law), so κ stays uncertain: its 90% range spans more than a factor 5."""
     runs = bs.simulate(jax.random.key(7), num_runs=120, sigma=0.003, nu=np.inf)
     excess = np.maximum(0.0, np.log(runs.C / np.quantile(runs.C, 0.8)))
     drifting = dataclasses.replace(runs, loss=runs.loss * np.exp(0.03 * excess))
@@ -201,9 +202,10 @@ def test_a_sweeps_own_backtest_narrows_or_widens_the_field():
         loglik, held = kappa_evidence(sweep, key=jax.random.key(5), config=TEST_CONFIG)
         assert held >= 0.2 * len(runs)
         updated[name] = update_kappa_distribution(field, loglik)
+        assert updated[name].quantile(0.95) > 5 * updated[name].quantile(0.05)
     assert updated["ok"].quantile(0.5) < 0.5 * field.quantile(0.5)
     assert updated["drifting"].quantile(0.5) > field.quantile(0.5)
-    # ... and near the drift's own rate, 0.03 per e-fold (0.026-0.028 over three seeds)
+    # ... and near the drift's own rate, 0.03 per e-fold (0.024-0.026 over three seeds)
     assert 0.015 < updated["drifting"].quantile(0.5) < 0.06
 
 
