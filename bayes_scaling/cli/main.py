@@ -56,6 +56,21 @@ def parse(argv):
     return args
 
 
+# The file arguments a command reads, and what each is called in a message.
+INPUT_FILES = {"runs": "file", "scores": "file", "fit": "fit file"}
+
+
+def missing_input(args):
+    """The message for a file argument that does not exist, or None. Checked before the library
+    and JAX load (about 3 s), so a mistyped path fails at once; the loaders check again for
+    what only reading can tell (a directory, a binary file, a bad cell)."""
+    for name, what in INPUT_FILES.items():
+        path = getattr(args, name, None)
+        if isinstance(path, str) and not os.path.exists(path):
+            return f"{path}: no such {what}"
+    return None
+
+
 def main(argv=None):
     """Run one command; ``argv`` None means this process's own command line (the console
     script), which also makes Ctrl-C end the process at once (`interrupt`)."""
@@ -64,6 +79,10 @@ def main(argv=None):
     args = parse(argv)
     for note in getattr(args, "deprecations", None) or []:
         to_stderr(note)
+    missing = missing_input(args)
+    if missing:
+        to_stderr(f"bayes-scaling {args.command}: error: {missing}")
+        return EXIT_INPUT_ERROR
     configure_jax(x64=args.x64, device=getattr(args, "device", "auto"))
     from ..data import RunsError
     from ..laws.priors import PriorError

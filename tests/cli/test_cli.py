@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -248,6 +249,22 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, cli_env, args, message
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["fit", "missing.csv"], "missing.csv: no such file"),
+    (["report", "missing.nc"], "missing.nc: no such fit file"),
+    (["emergence", "missing.csv"], "missing.csv: no such file"),
+])
+def test_a_missing_file_fails_before_jax_loads(tmp_path, args, message):
+    """A mistyped path is the commonest mistake: it is refused before the library and JAX are
+    imported (about 3 s), so the answer comes at once."""
+    code = ("import sys\nfrom bayes_scaling import cli\n"
+            f"code = cli.main({args!r})\nprint(code, 'jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.split() == ["2", "False"], out.stderr
+    assert message in out.stderr
+
+
 def test_json_and_csv_are_exclusive(tmp_path, cli_env):
     out = run(["summary", "fit.nc", "--json", "--csv"], cli_env, tmp_path, ok=False)
     assert out.returncode == 2 and "not allowed with argument" in out.stderr
@@ -431,12 +448,14 @@ def test_emergence_says_which_columns_it_read(tmp_path, capsys, monkeypatch):
             "column: one task, named 'score'") in capsys.readouterr().err
 
 
-def test_device_that_jax_does_not_have_is_an_input_error(capsys):
-    """--device tpu on a CPU-only JAX: exit status 2 and what to do, before any data is read."""
+def test_device_that_jax_does_not_have_is_an_input_error(capsys, tmp_path):
+    """--device tpu on a CPU-only JAX: exit status 2 and what to do, before any data is read
+    (the file has no loss column, which would be the error otherwise)."""
     from bayes_scaling import cli
 
+    (tmp_path / "no_loss.csv").write_text("N,D\n1e8,1e9\n")
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["fit", "no_such_file.csv", "--device", "tpu"])
+        cli.main(["fit", str(tmp_path / "no_loss.csv"), "--device", "tpu"])
     assert exit_info.value.code == 2
     assert "--device tpu asked for, but JAX found only cpu" in capsys.readouterr().err
 
