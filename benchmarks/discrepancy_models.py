@@ -47,7 +47,7 @@ from scipy import special, stats  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import validation  # noqa: E402
 
-from bayes_scaling.discrepancy import (LOG_KAPPA_GRID, learn_kappa_distribution,  # noqa: E402
+from bayes_scaling.discrepancy import (LOG_KAPPA_GRID, kappa_log_likelihood,  # noqa: E402
                                        update_kappa_distribution)
 from bayes_scaling.likelihood import observation  # noqa: E402
 
@@ -58,18 +58,16 @@ DRIFT_GRID_SIZE = 801   # grid of the shared drift δ per cut
 DRIFT_DRAWS = 250       # posterior draws the shared-drift integral uses
 
 
-def independent_log_likelihood(cut, log_grid, relative, power):
-    """Σ over held-out runs of log mean over draws of the predictive density, spread
-    sqrt(σ² + (κ d^power)²), or σ·sqrt(1 + (λ d^power)²) when ``relative``."""
+def relative_log_likelihood(cut, log_lambda=LOG_LAMBDA_GRID):
+    """`discrepancy.kappa_log_likelihood` with κ = λ·σ of each draw (spread σ·sqrt(1 + (λd)²)),
+    on a grid of λ: the library's function takes one κ for every draw, so it cannot."""
     noise = {k: jnp.asarray(v)[:, None] for k, v in cut["noise"].items()}
-    grows = jnp.asarray(cut["distance"])[None, :] ** power
-    y = jnp.asarray(cut["y"])[None, :]
+    distance = jnp.asarray(cut["distance"])[None, :]
     out = []
-    for value in np.exp(log_grid):
-        scale = (noise["sigma"] * jnp.sqrt(1 + (value * grows) ** 2) if relative
-                 else jnp.sqrt(noise["sigma"] ** 2 + (value * grows) ** 2))
+    for value in np.exp(log_lambda):
+        scale = noise["sigma"] * jnp.sqrt(1 + (value * distance) ** 2)
         density = np.asarray(observation(cut["likelihood"], jnp.asarray(cut["log_mean"]), noise,
-                                         scale).log_prob(y), np.float64)
+                                         scale).log_prob(jnp.asarray(cut["y"])), np.float64)
         out.append((special.logsumexp(density, axis=0) - np.log(density.shape[0])).sum())
     return np.asarray(out)
 
@@ -103,14 +101,6 @@ def shared_drift_log_likelihood(cut, log_grid=LOG_KAPPA_GRID):
     return special.logsumexp(per_draw, axis=0) - np.log(len(pick))
 
 
-def learn_leaving_out(table, column, grid, dataset):
-    """The meta-analysis of `validation.learn` on another likelihood column and grid."""
-    keep = table[table["dataset"] != dataset]
-    per_set = keep.groupby("set", sort=False)[column].apply(
-        lambda c: np.mean(np.stack(c.to_list()), axis=0))
-    return learn_kappa_distribution(np.stack(per_set.to_list()), log_kappa=grid)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cuts", help="the pickle written by validation.py --save-cuts")
@@ -121,40 +111,35 @@ def main(argv=None):
     if any(row.get("kappa_held_out") is None for row in rows):
         sys.exit("the cuts carry no internal backtest: rerun validation.py with --kappa-grid")
     table = pd.DataFrame(rows)
-    table["relative"] = [independent_log_likelihood(c, LOG_LAMBDA_GRID, True, 1.0) for c in cuts]
-    table["random_walk"] = [independent_log_likelihood(c, LOG_KAPPA_GRID, False, 0.5)
-                            for c in cuts]
+    table["relative"] = [relative_log_likelihood(c) for c in cuts]
+    # a spread κ·√d is the library's κ·d at the distance √d
+    walks = [{**c, "distance": np.sqrt(c["distance"])} for c in cuts]
+    table["random_walk"] = [kappa_log_likelihood(w["log_mean"], w["noise"], w["distance"], w["y"],
+                                                 likelihood=w["likelihood"]) for w in walks]
     table["shared"] = [shared_drift_log_likelihood(c) for c in cuts]
-    priors = {}
-    for dataset in table["dataset"].unique():
-        priors[dataset] = {
-            "field": learn_leaving_out(table, "kappa_loglik", LOG_KAPPA_GRID, dataset),
-            "relative": learn_leaving_out(table, "relative", LOG_LAMBDA_GRID, dataset),
-            "random-walk": learn_leaving_out(table, "random_walk", LOG_KAPPA_GRID, dataset),
-            "shared-drift": learn_leaving_out(table, "shared", LOG_KAPPA_GRID, dataset)}
+    priors = {dataset: {
+        "field": validation.learn(table, dataset),
+        "relative": validation.learn(table, dataset, column="relative",
+                                     log_kappa=LOG_LAMBDA_GRID),
+        "random-walk": validation.learn(table, dataset, column="random_walk"),
+        "shared-drift": validation.learn(table, dataset, column="shared")}
+        for dataset in table["dataset"].unique()}
 
     frames, key = [], jax.random.key(1)
-    for row, cut in zip(rows, cuts):
+    for row, cut, walk in zip(rows, cuts, walks):
         key, k_kappa, k_draw, k_huber = jax.random.split(key, 4)
         count = len(cut["log_mean"])
         prior = priors[row["dataset"]]
-        sigma = np.asarray(cut["noise"]["sigma"])
-
-        def method(name, kappa, scored=cut):
-            return validation.bayes_method(name, scored, np.asarray(kappa.sample(k_kappa, count))
-                                           if hasattr(kappa, "sample") else kappa, k_draw)
-
         evidence = np.asarray(row["kappa_evidence"])
-        walk = {**cut, "distance": np.sqrt(cut["distance"])}
-        parts = [method("field", prior["field"]),
-                 method("relative", np.asarray(prior["relative"].sample(k_kappa, count)) * sigma),
-                 method("random-walk", prior["random-walk"], walk).assign(
-                     distance=cut["distance"]),
-                 method("shared-drift", prior["shared-drift"]),
-                 method("field+sweep (sum)", update_kappa_distribution(
-                     prior["field"], evidence * row["kappa_held_out"])),
-                 method("field+sweep", update_kappa_distribution(prior["field"], evidence)),
-                 validation.huber_method(cut, k_huber)]
+        kappas = {name: np.asarray(distribution.sample(k_kappa, count)) for name, distribution in {
+            **prior, "field+sweep (sum)": update_kappa_distribution(
+                prior["field"], evidence * row["kappa_held_out"]),
+            "field+sweep": update_kappa_distribution(prior["field"], evidence)}.items()}
+        kappas["relative"] = kappas["relative"] * np.asarray(cut["noise"]["sigma"])
+        parts = [validation.bayes_method(name, walk if name == "random-walk" else cut, kappa,
+                                         k_draw).assign(distance=cut["distance"])
+                 for name, kappa in kappas.items()]
+        parts.append(validation.huber_method(cut, k_huber))
         frames += [p.assign(set=row["set"], dataset=row["dataset"], target=row["target"])
                    for p in parts]
     per_run = pd.concat(frames, ignore_index=True)

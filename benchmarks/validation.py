@@ -215,13 +215,16 @@ def summarise(frame, by):
     return pd.DataFrame(rows)
 
 
-def learn(cut_table, leave_out=None, source=None):
+def learn(cut_table, leave_out=None, source=None, column="kappa_loglik",
+          log_kappa=LOG_KAPPA_GRID):
     """κ distribution from every set (one κ log-likelihood per set: the mean over its cuts, so
-    that a set with more cuts does not count more), leaving out the dataset ``leave_out``."""
+    that a set with more cuts does not count more), leaving out the dataset ``leave_out``.
+    ``column`` holds each cut's log-likelihood on the grid ``log_kappa``."""
     keep = cut_table if leave_out is None else cut_table[cut_table["dataset"] != leave_out]
-    per_set = keep.groupby("set", sort=False)["kappa_loglik"].apply(
-        lambda column: np.mean(np.stack(column.to_list()), axis=0))
-    return learn_kappa_distribution(np.stack(per_set.to_list()), source=source)
+    per_set = keep.groupby("set", sort=False)[column].apply(
+        lambda values: np.mean(np.stack(values.to_list()), axis=0))
+    return learn_kappa_distribution(np.stack(per_set.to_list()), source=source,
+                                    log_kappa=log_kappa)
 
 
 def git_commit():
