@@ -320,9 +320,14 @@ def _detect_columns(frame, explicit, source, need_loss=True, how_to_map=None, ne
                             words=COLUMN_WORDS, sized=("N", "D", "C"),
                             numeric=("N", "D", "C", "loss"))
     if need_loss and "loss" not in mapping:
+        perplexities = [c for c in frame.columns if _words(c) & {"ppl", "perplexity"}]
+        hint = (f"; {perplexities[0]!r} looks like perplexities: --loss-col "
+                f"{perplexities[0]!r} --loss-kind perplexity (loss=, loss_kind=)"
+                if perplexities else "")
         raise RunsError(f"{source}: no loss column found among {list(frame.columns)}; name it "
                         f"with --loss-col COLUMN (loss=); recognised names: loss, final_loss, "
-                        f"val_loss, eval_loss, test_loss, train_loss, or any with 'loss' in it")
+                        f"val_loss, eval_loss, test_loss, train_loss, or any with 'loss' in "
+                        f"it{hint}")
     have = [k for k in ("N", "D", "C") if k in mapping]
     if len(have) < need_sizes:
         raise RunsError(f"{source}: need two of parameters (N), tokens (D) and FLOPs (C) to know "

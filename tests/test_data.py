@@ -72,6 +72,8 @@ def test_where_compound_and_suffix(tmp_path):
 
 @pytest.mark.parametrize("content, match", [
     ("N,D\n1e8,1e9\n", "no loss column"),
+    ("N,D,val_ppl\n1e8,1e9,30\n", "'val_ppl' looks like perplexities: --loss-col 'val_ppl' "
+                                  "--loss-kind perplexity"),
     ("N,loss\n1e8,3\n", "need two of"),
     ("N,D,loss\n1e8,1e9,abc\n", r"line 2, column 'loss' \(loss\): cannot read 'abc'"),
     ("N,D,loss\n1e8,1e9,3\n1e8,-1e9,3\n", r"line 3, column 'D' \(D\): '-1e9' must be positive"),
