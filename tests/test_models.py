@@ -38,6 +38,9 @@ def test_log_density_matches_hand_computation(sim_runs, likelihood):
             return st.lognorm.logpdf(value, s=float(prior.scale), scale=np.exp(float(prior.loc)))
         if kind == "Gamma":
             return st.gamma.logpdf(value, a=float(prior.concentration), scale=1 / float(prior.rate))
+        if kind == "ShiftedGamma":
+            return st.gamma.logpdf(value, a=float(prior.concentration), scale=1 / float(prior.rate),
+                                   loc=float(prior.low))
         raise AssertionError(kind)
 
     expected = sum(logpdf(n, p[n]) for n in ("E", "alpha", "beta", "sigma"))

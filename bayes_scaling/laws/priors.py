@@ -20,8 +20,9 @@ A, B        LogNormal(log(s/4) + 0.35·mean log x, 1)        a priori each term 
                                                             (within a factor e either way, 1 sd)
 sigma       HalfNormal(0.1)                                 noise sd of log-loss; observed scatter is
                                                             0.005-0.05
-nu          Gamma(2, 0.1)                                   Student-t degrees of freedom (Juárez and
-                                                            Steel 2010): robust yet Normal-capable
+nu          ShiftedGamma(2, 0.1, low=2): ν − 2 ~ Gamma(2,   Student-t degrees of freedom (Juárez and
+            0.1)                                            Steel 2010, from 2: finite variance):
+                                                            robust yet Normal-capable
 ==========  ==============================================  ===========================================
 
 (σ's and ν's defaults are the likelihood's own: `likelihood.LIKELIHOODS`.)
@@ -82,7 +83,7 @@ import numpy as np
 import numpyro.distributions as dist
 
 from ..errors import PriorError
-from ..likelihood import noise_param_names, noise_priors
+from ..likelihood import ShiftedGamma, noise_param_names, noise_priors
 from .registry import get_law, term_log_input
 
 __all__ = ["default_priors", "parse_prior", "parse_priors", "read_prior_file", "check_priors",
@@ -101,7 +102,7 @@ WEIGHT_PRIOR = (0.0, 1.0)  # w_i (effective data)
 _DISTRIBUTIONS = {name: getattr(dist, name) for name in (
     "Normal", "LogNormal", "HalfNormal", "HalfCauchy", "Cauchy", "StudentT", "Beta", "Gamma",
     "InverseGamma", "Exponential", "Uniform", "TruncatedNormal", "LogUniform", "Laplace",
-)}
+)} | {"ShiftedGamma": ShiftedGamma}
 _SPEC = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$")
 _CALL = re.compile(r"^([A-Za-z]\w*)\s*\((.*)\)$")
 
