@@ -12,8 +12,9 @@ from bayes_scaling.cli.options import LIKELIHOOD_CHOICES
 from bayes_scaling.discrepancy import predictive_noise
 from bayes_scaling.prediction import predictive_draws
 from bayes_scaling.laws.registry import get_law
-from bayes_scaling.likelihood import (LIKELIHOODS, noise_param_names, noise_priors,
-                                      noise_quantile, observation)
+from bayes_scaling.laws.priors import describe_prior, has_positive_support, parse_prior
+from bayes_scaling.likelihood import (LIKELIHOODS, ShiftedGamma, noise_param_names,
+                                      noise_priors, noise_quantile, observation)
 from bayes_scaling.models import build_model
 
 # Draws with fixed keys: replay with --xla-isa / --key-offset (root conftest.py).
@@ -81,3 +82,28 @@ def test_noise_quantile_is_the_observation_quantile(likelihood):
     draws = observation(likelihood, 0.0, noise).sample(jax.random.key(1), (200_000,))
     assert float(noise_quantile(likelihood, 0.95, noise)) == pytest.approx(
         float(np.quantile(np.asarray(draws), 0.95)), rel=0.03)
+
+
+def test_shifted_gamma_is_a_gamma_moved_to_its_lower_bound():
+    """ν's default prior: the density is scipy's Gamma shifted by ``low`` (and nothing below it),
+    its draws are ``low`` plus Gamma draws (KS test at a fixed key), and the prior grammar and
+    the fit files read back what `describe_prior` writes."""
+    prior = ShiftedGamma(2.0, 0.1, low=2.0)
+    values = np.array([2.5, 5.0, 22.0, 80.0])
+    expected = stats.gamma.logpdf(values, a=2.0, scale=10.0, loc=2.0)
+    np.testing.assert_allclose(prior.log_prob(jnp.asarray(values)), expected, rtol=1e-5)
+    assert float(prior.support.lower_bound) == 2.0 and has_positive_support(prior)
+    draws = np.asarray(prior.sample(jax.random.key(0), (4000,)), np.float64)
+    assert draws.min() > 2.0
+    assert stats.kstest(draws, stats.gamma(a=2.0, scale=10.0, loc=2.0).cdf).pvalue > 0.01
+    text = describe_prior(prior, exact=True)
+    again = parse_prior(f"nu={text}")["nu"]
+    assert text == "ShiftedGamma(concentration=2.0, rate=0.1, low=2.0)"
+    assert (again.concentration, again.rate, again.low) == (2.0, 0.1, 2.0)
+
+
+def test_student_t_prior_keeps_the_noise_variance_finite():
+    """The default ν prior puts no mass at ν ≤ 2, where a Student-t has no variance."""
+    prior = noise_priors("student_t")["nu"]
+    assert float(prior.support.lower_bound) == 2.0
+    assert np.all(np.asarray(prior.sample(jax.random.key(1), (1000,))) > 2.0)
