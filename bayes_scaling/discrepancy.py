@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special, stats
 
+from .inference.padding import pad_to, padded_size
 from .likelihood import observation
 
 __all__ = ["KappaDistribution", "field_discrepancy", "resolve_discrepancy",
@@ -233,14 +234,20 @@ def kappa_log_likelihood(log_mean, noise, distance, observed, *, likelihood,
     numpy.ndarray
         For each grid value, Σ over runs of log mean over draws of the predictive density.
     """
+    # Padded to the runs' bucket and cut back, as for a fit (`inference.padding`): otherwise
+    # every new number of held-out runs compiles the density's programs again.
+    count = np.shape(observed)[-1]
+    size = padded_size(count)
     out = []
     expand = {k: jnp.asarray(v)[:, None] for k, v in noise.items()}
-    y = jnp.asarray(observed)[None, :]
+    y = jnp.asarray(pad_to(observed, size))[None, :]
+    log_mean = jnp.asarray(pad_to(log_mean, size))
+    distance = jnp.asarray(pad_to(distance, size))[None, :]
     for value in np.exp(log_kappa):
-        scale = jnp.sqrt(expand["sigma"] ** 2 + (value * jnp.asarray(distance)[None, :]) ** 2)
-        density = observation(likelihood, jnp.asarray(log_mean), expand, scale).log_prob(y)
-        per_run = special.logsumexp(np.asarray(density, np.float64), axis=0) - np.log(
-            density.shape[0])
+        scale = jnp.sqrt(expand["sigma"] ** 2 + (value * distance) ** 2)
+        density = observation(likelihood, log_mean, expand, scale).log_prob(y)
+        density = np.asarray(density, np.float64)[:, :count]
+        per_run = special.logsumexp(density, axis=0) - np.log(density.shape[0])
         out.append(per_run.sum())
     return np.asarray(out)
 

@@ -50,6 +50,7 @@ with warnings.catch_warnings():
 
 from .data import Runs
 from .errors import ConvergenceWarning
+from .inference.padding import pad_to, padded_size
 from .laws.priors import all_param_names, describe_prior
 from .laws.registry import get_law
 from .likelihood import noise_param_names, observation
@@ -199,11 +200,18 @@ def replicated_log_loss(law, likelihood, samples, inputs, key):
     ``inputs`` the runs' values of each of the law's inputs. Kept in the fit file (as
     ``posterior_predictive``) so that ArviZ's own checks work on it, e.g.
     ``az.plot_ppc(post.idata)``; `validation.checks` draws more with other keys.
+
+    The runs are padded to their bucket (`inference.padding`) and the draws cut back: each of
+    these array operations compiles a program for every new shape, and unpadded, every new
+    number of runs kept about 40 more (0.06 GB of resident memory a size, measured).
     """
+    count = len(np.asarray(inputs[law.inputs[0]]))
     params = {name: jax.numpy.asarray(value)[..., None] for name, value in samples.items()}
-    log_x = {name: jax.numpy.log(jax.numpy.asarray(inputs[name])) for name in law.inputs}
+    log_x = {name: jax.numpy.log(jax.numpy.asarray(pad_to(inputs[name], padded_size(count))))
+             for name in law.inputs}
     log_mean = law.log_loss(params, log_x)
-    return np.asarray(observation(likelihood, log_mean, params).sample(key), np.float64)
+    draws = observation(likelihood, log_mean, params).sample(key)
+    return np.asarray(draws, np.float64)[..., :count]
 
 
 def posterior_idata(posterior, stats, loglik, runs, constant, attrs, dims=None, coords=None,
