@@ -116,9 +116,6 @@ class ShiftedGamma(dist.Distribution):
     def variance(self):
         return self._gamma().variance
 
-    def cdf(self, value):
-        return self._gamma().cdf(jnp.maximum(value - self.low, 0.0))
-
 
 @dataclasses.dataclass(frozen=True)
 class Likelihood:

@@ -24,7 +24,7 @@ The κ distribution learned from *every* set is written to bayes_scaling/discrep
 
 Run from the repository root:
 ``python benchmarks/validation.py --data-dir ../shared/datasets`` (``--kappa-grid`` adds the
-internal-backtest methods, one more fit per cut; with it, 19 min on 2 CPU cores;
+internal-backtest methods, one more fit per cut; with it, 12 min on 2 CPU cores;
 ``--replicates 200`` simulation-based calibration, about 20 min more).
 """
 
