@@ -49,7 +49,7 @@ _MOVED = {
     "parse_priors": "laws.priors", "build_model": "models", "model_inputs": "models",
     "plot_fit": "plots", "plot_residuals": "plots", "plot_pairs": "plots",
     "plot_backtest": "plots", "plot_rolling_backtest": "plots", "render_report": "report",
-    "rolling_backtest": "validation.backtest", "split_by_compute": "validation.backtest",
+    "rolling_backtest": "validation.backtest", "split_by_compute": "sweep_evidence",
     "estimate_discrepancy": "validation.backtest", "huber_fit": "validation.baseline",
     "huber_bootstrap": "validation.baseline", "loo_pit": "validation.checks",
     "ppc_summary": "validation.checks", "replicated_losses": "validation.checks",

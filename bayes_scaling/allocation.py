@@ -262,7 +262,7 @@ def _targets_with_discrepancy(params, targets, k, kappa, key, fitted):
     return out
 
 
-def compute_for_target(post, target_loss, *, key=None, discrepancy="field",
+def compute_for_target(post, target_loss, *, key=None, discrepancy="sweep",
                        flops_per_param_token=None, probs=(0.5, 0.9, 0.95)):
     """Compute (and N*, D*) needed to reach each target loss at the optimum.
 
@@ -277,7 +277,7 @@ def compute_for_target(post, target_loss, *, key=None, discrepancy="field",
     target_loss : float or array
     key : jax.random key
         For the draws of the discrepancy; needed unless ``discrepancy`` is None or 0.
-    discrepancy : "field", float, KappaDistribution or None
+    discrepancy : "sweep", "field", float, KappaDistribution or None
         The law's own error beyond the data, as for `forecast` (module docstring); None or 0:
         the law taken as exact.
 
@@ -288,7 +288,7 @@ def compute_for_target(post, target_loss, *, key=None, discrepancy="field",
     """
     k = _flops_per_param_token(post, flops_per_param_token)
     targets = _positive(target_loss, "target losses")
-    kappa = resolve_discrepancy(discrepancy)
+    kappa = resolve_discrepancy(discrepancy, post)
     params = _draws(post)
     if kappa.is_zero:
         out = {name: np.asarray(v) for name, v in
@@ -314,7 +314,7 @@ def compute_for_target(post, target_loss, *, key=None, discrepancy="field",
     return pd.concat(frames).reset_index(drop=True)
 
 
-def plan(post, N=None, D=None, C=None, *, key, discrepancy="field", within=0.1,
+def plan(post, N=None, D=None, C=None, *, key, discrepancy="sweep", within=0.1,
          probs=(0.5, 0.9, 0.95)):
     """Judge a planned run against the compute-optimal allocation of the same compute.
 
@@ -326,7 +326,7 @@ def plan(post, N=None, D=None, C=None, *, key, discrepancy="field", within=0.1,
     ----------
     key : jax.random key
         For the planned run's observed loss (run-to-run noise and the discrepancy).
-    discrepancy : "field", float, KappaDistribution or None
+    discrepancy : "sweep", "field", float, KappaDistribution or None
         The law's own error beyond the data in the planned run's observed loss, as for
         `forecast`.
     within : float

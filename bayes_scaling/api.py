@@ -21,16 +21,22 @@ import numpy as np
 
 from .data import Runs, load_runs
 from .prediction import DEFAULT_PROBS, forecast
-from .inference.remedy import REMEDY_BUDGET_S, fit_with_remedies
-from .inference.sampler import SamplerConfig, run_nuts
+from .inference.remedy import REMEDY_BUDGET_S, fit_runs
+from .inference.sampler import SamplerConfig
 from .laws.registry import get_law
-from .laws.priors import all_param_names, default_priors
+from .laws.priors import all_param_names
+from .sweep_evidence import kappa_evidence
+
+# The internal backtest's key: fold_in(key, EVIDENCE_STREAM), apart from the fit's and its
+# remedies' (`inference.remedy.REMEDY_STREAM` + attempt).
+EVIDENCE_STREAM = 2000
 
 __all__ = ["fit", "ScalingLawFit"]
 
 
 def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", config=None,
-        dtype=None, remedy=None, remedy_budget_s=REMEDY_BUDGET_S, **load_options):
+        dtype=None, remedy=None, remedy_budget_s=REMEDY_BUDGET_S, sweep_evidence=True,
+        **load_options):
     """Fit a scaling law to runs with NUTS.
 
     Parameters
@@ -51,11 +57,24 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
         seconds in all. The remedies tried are in ``post.attrs["remedies"]``. Default: on
         with the default sampler settings (``config`` None), off with settings of your own.
     remedy_budget_s : float
+    sweep_evidence : bool
+        Also gather the runs' own evidence about the law's error beyond the data (one more
+        fit, of the runs below the largest 20% by compute; `sweep_evidence`), kept in
+        ``post.attrs["kappa_evidence"]`` and used by the default forecast. False skips it
+        (forecasts then use the field's κ alone and say so).
 
     Returns
     -------
     Posterior
         Warns with `ConvergenceWarning` if the (last) fit fails the gate.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from bayes_scaling import simulate
+    >>> post = fit(simulate(jax.random.key(0), num_runs=60), key=jax.random.key(1))
+    >>> post.check().ok, post.attrs["kappa_evidence"]["held_out"]
+    (True, 12)
     """
     law = get_law(law)
     num_params = len(all_param_names(law, likelihood))
@@ -64,18 +83,14 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
         raise ValueError(f"{runs.source}: {len(runs)} runs are too few to fit {num_params} "
                          f"parameters of {law.name!r} with a {likelihood} likelihood")
     check_identifiable(law, runs)
-    chosen = {**default_priors(law, runs, likelihood), **(priors or {})}
-    if not (config is None if remedy is None else remedy):
-        return run_nuts(law, chosen, runs, key=key, config=config or SamplerConfig(),
-                        likelihood=likelihood, dtype=dtype)
-
-    def fit_once(settings, fit_key):
-        return run_nuts(law, chosen, runs, key=fit_key, config=settings,
-                        likelihood=likelihood, dtype=dtype, warn=False)
-
-    post, notes = fit_with_remedies(fit_once, config or SamplerConfig(), key, remedy_budget_s)
-    post.record_remedies(notes)
+    settings = dict(priors=priors, likelihood=likelihood, config=config, dtype=dtype,
+                    remedy=remedy)
+    post = fit_runs(law, runs, key=key, remedy_budget_s=remedy_budget_s, **settings)
     post.warn_if_unconverged()
+    if sweep_evidence:
+        evidence = kappa_evidence(runs, key=jax.random.fold_in(key, EVIDENCE_STREAM), law=law,
+                                  **settings)
+        post.record_kappa_evidence(evidence.to_json())
     return post
 
 

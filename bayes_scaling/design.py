@@ -366,7 +366,7 @@ def _setup(post, target, key, discrepancy, band):
     post.warn_if_unconverged("designing runs", stacklevel=4)
     params = posterior_params(post)
     count = len(params["sigma"])
-    kappa_dist = resolve_discrepancy(discrepancy)
+    kappa_dist = resolve_discrepancy(discrepancy, post)
     dtype = params["sigma"].dtype
     # κ stratified: the distribution's equally likely values spread evenly over the draws, in a
     # random order (the same distribution as `KappaDistribution.sample`, less Monte-Carlo noise).
@@ -497,7 +497,7 @@ def _check_options(post, outcomes, prob, min_ess, objective):
 
 
 def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES, prob=0.9,
-                    band="observed", discrepancy="field", min_ess=MIN_ESS, objective="width"):
+                    band="observed", discrepancy="sweep", min_ess=MIN_ESS, objective="width"):
     """Score each candidate run by the expected narrowing of the target forecast (module
     docstring), best gain per FLOP first.
 
@@ -517,7 +517,7 @@ def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES,
     band : {"observed", "expected"}
         The target's observed loss (noise and discrepancy, as `forecast`'s observed band) or
         its expected loss (the law alone).
-    discrepancy : "field", float, KappaDistribution or None
+    discrepancy : "sweep", "field", float, KappaDistribution or None
         The extrapolation discrepancy, as for `forecast`.
     min_ess : float
         ``ess_ok`` is False when more than 10% of a candidate's outcomes leave fewer effective
@@ -550,7 +550,7 @@ def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES,
 
 
 def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DEFAULT_OUTCOMES,
-                  prob=0.9, band="observed", discrepancy="field", min_ess=MIN_ESS,
+                  prob=0.9, band="observed", discrepancy="sweep", min_ess=MIN_ESS,
                   objective="width"):
     """Choose up to ``count`` runs among ``candidates`` within ``budget`` FLOPs, greedily by
     expected gain per FLOP, each conditioned on those chosen before (module docstring).
@@ -640,7 +640,7 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
 
 
 def reweighted_width(post, *, N, D, log_loss, target, key, prob=0.9, band="observed",
-                     discrepancy="field"):
+                     discrepancy="sweep"):
     """The target's interval width after observing ``log_loss`` at each run (N[i], D[i]),
     one run at a time, by reweighting the draws; and each reweighting's ESS.
 

@@ -40,12 +40,14 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 from scipy import special, stats
 
 from .inference.padding import pad_to, padded_size
 from .likelihood import observation
 
-__all__ = ["KappaDistribution", "field_discrepancy", "resolve_discrepancy",
+__all__ = ["KappaDistribution", "SweepEvidence", "field_discrepancy", "resolve_discrepancy",
+           "fit_evidence",
            "extrapolation_distance", "compute_distance", "predictive", "predictive_noise",
            "kappa_log_likelihood", "learn_kappa_distribution", "update_kappa_distribution",
            "spread_parts", "KAPPA_GRID",
@@ -106,6 +108,17 @@ class KappaDistribution:
         return (f"kappa median {self.quantile(0.5):.3g} (90%: {self.quantile(0.05):.3g} - "
                 f"{self.quantile(0.95):.3g}) nats of log-loss per e-fold beyond the data")
 
+    def origin(self):
+        """Where the distribution comes from, in words ("given" for one of the caller's)."""
+        if "sets" not in self.source:
+            return "given"
+        where = f"learned across {len(self.source['sets'])} public sweeps, docs/validation.md"
+        if "updated_by" in self.source:
+            return f"{where}, updated by {self.source['updated_by']}"
+        if "not_updated" in self.source:
+            return f"{where}; not updated by this fit's own runs: {self.source['not_updated']}"
+        return where
+
 
 def field_discrepancy(path=FIELD_PRIOR_PATH):
     """The default κ distribution, learned across the field's public sweeps (see the module
@@ -115,20 +128,107 @@ def field_discrepancy(path=FIELD_PRIOR_PATH):
     return KappaDistribution(np.asarray(stored["kappa_quantiles"], float), stored["source"])
 
 
-def resolve_discrepancy(discrepancy):
-    """A `KappaDistribution` from what a caller may pass: ``"field"`` (the learned default), a
-    number (a fixed κ; 0 is the plain posterior predictive), ``None`` (plain) or a
-    `KappaDistribution`."""
+@dataclasses.dataclass(frozen=True)
+class SweepEvidence:
+    """What a fit's own runs say about its κ: an internal backtest's log-likelihood of κ on
+    `LOG_KAPPA_GRID` (`sweep_evidence.kappa_evidence`), or why there is none.
+
+    Attributes
+    ----------
+    log_likelihood : numpy.ndarray or None
+        The mean over the internally held-out runs of their log predictive density, for each
+        κ of the grid; None when there is no evidence.
+    held_out : int
+        How many runs the internal backtest held out (0 when there is no evidence).
+    reason : str
+        Why there is no evidence ("" when there is).
+
+    Examples
+    --------
+    >>> none = SweepEvidence.missing("4 runs are too few for an internal backtest")
+    >>> SweepEvidence.from_json(none.to_json()).reason
+    '4 runs are too few for an internal backtest'
+    """
+
+    log_likelihood: np.ndarray | None
+    held_out: int = 0
+    reason: str = ""
+
+    @classmethod
+    def missing(cls, reason):
+        return cls(None, 0, reason)
+
+    def to_json(self):
+        """The record as a JSON string (kept in a fit's attributes and file)."""
+        loglik = None if self.log_likelihood is None else [float(v) for v in self.log_likelihood]
+        return json.dumps({"log_likelihood": loglik, "held_out": self.held_out,
+                           "reason": self.reason, "grid": [float(LOG_KAPPA_GRID[0]),
+                                                           float(LOG_KAPPA_GRID[-1]),
+                                                           len(LOG_KAPPA_GRID)]})
+
+    @classmethod
+    def from_json(cls, text):
+        """The record from `to_json`'s string (or its parsed dict); a grid other than today's
+        `LOG_KAPPA_GRID` (a file from another version) gives no evidence, saying so."""
+        stored = json.loads(text) if isinstance(text, str) else dict(text)
+        grid = [float(LOG_KAPPA_GRID[0]), float(LOG_KAPPA_GRID[-1]), len(LOG_KAPPA_GRID)]
+        if stored["log_likelihood"] is not None and stored.get("grid") != grid:
+            return cls.missing("the fit's internal backtest was scored on another grid of "
+                               "kappa (a file from another version); refit to use it")
+        loglik = stored["log_likelihood"]
+        return cls(None if loglik is None else np.asarray(loglik, float),
+                   int(stored["held_out"]), stored["reason"])
+
+
+def resolve_discrepancy(discrepancy, post=None):
+    """A `KappaDistribution` from what a caller may pass.
+
+    Parameters
+    ----------
+    discrepancy : "sweep", "field", float, KappaDistribution or None
+        "sweep" (the default of every forecast): the field's distribution updated by the fit's
+        own evidence (`SweepEvidence`, gathered by `api.fit`), or the field's alone, saying why
+        in its ``source["not_updated"]``, when the fit has none; "field": the distribution
+        learned across the public sweeps; a number: that κ (0 is the plain posterior
+        predictive); None: plain; a `KappaDistribution` as it is.
+    post : Posterior, optional
+        The fit the forecast is made from (needed for "sweep").
+
+    Returns
+    -------
+    KappaDistribution
+    """
     if isinstance(discrepancy, KappaDistribution):
         return discrepancy
     if discrepancy is None:
         return KappaDistribution.fixed(0.0)
     if isinstance(discrepancy, str):
-        if discrepancy != "field":
-            raise ValueError(f"discrepancy must be 'field', a number (kappa) or None, got "
-                             f"{discrepancy!r}")
-        return field_discrepancy()
+        if discrepancy not in ("sweep", "field"):
+            raise ValueError(f"discrepancy must be 'sweep', 'field', a number (kappa) or None, "
+                             f"got {discrepancy!r}")
+        field = field_discrepancy()
+        if discrepancy == "field":
+            return field
+        evidence = fit_evidence(post)
+        if evidence.log_likelihood is None:
+            return KappaDistribution(field.values, {**field.source,
+                                                    "not_updated": evidence.reason})
+        return update_kappa_distribution(field, evidence.log_likelihood, source={
+            "updated_by": f"an internal backtest of this fit's runs ({evidence.held_out} "
+                          f"runs held out)", "internal_held_out": evidence.held_out})
     return KappaDistribution.fixed(float(discrepancy))
+
+
+def fit_evidence(post):
+    """The `SweepEvidence` a fit carries (``attrs["kappa_evidence"]``), or why it has none."""
+    if post is None:
+        return SweepEvidence.missing("no fit was given to take the evidence from")
+    stored = post.attrs.get("kappa_evidence")
+    if stored is None:
+        return SweepEvidence.missing("the fit carries no internal backtest (fitted with "
+                                     "sweep_evidence=False, by fit_many or fit_pooled, or by "
+                                     "an older version)")
+    return SweepEvidence.from_json(stored)
 
 
 def extrapolation_distance(points, fitted):
@@ -234,21 +334,25 @@ def kappa_log_likelihood(log_mean, noise, distance, observed, *, likelihood,
     numpy.ndarray
         For each grid value, Σ over runs of log mean over draws of the predictive density.
     """
-    # Padded to the runs' bucket and cut back, as for a fit (`inference.padding`): otherwise
-    # every new number of held-out runs compiles the density's programs again.
+    # Padded to the next power of two and cut back (`inference.padding`): otherwise every new
+    # number of held-out runs compiles the density's programs again. Not to the fits' bucket of
+    # 256: for the dozen runs an internal backtest holds out that was 20x the work (1.5 s).
     count = np.shape(observed)[-1]
-    size = padded_size(count)
+    size = padded_size(count, smallest=16)
     out = []
     expand = {k: jnp.asarray(v)[:, None] for k, v in noise.items()}
     y = jnp.asarray(pad_to(observed, size))[None, :]
     log_mean = jnp.asarray(pad_to(log_mean, size))
     distance = jnp.asarray(pad_to(distance, size))[None, :]
-    for value in np.exp(log_kappa):
-        scale = jnp.sqrt(expand["sigma"] ** 2 + (value * distance) ** 2)
-        density = observation(likelihood, log_mean, expand, scale).log_prob(y)
-        density = np.asarray(density, np.float64)[:, :count]
-        per_run = special.logsumexp(density, axis=0) - np.log(density.shape[0])
-        out.append(per_run.sum())
+    # NumPyro's argument checks would wait on the device 5 times per κ (0.9 s in all); the
+    # values come from a fit whose parameters are in their supports.
+    with numpyro.validation_enabled(False):
+        for value in np.exp(log_kappa):
+            scale = jnp.sqrt(expand["sigma"] ** 2 + (value * distance) ** 2)
+            density = observation(likelihood, log_mean, expand, scale).log_prob(y)
+            density = np.asarray(density, np.float64)[:, :count]
+            per_run = special.logsumexp(density, axis=0) - np.log(density.shape[0])
+            out.append(per_run.sum())
     return np.asarray(out)
 
 

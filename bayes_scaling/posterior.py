@@ -550,6 +550,11 @@ class Posterior:
         (`inference.remedy`): ``attrs["remedies"]``, one line each."""
         self.idata.posterior.attrs["remedies"] = json.dumps(list(notes))
 
+    def record_kappa_evidence(self, evidence_json):
+        """Keep, with the fit (and in its file), its own evidence about the extrapolation
+        discrepancy (`discrepancy.SweepEvidence`, as JSON): ``attrs["kappa_evidence"]``."""
+        self.idata.posterior.attrs["kappa_evidence"] = evidence_json
+
     @property
     def remedies(self):
         """The remedies tried to pass the gate, one line each (empty when none were)."""
@@ -557,9 +562,11 @@ class Posterior:
 
     @property
     def attrs(self):
-        """Fit metadata: law, likelihood, priors, sampler, source, dropped rows, remedies."""
+        """Fit metadata: law, likelihood, priors, sampler, source, dropped rows, remedies, the
+        evidence about the extrapolation discrepancy."""
         raw = dict(self.idata.posterior.attrs)
-        for key in ("priors", "sampler", "dropped", "columns", "pool", "groups", "remedies"):
+        for key in ("priors", "sampler", "dropped", "columns", "pool", "groups", "remedies",
+                    "kappa_evidence"):
             if key in raw:
                 raw[key] = json.loads(raw[key])
         return raw

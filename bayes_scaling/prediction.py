@@ -4,7 +4,8 @@ Per posterior draw, the law's value is the *expected* loss. The *observed* loss 
 would report adds the fitted observation noise (on log-loss) and, beyond the data, the
 extrapolation discrepancy: the law's own error, which grows with the distance beyond the
 largest fitted N, D or C (`discrepancy`; by default κ is drawn per posterior draw from the
-distribution learned across the field's public sweeps). Both are summarised by their median and
+distribution learned across the field's public sweeps, updated by the fit's own internal
+backtest, `sweep_evidence`). Both are summarised by their median and
 central intervals (50/90/95 % by default). Each point also says how far it lies beyond the
 fitted data, and how large each part of its spread is (parameter uncertainty, run-to-run noise,
 extrapolation discrepancy).
@@ -195,7 +196,7 @@ def spread_notes(table):
             f"extrapolation discrepancy {row['spread_discrepancy']:.2%}" for _, row in rows.iterrows()]
 
 
-def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepancy="field",
+def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepancy="sweep",
              inputs=None):
     """Posterior predictive loss at new points (any two of N, D, C per point).
 
@@ -208,12 +209,14 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
         For the observation noise of the "observed" band (and the draws of κ).
     probs : sequence of float
         Central interval probabilities.
-    discrepancy : "field", float, KappaDistribution or None
+    discrepancy : "sweep", "field", float, KappaDistribution or None
         The extrapolation discrepancy κ (nats of log-loss per e-fold beyond the largest fitted
-        N, D or C) added to the observed band's spread. "field" (default): κ drawn per
+        N, D or C) added to the observed band's spread. "sweep" (default): κ drawn per
         posterior draw from the distribution learned across the field's public sweeps
-        (`discrepancy.field_discrepancy`); a number: that κ (e.g. from
-        `validation.backtest.estimate_discrepancy`); 0 or None: the plain posterior predictive.
+        (`discrepancy.field_discrepancy`), updated by the fit's own internal backtest
+        (`sweep_evidence`; the field's alone when the fit has none); "field": the field's
+        alone; a number: that κ (e.g. from `validation.backtest.estimate_discrepancy`); 0 or
+        None: the plain posterior predictive.
     inputs : dict, optional
         Further inputs the law needs at the points, e.g. ``{"U": unique_tokens}`` for the
         data-constrained law. A one-variable law needs only its own one of N, D, C.
@@ -239,7 +242,7 @@ def forecast(post, N=None, D=None, C=None, *, key, probs=DEFAULT_PROBS, discrepa
     probs = tuple(float(p) for p in probs)
     if not probs or not all(0 < p < 1 for p in probs):
         raise ValueError(f"interval probabilities must lie in (0, 1), got {probs}")
-    kappa = resolve_discrepancy(discrepancy)
+    kappa = resolve_discrepancy(discrepancy, post)
     post.warn_if_unconverged("forecasting", stacklevel=3)
     law = post.law
     base = law_points(law, N, D, C, inputs, post.flops_per_param_token)

@@ -1,26 +1,27 @@
 """Other models of the extrapolation discrepancy, scored on the cuts of docs/validation.md.
 
-`benchmarks/validation.py --kappa-grid --save-cuts CUTS` pickles every cut's predictive
+`benchmarks/validation.py --save-cuts CUTS` pickles every cut's predictive
 ingredients; this script re-scores them under models of the law's error beyond the data that
 the library does not use, beside the one it does, without refitting anything:
 
-- ``field``: the library's default. Spread of log-loss κ·d (d e-folds beyond the data), κ per
-  sweep learned by the meta-analysis over runs scored as independent errors.
+- ``field``: the library's κ of the public sweeps. Spread of log-loss κ·d (d e-folds beyond the
+  data), κ per sweep learned by the meta-analysis over runs scored as independent errors.
 - ``relative``: κ in units of the fit's own noise σ (spread σ·λ·d): scale-free across sweeps
   whose noise differs tenfold, if the error beyond the data follows the error inside it.
 - ``random-walk``: spread κ·√d, a law error that wanders rather than drifts.
 - ``shared-drift``: the meta-analysis scores each cut's held-out runs as sharing one drift
   δ ~ Normal(0, κ) per e-fold (jointly, by a grid integral over δ), not as independent errors.
-- ``field+sweep (sum)``: the field's κ updated by the internal backtest with its runs summed as
+- ``default (sum)``: the field's κ updated by the fit's internal backtest with its runs summed as
   independent evidence (the library's `--discrepancy sweep` before this comparison).
-- ``field+sweep``: the same evidence counted as one observation (the mean over its runs: what
-  `validation.backtest.kappa_evidence` returns).
+- ``default``: the library's default: the same evidence counted as one observation (the mean
+  over its runs: what `sweep_evidence.kappa_evidence` returns; the field's κ alone when the
+  fit has none).
 - ``huber-bootstrap``: the baseline.
 
 Every prior is learned leaving out the dataset scored, as in docs/validation.md. Run from the
 repository root (2-3 min on 2 cores)::
 
-    python benchmarks/validation.py --data-dir ../shared/datasets --kappa-grid --save-cuts /tmp/cuts.pkl
+    python benchmarks/validation.py --data-dir ../shared/datasets --save-cuts /tmp/cuts.pkl
     python benchmarks/discrepancy_models.py /tmp/cuts.pkl
 
 It prints the tables and writes benchmarks/results/discrepancy_models.{md,json}.
@@ -108,8 +109,8 @@ def main(argv=None):
     with open(args.cuts, "rb") as f:
         saved = pickle.load(f)
     rows, cuts = saved["rows"], saved["cuts"]
-    if any(row.get("kappa_held_out") is None for row in rows):
-        sys.exit("the cuts carry no internal backtest: rerun validation.py with --kappa-grid")
+    if any("kappa_evidence_missing" not in row for row in rows):
+        sys.exit("the cuts are from an older validation.py: rerun it with --save-cuts")
     table = pd.DataFrame(rows)
     table["relative"] = [relative_log_likelihood(c) for c in cuts]
     # a spread κ·√d is the library's κ·d at the distance √d
@@ -130,11 +131,14 @@ def main(argv=None):
         key, k_kappa, k_draw, k_huber = jax.random.split(key, 4)
         count = len(cut["log_mean"])
         prior = priors[row["dataset"]]
-        evidence = np.asarray(row["kappa_evidence"])
-        kappas = {name: np.asarray(distribution.sample(k_kappa, count)) for name, distribution in {
-            **prior, "field+sweep (sum)": update_kappa_distribution(
-                prior["field"], evidence * row["kappa_held_out"]),
-            "field+sweep": update_kappa_distribution(prior["field"], evidence)}.items()}
+        evidence = row["kappa_evidence"]
+        updated = ({"default (sum)": prior["field"], "default": prior["field"]}
+                   if evidence is None else {
+            "default (sum)": update_kappa_distribution(
+                prior["field"], np.asarray(evidence) * row["kappa_held_out"]),
+            "default": update_kappa_distribution(prior["field"], np.asarray(evidence))})
+        kappas = {name: np.asarray(distribution.sample(k_kappa, count))
+                  for name, distribution in {**prior, **updated}.items()}
         kappas["relative"] = kappas["relative"] * np.asarray(cut["noise"]["sigma"])
         parts = [validation.bayes_method(name, walk if name == "random-walk" else cut, kappa,
                                          k_draw).assign(distance=cut["distance"])

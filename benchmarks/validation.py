@@ -7,25 +7,25 @@ compute is about 1.5x, 3x, 10x and 30x the largest fitted run's, where the data 
 budget is never split, so isoFLOP sweeps lose whole budgets). Each cut is fitted with the
 engine's defaults on the runs below it, and every held-out run is forecast by:
 
-- ``field``: the default forecast, the posterior predictive widened by the extrapolation
-  discrepancy κ learned across the *other* datasets (`bayes_scaling.discrepancy`, refitted here
-  leaving out the dataset being scored: its own sweeps never inform its κ);
+- ``default``: the default forecast, the posterior predictive widened by the extrapolation
+  discrepancy κ: the distribution learned across the *other* datasets (refitted here leaving
+  out the dataset being scored: its own sweeps never inform it), updated by the evidence of the
+  internal backtest `bs.fit` runs on the cut's training runs (`bayes_scaling.sweep_evidence`:
+  fit the runs below their top 20% by compute, score those; counted as one observation), or
+  not updated when the fit has none (the internal fit failed the gate, or too few runs);
+  ``field+sweep`` in tables before 2026-12-05;
+- ``field``: the same without the update (the default before 2026-12-05);
 - ``plain``: the posterior predictive without discrepancy;
-- ``kappa-grid``: κ from the training runs alone, with ``--kappa-grid``: an internal backtest
-  (`kappa_evidence`: fit the runs below the top 20% by compute, score those) and the κ of
-  highest likelihood on the grid;
-- ``field+sweep``: with ``--kappa-grid``, the ``field`` distribution updated by that internal
-  backtest's evidence, counted as one observation (`sweep_discrepancy`: prior × the mean over
-  the internally held-out runs of their likelihood, on the grid of κ);
+- ``kappa-grid``: κ from the training runs alone: the κ of highest likelihood on the grid of
+  that internal backtest (κ = 0 when the fit has none);
 - ``huber-bootstrap``: Huber regression on log-loss plus a bootstrap (Hoffmann et al., Epoch AI).
 
 The κ distribution learned from *every* set is written to bayes_scaling/discrepancy_prior.json
 (the library's default), with its provenance.
 
 Run from the repository root:
-``python benchmarks/validation.py --data-dir ../shared/datasets`` (``--kappa-grid`` adds the
-internal-backtest methods, one more fit per cut; with it, 12 min on 2 CPU cores;
-``--replicates 200`` simulation-based calibration, about 20 min more).
+``python benchmarks/validation.py --data-dir ../shared/datasets`` (12 min on 2 CPU cores;
+``--replicates 200`` adds simulation-based calibration, about 20 min more).
 """
 
 import os
@@ -55,12 +55,13 @@ import validation_sets  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.discrepancy import (FIELD_PRIOR_PATH, LOG_KAPPA_GRID,  # noqa: E402
-                                       extrapolation_distance, kappa_log_likelihood,
-                                       learn_kappa_distribution, update_kappa_distribution)
+                                       extrapolation_distance, fit_evidence,
+                                       kappa_log_likelihood, learn_kappa_distribution,
+                                       update_kappa_distribution)
 from bayes_scaling.errors import ConvergenceWarning  # noqa: E402
 from bayes_scaling.likelihood import observation  # noqa: E402
 from bayes_scaling.prediction import posterior_params  # noqa: E402
-from bayes_scaling.validation.backtest import BUDGET_RTOL, kappa_evidence  # noqa: E402
+from bayes_scaling.sweep_evidence import BUDGET_RTOL  # noqa: E402
 from bayes_scaling.validation.sbc import sbc  # noqa: E402
 from bayes_scaling.validation.baseline import bootstrap_predictive, huber_bootstrap  # noqa: E402
 from bayes_scaling.validation.scoring import crps, log_mean_density  # noqa: E402
@@ -126,11 +127,11 @@ def thin(params, count):
     return {k: np.asarray(v)[pick] for k, v in params.items()}
 
 
-def fit_cut(vset, cutoff, key, resamples, kappa_grid):
+def fit_cut(vset, cutoff, key, resamples):
     """Fit one cut; return the held-out runs' predictive ingredients for every method."""
     runs = vset.runs
     train, held = subset(runs, runs.C < cutoff), subset(runs, runs.C >= cutoff)
-    k_fit, k_boot, k_pred, k_kappa = jax.random.split(key, 4)
+    k_fit, k_boot, k_pred = jax.random.split(key, 3)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in the table
@@ -154,10 +155,9 @@ def fit_cut(vset, cutoff, key, resamples, kappa_grid):
     expected, _ = bootstrap_predictive(boot, held.N, held.D, key=k_pred)
     out["huber"] = {"expected": np.asarray(expected, np.float64),
                     "sigma": np.asarray(boot.draws["sigma"], np.float64)}
-    if kappa_grid:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            out["kappa_evidence"], out["kappa_held_out"] = kappa_evidence(train, key=k_kappa)
+    evidence = fit_evidence(post)  # the fit's own internal backtest, as `forecast` uses it
+    out["kappa_evidence"], out["kappa_held_out"] = evidence.log_likelihood, evidence.held_out
+    out["kappa_evidence_missing"] = evidence.reason
     return out
 
 
@@ -241,9 +241,6 @@ def main(argv=None):
                                                            "datasets"))
     parser.add_argument("--include", help="comma list of sets (see validation_sets.py)")
     parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--kappa-grid", action="store_true",
-                        help="also score kappa-grid and field+sweep, from an internal backtest of "
-                             "each cut's training runs (one more fit per cut)")
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "validation.md"))
     parser.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results",
                                                        "validation.json"))
@@ -255,7 +252,7 @@ def main(argv=None):
     parser.add_argument("--prior-out", default=FIELD_PRIOR_PATH,
                         help="where the κ distribution learned from every set is written")
     args = parser.parse_args(argv)
-    command = COMMAND + (" --kappa-grid" if args.kappa_grid else "")
+    command = COMMAND
     include = args.include.split(",") if args.include else None
     sets = validation_sets.validation_sets(args.data_dir, include=include)
     started = time.perf_counter()
@@ -265,14 +262,15 @@ def main(argv=None):
     for vset in sets:
         for cutoff, target, ratio in cuts(vset.runs):
             key, k_cut = jax.random.split(key)
-            cut = fit_cut(vset, cutoff, k_cut, args.resamples, args.kappa_grid)
+            cut = fit_cut(vset, cutoff, k_cut, args.resamples)
             cut_rows.append({"set": vset.name, "dataset": vset.dataset, "cutoff": cutoff,
                              "target": target, "C_ratio": ratio, "num_train": cut["num_train"],
                              "held_out": len(cut["y"]), "gate_ok": cut["gate"].ok,
                              "gate": cut["gate"].message(), "fit_seconds": cut["fit_seconds"],
-                             "kappa_evidence": cut.get("kappa_evidence"),
-                             "kappa_held_out": cut.get("kappa_held_out"),
-                             "kappa_grid": (None if cut.get("kappa_evidence") is None else float(
+                             "kappa_evidence": cut["kappa_evidence"],
+                             "kappa_held_out": cut["kappa_held_out"],
+                             "kappa_evidence_missing": cut["kappa_evidence_missing"],
+                             "kappa_grid": (0.0 if cut["kappa_evidence"] is None else float(
                                  np.exp(LOG_KAPPA_GRID[np.argmax(cut["kappa_evidence"])]))),
                              "kappa_loglik": cut["kappa_loglik"]})
             cut_data.append(cut)
@@ -285,20 +283,20 @@ def main(argv=None):
             pickle.dump({"rows": cut_rows, "cuts": [{k: v for k, v in c.items() if k != "gate"}
                                                     for c in cut_data]}, f)
 
-    # Score every method; `field` learns κ without the scored dataset.
+    # Score every method; the field's κ is learned without the scored dataset.
     leave_out = {d: learn(cut_table, leave_out=d) for d in cut_table["dataset"].unique()}
     frames = []
     key = jax.random.key(1)
     for row, cut in zip(cut_rows, cut_data):
         key, *ks = jax.random.split(key, 5)
-        kappa = leave_out[row["dataset"]].sample(ks[0], cut["log_mean"].shape[0])
-        parts = [bayes_method("field", cut, np.asarray(kappa), ks[1]),
-                 bayes_method("plain", cut, 0.0, ks[2]), huber_method(cut, ks[3])]
-        if row["kappa_evidence"] is not None:
-            sweep = update_kappa_distribution(leave_out[row["dataset"]], row["kappa_evidence"])
-            parts += [bayes_method("kappa-grid", cut, row["kappa_grid"], ks[2]),
-                      bayes_method("field+sweep", cut, np.asarray(
-                          sweep.sample(ks[0], cut["log_mean"].shape[0])), ks[1])]
+        draws = cut["log_mean"].shape[0]
+        field = leave_out[row["dataset"]]
+        default = (field if row["kappa_evidence"] is None else
+                   update_kappa_distribution(field, row["kappa_evidence"]))
+        parts = [bayes_method("default", cut, np.asarray(default.sample(ks[0], draws)), ks[1]),
+                 bayes_method("field", cut, np.asarray(field.sample(ks[0], draws)), ks[1]),
+                 bayes_method("plain", cut, 0.0, ks[2]), huber_method(cut, ks[3]),
+                 bayes_method("kappa-grid", cut, row["kappa_grid"], ks[2])]
         frames += [p.assign(set=row["set"], dataset=row["dataset"], target=row["target"],
                             cut=row["cutoff"]) for p in parts]
     per_run = pd.concat(frames, ignore_index=True)
@@ -427,9 +425,13 @@ def render(meta, overall, by_dataset, by_target, per_set, reliability, cut_table
                   .reset_index()),
         "## Every set", markdown_table(per_set[["set", "method"] + shown]),
         "## Cuts", markdown_table(cut_table[["set", "cutoff", "C_ratio", "num_train", "held_out",
-                                        "gate_ok", "fit_seconds", "kappa_grid"]]),
+                                        "gate_ok", "fit_seconds", "kappa_held_out",
+                                        "kappa_grid"]]),
         "Fits that failed the diagnostics gate: " + ("; ".join(
             f"{r.set} at {r.cutoff:.3g}: {r.gate}" for r in failed.itertuples()) or "none") + ".",
+        "Fits without evidence of their own (`default` is then `field`): " + ("; ".join(
+            f"{r.set} at {r.cutoff:.3g}: {r.kappa_evidence_missing}"
+            for r in cut_table[cut_table["kappa_evidence"].isna()].itertuples()) or "none") + ".",
     ]
     parts.append("## Simulation-based calibration of the fitted model")
     if sbc_result is None:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
-from bayes_scaling.validation.backtest import split_by_compute
+from bayes_scaling.sweep_evidence import split_by_compute
 
 __all__ = ["ValidationSet", "validation_sets", "summary", "DATASETS"]
 

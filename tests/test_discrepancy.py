@@ -17,7 +17,7 @@ from bayes_scaling.discrepancy import (LOG_KAPPA_GRID, KappaDistribution, comput
                                        kappa_log_likelihood, learn_kappa_distribution,
                                        predictive, resolve_discrepancy,
                                        update_kappa_distribution)
-from bayes_scaling.validation.backtest import estimate_discrepancy, kappa_evidence
+from bayes_scaling.validation.backtest import estimate_discrepancy
 from bayes_scaling.laws.registry import get_law
 
 from conftest import TEST_CONFIG
@@ -187,7 +187,8 @@ def test_updating_kappa_is_bayes_rule_on_the_grid():
 
 
 def test_a_sweeps_own_backtest_narrows_or_widens_the_field():
-    """The field's κ updated by the internal backtest (the largest 20% by compute held out).
+    """The default κ of a fit: the field's updated by the internal backtest `fit` runs (the
+    largest 20% by compute held out), and the forecast uses it.
     A precise sweep (σ = 0.3%) simulated from the law itself moves well below the field's median
     κ (0.01: a law error of 1% per e-fold would show against 0.3% noise); the same sweep whose
     loss drifts up by 3% per e-fold of compute above its 80th percentile, where the internal
@@ -199,10 +200,15 @@ def test_a_sweeps_own_backtest_narrows_or_widens_the_field():
     field = field_discrepancy()
     updated = {}
     for name, sweep in (("ok", runs), ("drifting", drifting)):
-        loglik, held = kappa_evidence(sweep, key=jax.random.key(5), config=TEST_CONFIG)
-        assert held >= 0.2 * len(runs)
-        updated[name] = update_kappa_distribution(field, loglik)
+        post = bs.fit(sweep, key=jax.random.key(5), config=TEST_CONFIG)
+        updated[name] = resolve_discrepancy("sweep", post)
+        assert updated[name].source["internal_held_out"] >= 0.2 * len(runs)
         assert updated[name].quantile(0.95) > 5 * updated[name].quantile(0.05)
+        # the default forecast draws κ from it: the median of its 4000 draws lies between the
+        # distribution's 40% and 60% quantiles (12 standard errors of a sample median away)
+        beyond = bs.forecast(post, N=1e12, D=2e13, key=jax.random.key(6)).iloc[0]
+        kappa_used = beyond["spread_discrepancy"] / beyond["distance"]
+        assert updated[name].quantile(0.4) <= kappa_used <= updated[name].quantile(0.6)
     assert updated["ok"].quantile(0.5) < 0.5 * field.quantile(0.5)
     assert updated["drifting"].quantile(0.5) > field.quantile(0.5)
     # ... and near the drift's own rate, 0.03 per e-fold (0.024-0.026 over three seeds)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.validation.backtest import split_by_compute
+from bayes_scaling.sweep_evidence import split_by_compute
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "benchmarks"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .output import (announce_gate, check_writable, diagnostics_dict, emit_table, image_format,
                      records, to_stderr)
 from .options import (add_discrepancy_flag, fit_file_command, load_fit, parse_discrepancy,
-                      parse_list, resolve_cli_discrepancy)
+                      parse_list)
 
 PROPOSAL_COLUMNS = ["step", "N", "D", "C", "cumulative_C", "width_after", "gain", "gain_se",
                     "gain_per_flop", "ess_ok"]
@@ -47,7 +47,7 @@ def cmd_next(args):
         N, D, _ = load_points(args.candidates, flops_per_param_token=post.flops_per_param_token)
         candidates = check_candidates(N, D, flops_per_param_token=post.flops_per_param_token,
                                       budget=budget, **limits)
-    discrepancy = resolve_cli_discrepancy(post, parse_discrepancy(args.discrepancy), args.seed)
+    discrepancy = parse_discrepancy(args.discrepancy)
     design = propose_batch(post, candidates, target=target, budget=budget,
                            key=jax.random.key(args.seed), count=args.count,
                            outcomes=args.outcomes, prob=args.prob, band=args.band,

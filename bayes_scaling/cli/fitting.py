@@ -22,7 +22,9 @@ def fit_and_report(runs, args, out_path, header, show_summary=True):
     import jax
 
     from ..api import fit
+    from ..discrepancy import resolve_discrepancy
     from ..inference.sampler import FLOAT32_MAX_RUNS, chain_layout
+    from ..sweep_evidence import EVIDENCE_HOLDOUT
 
     config = sampler_config(args)
     per_device, devices = chain_layout(config)
@@ -50,9 +52,18 @@ def fit_and_report(runs, args, out_path, header, show_summary=True):
                  f"fitted here as one population; --group-col {runs.columns['group']} pools them "
                  f"instead")
         budget = {} if args.remedy_budget is None else {"remedy_budget_s": args.remedy_budget}
-        post = fit(runs, remedy=not args.no_remedy, **budget, **options)
+        evidence = not args.no_sweep_evidence
+        if evidence:
+            to_stderr(f"then one more fit, of the runs below the largest "
+                      f"{EVIDENCE_HOLDOUT:.0%} by compute, to see how far the law holds beyond "
+                      f"them (--no-sweep-evidence skips it)")
+        post = fit(runs, remedy=not args.no_remedy, sweep_evidence=evidence, **budget, **options)
         for note in post.remedies:
             to_stderr(f"remedy: {note}")
+        if evidence:
+            kappa = resolve_discrepancy("sweep", post)
+            to_stderr(f"the law's own error beyond the data, for forecasts: {kappa.describe()} "
+                      f"({kappa.origin()})")
     written = post.check().ok or not args.strict
     if written:
         post.save(out_path, force=args.force)

@@ -168,18 +168,18 @@ def parse_list(text, flag):
 
 
 def parse_discrepancy(text):
-    """``--discrepancy``: "field" (the learned default), "sweep" (the field's κ updated by the
-    fit's own internal backtest), "none" or 0 (the plain posterior predictive), or a number
-    κ >= 0."""
+    """``--discrepancy``: "sweep" (the default: the field's κ updated by the fit's own internal
+    backtest, kept in the fit file), "field" (the field's alone), "none" or 0 (the plain
+    posterior predictive), or a number κ >= 0."""
     word = text.strip().lower()
-    if word in ("field", "sweep"):
+    if word in ("sweep", "field"):
         return word
     if word == "none":
         return 0.0
     try:
         kappa = float(text)
     except ValueError:
-        raise ValueError(f"--discrepancy must be 'field', 'sweep', 'none' or a number KAPPA >= 0, "
+        raise ValueError(f"--discrepancy must be 'sweep', 'field', 'none' or a number KAPPA >= 0, "
                          f"got {text!r}") from None
     if not kappa >= 0:
         raise ValueError(f"--discrepancy must be >= 0, got {text}")
@@ -189,30 +189,16 @@ def parse_discrepancy(text):
 def add_discrepancy_flag(parser, where):
     """``--discrepancy`` for a command that forecasts beyond the data; ``where`` says how it
     enters the command's answer."""
-    parser.add_argument("--discrepancy", default="field", metavar="field|sweep|none|KAPPA",
-                        help=f"the law's own error beyond the data, {where}: 'field' (default) "
+    parser.add_argument("--discrepancy", default="sweep", metavar="sweep|field|none|KAPPA",
+                        help=f"the law's own error beyond the data, {where}: 'sweep' (default) "
                              "draws kappa from the distribution learned across public sweeps "
-                             "(docs/validation.md), 'sweep' updates that by an internal backtest "
-                             "of this fit's runs (one more fit), 'none' takes the law as exact, a "
-                             "number is a fixed kappa in nats of log-loss per e-fold beyond the "
-                             "data")
+                             "(docs/validation.md) updated by the internal backtest 'fit' ran on "
+                             "this fit's runs, 'field' uses the public sweeps' alone, 'none' takes "
+                             "the law as exact, a number is a fixed kappa in nats of log-loss per "
+                             "e-fold beyond the data")
 
 
-def resolve_cli_discrepancy(post, choice, seed):
-    """What `forecast` gets for a parsed ``--discrepancy``: "sweep" runs the internal backtest
-    (one more fit, announced on stderr); the others pass through."""
-    if choice != "sweep":
-        return choice
-    import jax
-
-    from ..validation.backtest import sweep_discrepancy
-
-    to_stderr("updating the field's extrapolation discrepancy by an internal backtest of this "
-              "fit's runs (one more fit) ...")
-    return sweep_discrepancy(post, key=jax.random.fold_in(jax.random.key(seed), 1))
-
-
-def discrepancy_note(table, discrepancy):
+def discrepancy_note(table, discrepancy, post):
     """What the observed intervals include beyond the data, in plain words, for stderr."""
     from ..discrepancy import resolve_discrepancy
     from ..prediction import spread_notes
@@ -220,16 +206,11 @@ def discrepancy_note(table, discrepancy):
     notes = spread_notes(table)
     if not notes:
         return None
-    kappa = resolve_discrepancy(discrepancy)
+    kappa = resolve_discrepancy(discrepancy, post)
     if kappa.is_zero:
         return ("note: the observed intervals are the plain posterior predictive: they leave out "
                 "the law's own error beyond the data (--discrepancy field adds it)")
-    if "sets" not in kappa.source:
-        where = "given"
-    else:
-        where = f"learned across {len(kappa.source['sets'])} public sweeps, docs/validation.md"
-        if "updated_by" in kappa.source:
-            where += f", updated by {kappa.source['updated_by']}"
+    where = kappa.origin()
     return "\n  ".join([f"note: beyond the data the observed intervals include the law's own "
                         f"error, growing with the distance: {kappa.describe()} ({where}; "
                         f"--discrepancy none leaves it out)", *notes])
@@ -319,7 +300,8 @@ def add_fit_flags(parser):
 
 
 def add_remedy_flags(parser):
-    """--no-remedy and --remedy-budget: what a fit that fails the gate may try (`fit`)."""
+    """--no-remedy and --remedy-budget (what a fit that fails the gate may try) and
+    --no-sweep-evidence (skip the internal backtest), for the commands that fit."""
     group = parser.add_argument_group("when the fit fails the diagnostics gate")
     group.add_argument("--no-remedy", action="store_true",
                        help="do not refit with the standard remedy (higher target acceptance "
@@ -328,6 +310,10 @@ def add_remedy_flags(parser):
     group.add_argument("--remedy-budget", type=float, metavar="SECONDS",
                        help="wall time for the fit and its remedies together (default 120, "
                             "inference.remedy.REMEDY_BUDGET_S)")
+    parser.add_argument("--no-sweep-evidence", action="store_true",
+                        help="skip the internal backtest (one fit fewer) that measures how far "
+                             "the law held beyond these runs' own smaller ones; forecasts then "
+                             "take the law's error beyond the data from the public sweeps alone")
 
 
 def add_sampler_flags(group):

@@ -9,7 +9,7 @@ from .output import (announce_gate, check_writable, diagnostics_dict, emit_table
                      records, to_stderr)
 from .options import (add_discrepancy_flag, add_group_flag, budgets, discrepancy_note,
                       fit_file_command, frontier_budgets, input_columns, load_fit,
-                      parse_discrepancy, parse_list, point_inputs, resolve_cli_discrepancy)
+                      parse_discrepancy, parse_list, point_inputs)
 
 
 FORECAST_COLUMNS = ["point", "quantity", "N", "D", "C", "median", "lo_50", "hi_50", "lo_90",
@@ -43,7 +43,7 @@ def cmd_forecast(args):
         raise ValueError(f"law {post.law.name!r} needs {missing[0]!r} at the points too: give "
                          f"--input {missing[0]}=VALUES or a {missing[0]!r} column in --points")
     probs = parse_list(args.probs, "probs")
-    discrepancy = resolve_cli_discrepancy(post, parse_discrepancy(args.discrepancy), args.seed)
+    discrepancy = parse_discrepancy(args.discrepancy)
     table = forecast(post, N=N, D=D, C=C, key=jax.random.key(args.seed), probs=probs,
                      discrepancy=discrepancy, inputs=inputs or None)
     columns = ["point", "quantity", "N", "D", "C", "median"] + [
@@ -53,7 +53,7 @@ def cmd_forecast(args):
                 extra={"fit": args.fit, "group": args.group,
                        "diagnostics": diagnostics_dict(diagnostics)})
     announce_gate(diagnostics)
-    note = discrepancy_note(table, discrepancy)
+    note = discrepancy_note(table, discrepancy, post)
     if note:
         to_stderr(note)
     far = table[table["far"]]
@@ -80,7 +80,7 @@ def cmd_optimal(args):
                         flops_per_param_token=args.flops_per_param_token)
         title = "Compute-optimal allocation per budget (N*, D*, D*/N*, L*)"
     else:
-        discrepancy = resolve_cli_discrepancy(post, parse_discrepancy(args.discrepancy), args.seed)
+        discrepancy = parse_discrepancy(args.discrepancy)
         table = compute_for_target(post, parse_list(args.target_loss, "target-loss"),
                                    key=jax.random.key(args.seed), discrepancy=discrepancy,
                                    probs=probs, flops_per_param_token=args.flops_per_param_token)
@@ -93,7 +93,7 @@ def cmd_optimal(args):
     if not (args.json or args.csv):
         emit_table(exponents, args, title="\nAllocation exponents N* ∝ C^a, D* ∝ C^b (90% interval)")
         if args.target_loss is not None:
-            exact = resolve_discrepancy(discrepancy).is_zero
+            exact = resolve_discrepancy(discrepancy, post).is_zero
             if not exact:
                 to_stderr("note: the compute needed carries the law's own error beyond the data "
                           "(the extrapolation discrepancy of 'forecast', docs/validation.md); "
@@ -120,7 +120,7 @@ def cmd_plan(args):
     post = load_fit(args)
     N, D, C = (parse_list(args.params, "params"), parse_list(args.tokens, "tokens"),
                parse_list(args.flops, "flops"))
-    discrepancy = resolve_cli_discrepancy(post, parse_discrepancy(args.discrepancy), args.seed)
+    discrepancy = parse_discrepancy(args.discrepancy)
     table, facts = plan(post, N=N, D=D, C=C, key=jax.random.key(args.seed),
                         discrepancy=discrepancy, within=args.within,
                         probs=parse_list(args.probs, "probs"))

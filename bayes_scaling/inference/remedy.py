@@ -33,9 +33,12 @@ from typing import NamedTuple
 
 import jax
 
+from ..laws.priors import default_priors
 from ..posterior import GATE
+from .sampler import SamplerConfig, run_nuts
 
-__all__ = ["Remedy", "next_remedy", "fit_with_remedies", "REMEDY_BUDGET_S", "MAX_REMEDIES"]
+__all__ = ["Remedy", "next_remedy", "fit_with_remedies", "fit_runs", "REMEDY_BUDGET_S",
+           "MAX_REMEDIES"]
 
 REMEDY_BUDGET_S = 120.0  # wall time a fit may take in all, remedies included, before giving up
 MAX_REMEDIES = 2
@@ -128,3 +131,35 @@ def fit_with_remedies(fit_once, config, key, budget_s=REMEDY_BUDGET_S,
         outcome = "the gate passed" if post.check().ok else "the gate still failed"
         notes.append(f"{remedy.reason}; {outcome}")
     return post, notes
+
+
+def fit_runs(law, runs, *, key, priors=None, likelihood="student_t", config=None, dtype=None,
+             remedy=None, remedy_budget_s=REMEDY_BUDGET_S):
+    """NUTS on loaded runs with the law's default priors (``priors`` override them by name),
+    and the remedies when asked: the sampling part of `api.fit`, without its warning.
+
+    Parameters
+    ----------
+    law : Law
+    runs : Runs
+    key : jax.random key
+    priors, likelihood, config, dtype, remedy, remedy_budget_s
+        As for `api.fit` (``remedy`` None: on with the default settings, off with your own).
+
+    Returns
+    -------
+    Posterior
+        With ``remedies`` recorded when they were on; it does not warn about the gate.
+    """
+    chosen = {**default_priors(law, runs, likelihood), **(priors or {})}
+    if not (config is None if remedy is None else remedy):
+        return run_nuts(law, chosen, runs, key=key, config=config or SamplerConfig(),
+                        likelihood=likelihood, dtype=dtype, warn=False)
+
+    def fit_once(settings, fit_key):
+        return run_nuts(law, chosen, runs, key=fit_key, config=settings,
+                        likelihood=likelihood, dtype=dtype, warn=False)
+
+    post, notes = fit_with_remedies(fit_once, config or SamplerConfig(), key, remedy_budget_s)
+    post.record_remedies(notes)
+    return post

@@ -26,7 +26,6 @@ Example
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
@@ -37,22 +36,20 @@ from ..api import fit
 from ..inference.progress import steps
 from ..inference.sampler import SamplerConfig, settled
 from .baseline import bootstrap_predictive, huber_bootstrap
-from ..discrepancy import (KAPPA_GRID, compute_distance, extrapolation_distance,
-                           kappa_log_likelihood, predictive, predictive_noise,
-                           resolve_discrepancy, update_kappa_distribution)
+from ..discrepancy import KAPPA_GRID, compute_distance, predictive, predictive_noise
 from ..prediction import DEFAULT_PROBS, interval_columns, posterior_params
 from ..laws.registry import get_law
 from ..laws.priors import all_param_names
+from ..sweep_evidence import internal_forecast, split_by_compute
 from .scoring import crps, in_interval, log_mean_density, relative_error
 
-__all__ = ["split_by_compute", "backtest", "rolling_backtest", "Backtest", "METHODS",
-           "METHOD_ABBREVIATIONS", "estimate_discrepancy", "kappa_evidence", "sweep_discrepancy"]
+__all__ = ["backtest", "rolling_backtest", "Backtest", "METHODS", "METHOD_ABBREVIATIONS",
+           "estimate_discrepancy"]
 
 METHODS = ("bayes", "huber-bootstrap")
 # The prefixes of each method's columns in `Backtest.side_by_side`.
 METHOD_ABBREVIATIONS = {"bayes": "bayes", "bayes+discrepancy": "disc", "huber-bootstrap": "huber"}
 DEFAULT_HOLDOUT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
-BUDGET_RTOL = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,55 +103,6 @@ class Backtest:
         return wide
 
 
-def split_by_compute(runs, *, holdout_top=None, cutoff_flops=None, min_train=1):
-    """Split runs into (train, held_out) by training compute.
-
-    Parameters
-    ----------
-    runs : Runs
-    holdout_top : float, optional
-        Hold out at least this fraction of the runs, the ones with the largest compute; runs
-        within 10% below the smallest of them are held out too (one compute budget is never
-        split), so the share can be a little larger.
-    cutoff_flops : float, optional
-        Hold out the runs with C >= cutoff_flops. Give exactly one of the two.
-    min_train : int
-        Fewest training runs accepted (the number of parameters to fit).
-
-    Returns
-    -------
-    (Runs, Runs)
-
-    Raises
-    ------
-    ValueError
-        When the split leaves fewer than ``min_train`` training runs or nothing to hold out.
-    """
-    if (holdout_top is None) == (cutoff_flops is None):
-        raise ValueError("give holdout_top (a fraction) or cutoff_flops (a compute), one of them")
-    C = np.asarray(runs.C)
-    if holdout_top is not None:
-        if not 0 < holdout_top < 1:
-            raise ValueError(f"holdout_top must be a fraction in (0, 1), got {holdout_top}")
-        smallest_held = np.sort(C)[::-1][math.ceil(holdout_top * len(C)) - 1]
-        # Never split one compute budget between fit and forecast: runs within BUDGET_RTOL of
-        # the smallest held-out compute are held out too (nominal sizes make one "6e20" budget
-        # span 5.96e20-6.08e20 in datablations). One step, not a chain: on a continuum of
-        # compute values (Chinchilla's) a chain would run away.
-        cutoff_flops = float(smallest_held / (1 + BUDGET_RTOL))
-    elif not (np.isfinite(cutoff_flops) and cutoff_flops > 0):
-        raise ValueError(f"cutoff_flops must be a positive number of FLOPs, got {cutoff_flops}")
-    held = C >= cutoff_flops
-    if not held.any():
-        raise ValueError(f"{runs.source}: no run has C >= {cutoff_flops:.4g} FLOPs (the largest "
-                         f"is {C.max():.4g}), so there is nothing to hold out")
-    if (~held).sum() < min_train:
-        raise ValueError(f"{runs.source}: the cutoff C >= {cutoff_flops:.4g} FLOPs leaves "
-                         f"{(~held).sum()} training runs, fewer than the {min_train} parameters "
-                         f"to fit; choose a larger cutoff or a smaller holdout fraction")
-    return runs.subset(~held), runs.subset(held)
-
-
 def _score(method, point, expected_log, observed_log, log_density, held, probs):
     """Per-run score table of one method (``*_log`` arrays have shape (draws, runs))."""
     losses = np.exp(np.asarray(observed_log, dtype=np.float64))
@@ -178,7 +126,8 @@ def _bayes_scores(train, held, key, *, law, priors, likelihood, config, probs, d
     """Scores of the posterior predictive, and with ``discrepancy`` also of the predictive
     widened by the extrapolation discrepancy learned from ``train`` alone."""
     k_fit, k_pred, k_kappa = jax.random.split(key, 3)
-    post = fit(train, key=k_fit, law=law, priors=priors, likelihood=likelihood, config=config)
+    post = fit(train, key=k_fit, law=law, priors=priors, likelihood=likelihood, config=config,
+               sweep_evidence=False)
     params = posterior_params(post)
     log_x = {name: jnp.log(jnp.asarray(getattr(held, name))) for name in law.inputs}
     y = np.log(held.loss)
@@ -357,10 +306,12 @@ def estimate_discrepancy(runs, *, key, law="chinchilla", priors=None, likelihood
     >>> bool(kappa >= 0), list(table.columns)
     (True, ['kappa', 'mean_lpd'])
     """
-    train, held, params = _internal_forecast(runs, key, law=law, priors=priors,
-                                             likelihood=likelihood, config=config,
-                                             holdout_top=holdout_top)
     law = get_law(law)
+    train, held, post = internal_forecast(runs, key=key, law=law, priors=priors,
+                                          likelihood=likelihood, config=config,
+                                          holdout_top=holdout_top)
+    post.warn_if_unconverged("estimating the extrapolation discrepancy")
+    params = posterior_params(post)
     log_x = {name: jnp.log(jnp.asarray(getattr(held, name))) for name in law.inputs}
     distance = compute_distance(held.C, train.C)
     y = np.log(held.loss)
@@ -371,99 +322,3 @@ def estimate_discrepancy(runs, *, key, law="chinchilla", priors=None, likelihood
         scores.append(float(np.mean(log_mean_density(noise.log_prob(jnp.asarray(y)[None, :])))))
     table = pd.DataFrame({"kappa": np.asarray(grid, float), "mean_lpd": scores})
     return float(table["kappa"][table["mean_lpd"].idxmax()]), table
-
-
-def _internal_forecast(runs, key, *, law, priors, likelihood, config, holdout_top):
-    """Fit the runs below an internal compute cutoff: (train, held, posterior parameters)."""
-    law = get_law(law)
-    train, held = split_by_compute(runs, holdout_top=holdout_top,
-                                   min_train=len(all_param_names(law, likelihood)))
-    post = fit(train, key=key, law=law, priors=priors, likelihood=likelihood, config=config)
-    post.warn_if_unconverged("estimating the extrapolation discrepancy")
-    return train, held, posterior_params(post)
-
-
-def kappa_evidence(runs, *, key, law="chinchilla", priors=None, likelihood="student_t",
-                   config=None, holdout_top=0.2):
-    """What a sweep's own runs say about its extrapolation discrepancy κ.
-
-    An internal leave-future-out backtest: fit the runs below a compute cutoff (the largest
-    ``holdout_top`` of them held out, whole budgets) and score the held-out runs' plain
-    forecasts widened by each κ of the grid.
-
-    The evidence counts as one observation: the *mean* over the held-out runs of their log
-    predictive density, not the sum. The runs held out mostly repeat one error of the law (the
-    same drift beyond the same cutoff), so summing them as independent would be far too sure.
-    Measured on the shared sweeps (docs/validation.md), the sum made a sweep whose law held
-    over its own largest runs, and broke beyond them (Hitchhiker's ladders), narrow its κ until
-    its 90% intervals covered 45% of its future; the mean keeps it above 75% and still narrows
-    the well-behaved sweeps.
-
-    Parameters
-    ----------
-    runs : Runs
-    key : jax.random key
-    law, priors, likelihood, config
-        As for `fit`.
-    holdout_top : float
-
-    Returns
-    -------
-    (numpy.ndarray, int)
-        The mean over held-out runs of `discrepancy.kappa_log_likelihood`'s per-run terms, on
-        `discrepancy.LOG_KAPPA_GRID`, and the number of runs held out internally.
-    """
-    train, held, params = _internal_forecast(runs, key, law=law, priors=priors,
-                                             likelihood=likelihood, config=config,
-                                             holdout_top=holdout_top)
-    law = get_law(law)
-    log_x = {name: jnp.log(jnp.asarray(getattr(held, name)))[None, :] for name in law.inputs}
-    log_mean = np.asarray(law.log_loss({k: jnp.asarray(v)[:, None] for k, v in params.items()},
-                                       log_x), np.float64)
-    fitted = {k: np.asarray(getattr(train, k)) for k in ("N", "D", "C")}
-    points = {k: np.asarray(getattr(held, k)) for k in ("N", "D", "C")}
-    noise = {k: np.asarray(params[k]) for k in ("sigma", "nu") if k in params}
-    loglik = kappa_log_likelihood(log_mean, noise, extrapolation_distance(points, fitted),
-                                  np.log(held.loss), likelihood=likelihood)
-    return loglik / len(held), len(held)
-
-
-def sweep_discrepancy(post, *, key, prior="field", priors=None, config=None, holdout_top=0.2):
-    """κ for forecasts from a fit: the field's κ distribution updated by the fit's own runs
-    through an internal backtest (`kappa_evidence`, `discrepancy.update_kappa_distribution`).
-
-    A sweep whose law held up beyond its own smaller runs narrows towards small κ; one whose
-    law drifted widens; a sweep with few runs stays near the field's. Costs one more fit.
-
-    Parameters
-    ----------
-    post : Posterior
-        The fit whose forecasts are wanted; its runs, law and likelihood are refitted below an
-        internal compute cutoff.
-    key : jax.random key
-    prior : "field" or KappaDistribution
-    priors : dict, optional
-        Priors of the internal fit, as for `fit` (default: the law's defaults).
-    config, holdout_top
-        As for `kappa_evidence`.
-
-    Returns
-    -------
-    KappaDistribution
-        Pass it to `forecast` as ``discrepancy``.
-
-    Examples
-    --------
-    >>> import jax
-    >>> from bayes_scaling import fit, simulate
-    >>> post = fit(simulate(jax.random.key(0), num_runs=80), key=jax.random.key(1))
-    >>> kappa = sweep_discrepancy(post, key=jax.random.key(2))
-    >>> kappa.source["internal_held_out"] >= 16   # the largest 20% by compute, whole budgets
-    True
-    """
-    loglik, held = kappa_evidence(post.runs, key=key, law=post.law, priors=priors,
-                                  likelihood=post.likelihood, config=config,
-                                  holdout_top=holdout_top)
-    return update_kappa_distribution(resolve_discrepancy(prior), loglik, source={
-        "updated_by": f"an internal backtest of this sweep ({held} runs held out)",
-        "internal_held_out": held})

@@ -83,7 +83,8 @@ def compare_laws(runs, laws, *, key, holdout_top=0.2, likelihood="student_t", co
     rows = []
     for i, law in enumerate(laws):
         k_fit, k_backtest = jax.random.split(jax.random.fold_in(key, i))
-        post = fit(runs, key=k_fit, law=law, likelihood=likelihood, config=config)
+        post = fit(runs, key=k_fit, law=law, likelihood=likelihood, config=config,
+                   sweep_evidence=False)
         held = backtest(runs, key=k_backtest, holdout_top=holdout_top, law=law,
                         likelihood=likelihood, config=config, compare=())
         ours = held.summary.set_index("method").loc["bayes"]

@@ -204,13 +204,14 @@ def test_output_is_never_overwritten(epoch_fit, cli_env, datasets_dir):
 
 
 def test_forecast_says_what_its_intervals_include_beyond_the_data(epoch_fit, cli_env):
-    """Default: the field's discrepancy, named with its provenance; 'sweep' updates it by an
-    internal backtest of the fit's runs; 'none' is the plain predictive, and narrower."""
+    """Default ('sweep'): the field's discrepancy updated by the internal backtest that 'fit'
+    ran on the fit's runs, named with its provenance; 'field' is the field's alone; 'none' is
+    the plain predictive, and narrower."""
     cwd, _ = epoch_fit
     args = ["forecast", "fit.nc", "--params", "70B", "--tokens", "1.4T", "--json"]
     width = {}
-    for choice in ("field", "sweep", "none"):
-        out = run(args + ["--discrepancy", choice], cli_env, cwd)
+    for choice in ("field", "sweep", "none", None):
+        out = run(args + ([] if choice is None else ["--discrepancy", choice]), cli_env, cwd)
         observed = json.loads(out.stdout)["table"][1]
         assert observed["quantity"] == "observed"
         width[choice] = observed["hi_90"] - observed["lo_90"]
@@ -220,10 +221,11 @@ def test_forecast_says_what_its_intervals_include_beyond_the_data(epoch_fit, cli
             assert "include the law's own error" in out.stderr
             assert "learned across 19 public sweeps" in out.stderr
             assert "extrapolation discrepancy" in out.stderr
-        assert ("updated by an internal backtest" in out.stderr) == (choice == "sweep")
+        assert ("updated by an internal backtest" in out.stderr) == (choice in ("sweep", None))
+    assert width[None] == width["sweep"]
     assert width["none"] < width["field"] and width["none"] < width["sweep"]
     bad = run(args + ["--discrepancy", "feild"], cli_env, cwd, ok=False)
-    assert bad.returncode == 2 and "--discrepancy must be 'field', 'sweep'" in bad.stderr
+    assert bad.returncode == 2 and "--discrepancy must be 'sweep', 'field'" in bad.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.validation.backtest import backtest, rolling_backtest, split_by_compute
+from bayes_scaling.sweep_evidence import split_by_compute
+from bayes_scaling.validation.backtest import backtest, rolling_backtest
 
 from conftest import TEST_CONFIG
 
