@@ -11,17 +11,21 @@ of log-loss whose scale grows with the distance beyond the data::
 d is in e-folds beyond the largest fitted N, D or C (0 inside the data), κ in nats of log-loss
 per e-fold. κ = 0 is the plain posterior predictive.
 
-Inside the data d = 0, so a fit's own runs say nothing about κ. Its default is learned across the
-field's public sweeps (`field_discrepancy`): the leave-future-out errors of the plain posterior on
-every shared loss dataset, pooled by a hierarchical model (log κ of a sweep ~ Normal(m, t), m and
-t on a grid with flat priors; `learn_kappa_distribution`). The result, κ for a sweep not yet seen,
-ships as `discrepancy_prior.json` with its provenance (written by ``benchmarks/validation.py``)
-and is the default of `forecast`, `compute_for_target` and `plan`. A forecast draws one κ per
-posterior draw from it, so its intervals carry parameter uncertainty, run-to-run noise and the
-extrapolation discrepancy together; `spread_parts` reports the three separately. A fit's own
-runs can sharpen it: `update_kappa_distribution` multiplies it by the likelihood of κ from an
-internal backtest (`validation.backtest.sweep_discrepancy`), as the hierarchical model does
-for a new sweep once its own data are seen.
+Inside the data d = 0, so a fit's runs cannot estimate κ the way they estimate σ. Its prior is
+learned across the field's public sweeps (`field_discrepancy`): the leave-future-out errors of
+the plain posterior on every shared loss dataset, pooled by a hierarchical model (log κ of a
+sweep ~ Normal(m, t), m and t on a grid with flat priors; `learn_kappa_distribution`). The
+result, κ for a sweep not yet seen, ships as `discrepancy_prior.json` with its provenance
+(written by ``benchmarks/validation.py``). A fit's own runs then sharpen it, as the hierarchical
+model does for a new sweep once its data are seen: `api.fit` runs an internal backtest
+(`sweep_evidence`, one more fit) whose likelihood of κ (`SweepEvidence`) it keeps with the
+posterior, and `update_kappa_distribution` multiplies the field's distribution by it. That
+updated distribution ("sweep", `resolve_discrepancy`) is the default of `forecast`,
+`compute_for_target`, `plan` and `design`; a fit without evidence (too few runs, an internal
+fit that failed the gate, `fit(..., sweep_evidence=False)`) gets the field's alone, and the
+distribution's `origin` says which. A forecast draws one κ per posterior draw, so its intervals
+carry parameter uncertainty, run-to-run noise and the extrapolation discrepancy together;
+`spread_parts` reports the three separately.
 
 Example
 -------
@@ -50,7 +54,7 @@ __all__ = ["KappaDistribution", "SweepEvidence", "field_discrepancy", "resolve_d
            "fit_evidence",
            "extrapolation_distance", "compute_distance", "predictive", "predictive_noise",
            "kappa_log_likelihood", "learn_kappa_distribution", "update_kappa_distribution",
-           "spread_parts", "KAPPA_GRID",
+           "spread_parts", "KAPPA_GRID", "LOG_KAPPA_GRID", "HELD_OUT_BUCKET",
            "FIELD_PRIOR_PATH"]
 
 # 0 and 1e-4 .. 0.3 nats per e-fold of compute, log-spaced
@@ -65,6 +69,9 @@ FIELD_PRIOR_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 # population spread t (0.05 .. 3 in log κ).
 LOG_KAPPA_GRID = np.linspace(np.log(1e-4), np.log(1.0), 121)
 POPULATION_SPREAD_GRID = np.linspace(0.05, 3.0, 60)
+
+# Held-out runs are padded to the next power of two from 16 (`kappa_log_likelihood`).
+HELD_OUT_BUCKET = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,7 +345,7 @@ def kappa_log_likelihood(log_mean, noise, distance, observed, *, likelihood,
     # number of held-out runs compiles the density's programs again. Not to the fits' bucket of
     # 256: for the dozen runs an internal backtest holds out that was 20x the work (1.5 s).
     count = np.shape(observed)[-1]
-    size = padded_size(count, smallest=16)
+    size = padded_size(count, smallest=HELD_OUT_BUCKET)
     out = []
     expand = {k: jnp.asarray(v)[:, None] for k, v in noise.items()}
     y = jnp.asarray(pad_to(observed, size))[None, :]

@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 
 from . import __version__
 from .allocation import ALLOCATION_LAWS, optimal
+from .discrepancy import resolve_discrepancy
 from .validation.checks import replicated_log_losses
 from .errors import ConvergenceWarning, PriorError
 from .prediction import FAR_EXTRAPOLATION, forecast, spread_notes
@@ -450,12 +451,13 @@ def render_report(post, *, key, at=None, budgets=None, title=None):
         parts.append("<p>No points were asked for (CLI: <code>--at 70B:1.4T</code>).</p>")
     else:
         notes = spread_notes(forecasts)
+        kappa = resolve_discrepancy("sweep", post)
         parts.append(
             "<p>Expected loss (the law) and observed loss (plus the fitted run-to-run noise "
             "and, beyond the data, the law's own error: the extrapolation discrepancy, which "
-            "grows with the distance beyond the largest fitted N, D or C at a rate learned "
-            "across the field's public sweeps; see docs/validation.md) with central "
-            "intervals.</p>" + _forecast_table(forecasts)
+            "grows with the distance beyond the largest fitted N, D or C; see "
+            f"docs/validation.md) with central intervals. Its rate: {html.escape(kappa.describe())} "
+            f"({html.escape(kappa.origin())}).</p>" + _forecast_table(forecasts)
             + ("<p>Where the spread of each forecast beyond the data comes from (standard "
                "deviations of log-loss, about the relative spread of the loss):</p><ul>"
                + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"

@@ -35,8 +35,9 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from .discrepancy import (LOG_KAPPA_GRID, SweepEvidence, extrapolation_distance,
-                          kappa_log_likelihood)
+from .discrepancy import (HELD_OUT_BUCKET, LOG_KAPPA_GRID, SweepEvidence,
+                          extrapolation_distance, kappa_log_likelihood)
+from .inference.padding import pad_to, padded_size
 from .inference.remedy import fit_runs
 from .laws.priors import all_param_names
 from .prediction import posterior_params
@@ -167,10 +168,13 @@ def kappa_evidence(runs, *, key, law, priors=None, likelihood="student_t", confi
                                      f"largest {holdout_top:.0%} by compute failed the "
                                      f"diagnostics gate ({'; '.join(gate.problems)})")
     params = posterior_params(post)
-    log_x = {name: jnp.log(jnp.asarray(held.input(name, law.name)))[None, :]
+    # Padded as `kappa_log_likelihood` pads, and cut back: the law on a new number of held-out
+    # runs would compile its programs again.
+    size = padded_size(len(held), smallest=HELD_OUT_BUCKET)
+    log_x = {name: jnp.log(jnp.asarray(pad_to(held.input(name, law.name), size)))[None, :]
              for name in law.inputs}
     log_mean = np.asarray(law.log_loss({k: v[:, None] for k, v in params.items()}, log_x),
-                          np.float64)
+                          np.float64)[:, :len(held)]
     fitted = {k: np.asarray(getattr(train, k)) for k in ("N", "D", "C")}
     points = {k: np.asarray(getattr(held, k)) for k in ("N", "D", "C")}
     noise = {k: np.asarray(params[k]) for k in ("sigma", "nu") if k in params}

@@ -58,6 +58,8 @@ STEPS = [("imports (all modules)", "_find_and_load", "importlib._bootstrap>"),
          ("build the InferenceData", "from_arrays", "bayes_scaling/posterior.py"),
          ("diagnostics gate (R-hat, ESS, E-BFMI)", "_gate", "bayes_scaling/posterior.py"),
          ("write the netCDF file", "save", "bayes_scaling/posterior.py"),
+         ("internal backtest for the discrepancy (its fit included)", "kappa_evidence",
+          "bayes_scaling/sweep_evidence.py"),
          ("forecast (prediction.forecast)", "forecast", "bayes_scaling/prediction.py"),
          ("read the fit (Posterior.load)", "load", "bayes_scaling/posterior.py"),
          ("whole command (cli main)", "main", "bayes_scaling/cli/main.py")]

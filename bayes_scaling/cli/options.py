@@ -209,7 +209,7 @@ def discrepancy_note(table, discrepancy, post):
     kappa = resolve_discrepancy(discrepancy, post)
     if kappa.is_zero:
         return ("note: the observed intervals are the plain posterior predictive: they leave out "
-                "the law's own error beyond the data (--discrepancy field adds it)")
+                "the law's own error beyond the data (the default, --discrepancy sweep, adds it)")
     where = kappa.origin()
     return "\n  ".join([f"note: beyond the data the observed intervals include the law's own "
                         f"error, growing with the distance: {kappa.describe()} ({where}; "

@@ -1,4 +1,4 @@
-"""Backtests: the split by compute, the scores, bad input."""
+"""Backtests: the scores, bad input (the split by compute: tests/test_sweep_evidence.py)."""
 
 import math
 
@@ -6,54 +6,12 @@ import jax
 import numpy as np
 import pytest
 
-import bayes_scaling as bs
-from bayes_scaling.sweep_evidence import split_by_compute
 from bayes_scaling.validation.backtest import backtest, rolling_backtest
 
 from conftest import TEST_CONFIG
 
 # Runs the sampler: replay with --xla-isa / --key-offset (root conftest.py).
 pytestmark = pytest.mark.statistical
-
-
-def _runs_with_compute(C):
-    C = np.asarray(C, dtype=float)
-    N = np.sqrt(C / 6 / 20)
-    return bs.Runs(N=N, D=C / (6 * N), C=C, loss=2 + 1 / np.log(C), lines=np.arange(len(C)) + 2)
-
-
-def test_split_holds_out_the_largest_compute():
-    runs = _runs_with_compute(np.logspace(18, 22, 10))
-    train, held = split_by_compute(runs, holdout_top=0.2)
-    assert len(held) == 2 and held.C.min() > train.C.max()
-    assert list(held.lines) == [10, 11]  # line numbers travel with the runs
-
-
-def test_split_never_divides_a_compute_budget():
-    # three budgets of four runs each; within a budget C differs by < 10%
-    C = np.concatenate([b * np.array([1.0, 1.02, 1.04, 0.97]) for b in (1e19, 1e20, 1e21)])
-    train, held = split_by_compute(_runs_with_compute(C), holdout_top=0.2)
-    assert len(held) == 4 and held.C.min() > 5e20 and train.C.max() < 2e20
-
-
-def test_split_by_cutoff_flops():
-    runs = _runs_with_compute(np.logspace(18, 22, 9))
-    train, held = split_by_compute(runs, cutoff_flops=1e21)
-    assert held.C.min() >= 1e21 > train.C.max() and len(train) + len(held) == 9
-
-
-@pytest.mark.parametrize("options, message", [
-    ({}, "one of them"),
-    ({"holdout_top": 0.2, "cutoff_flops": 1e20}, "one of them"),
-    ({"holdout_top": 1.5}, "fraction"),
-    ({"cutoff_flops": -3.0}, "positive"),
-    ({"cutoff_flops": 1e30}, "nothing to hold out"),
-    ({"cutoff_flops": 1e18, "min_train": 7}, "leaves 3 training runs, fewer than the 7"),
-])
-def test_split_errors_are_clear(options, message):
-    runs = _runs_with_compute(np.logspace(17, 22, 12))
-    with pytest.raises(ValueError, match=message):
-        split_by_compute(runs, **options)
 
 
 def test_backtest_rejects_too_few_training_runs_and_unknown_methods(sim_runs):
