@@ -221,8 +221,8 @@ def resolve_discrepancy(discrepancy, post=None):
             return KappaDistribution(field.values, {**field.source,
                                                     "not_updated": evidence.reason})
         return update_kappa_distribution(field, evidence.log_likelihood, source={
-            "updated_by": f"an internal backtest of this fit's runs ({evidence.held_out} "
-                          f"runs held out)", "internal_held_out": evidence.held_out})
+            "updated_by": f"an internal backtest of this fit's runs, {evidence.held_out} of "
+                          f"them held out", "internal_held_out": evidence.held_out})
     return KappaDistribution.fixed(float(discrepancy))
 
 
