@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import RunsError, UnitsWarning
-from .laws.registry import get_law
+from .laws.names import law_inputs
 from .reading import THOUSANDS, read_table
 from .units import check_scales, convert
 
@@ -596,8 +596,7 @@ def _law_inputs(law):
     """The set of inputs ``law`` (a Law, a registry name or None) needs."""
     if law is None:
         return set()
-
-    return set(get_law(law).inputs)
+    return set(law_inputs(law))
 
 
 def check_flops_per_param_token(flops_per_param_token):

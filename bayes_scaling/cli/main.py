@@ -84,13 +84,10 @@ def main(argv=None):
         to_stderr(f"bayes-scaling {args.command}: error: {missing}")
         return EXIT_INPUT_ERROR
     configure_jax(x64=args.x64, device=getattr(args, "device", "auto"))
-    from ..data import RunsError
-    from ..laws.priors import PriorError
+    from ..errors import ConvergenceWarning, PriorError, RunsError
 
     # Every command announces a failed diagnostics gate itself (loudly, on stderr), so the
     # library's ConvergenceWarning would only repeat it; other warnings still show.
-    from ..posterior import ConvergenceWarning
-
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     try:
         return args.func(args)

@@ -16,7 +16,13 @@ LIKELIHOOD_CHOICES = ("student_t", "normal")
 
 def configure_jax(x64=False, device="auto"):
     """Set up JAX before its first import: the platform, one CPU device per core, the
-    persistent compile cache and the precision."""
+    persistent compile cache and the precision.
+
+    Through JAX's environment variables, without importing it: an error about the input then
+    comes before the second it takes to import JAX. (Options are applied directly when JAX is
+    already imported in this process, as when `main` is called from Python; ``--device gpu``
+    or ``tpu`` imports it to check that such a device is there.)
+    """
     if device == "cpu":
         os.environ["JAX_PLATFORMS"] = "cpu"
     flags = os.environ.get("XLA_FLAGS", "")
@@ -24,21 +30,28 @@ def configure_jax(x64=False, device="auto"):
         # Lets the sampler run chains on all cores (a no-op for GPU/TPU backends).
         cores = max(os.cpu_count() or 1, 1)
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
-    import jax
-
+    options = {}
     if os.environ.get("BAYES_SCALING_NO_CACHE") is None:
-        cache = os.environ.get("BAYES_SCALING_CACHE") or os.path.join(
+        options["jax_compilation_cache_dir"] = os.environ.get("BAYES_SCALING_CACHE") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
             "bayes_scaling", "jax")
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+        options["jax_persistent_cache_min_compile_time_secs"] = 1.0
     if x64:
-        jax.config.update("jax_enable_x64", True)
-    if device not in ("auto", "cpu") and jax.default_backend() != device:
-        to_stderr(f"bayes-scaling: error: --device {device} asked for, but JAX found only "
-             f"{jax.default_backend()} device(s); install JAX with {device} support (see JAX's "
-             f"install guide) or use --device auto")
-        sys.exit(EXIT_INPUT_ERROR)
+        options["jax_enable_x64"] = True
+    if "jax" in sys.modules:
+        for name, value in options.items():
+            sys.modules["jax"].config.update(name, value)
+    else:
+        for name, value in options.items():
+            os.environ[name.upper()] = str(value).lower() if value is True else str(value)
+    if device not in ("auto", "cpu"):
+        import jax
+
+        if jax.default_backend() != device:
+            to_stderr(f"bayes-scaling: error: --device {device} asked for, but JAX found only "
+                      f"{jax.default_backend()} device(s); install JAX with {device} support (see "
+                      f"JAX's install guide) or use --device auto")
+            sys.exit(EXIT_INPUT_ERROR)
 
 
 def devices_line():
@@ -108,7 +121,6 @@ def join_filters(filters):
 def runs_from_args(args):
     """The runs named on the command line (a CSV or --dataset) and a short name for them."""
     from ..data import load_runs
-    from ..datasets import load_dataset
 
     if (args.runs is None) == (args.dataset is None):
         raise ValueError("give a runs CSV file or --dataset NAME (one of them)")
@@ -127,6 +139,8 @@ def runs_from_args(args):
     elif getattr(args, "pool", None):
         raise ValueError("--pool needs --group-col COLUMN (the column naming each run's group)")
     if args.dataset:
+        from ..datasets import load_dataset  # imports JAX (simulate): only when asked for
+
         runs = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
                             **options)
         return runs, args.dataset

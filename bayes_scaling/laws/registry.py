@@ -20,14 +20,13 @@ Example
 
 from __future__ import annotations
 
-import difflib
-
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 from ..errors import PriorError
 from .base import Law, PowerTerm, compute_optimal_exponents, term_log_input
 from .family import FAMILY
+from .names import LAW_INPUTS, canonical_name, record_law
 
 __all__ = ["Law", "LAWS", "PowerTerm", "get_law", "make_law", "register_law",
            "compute_optimal_exponents", "term_log_input"]
@@ -55,10 +54,9 @@ CHINCHILLA = Law(
 
 LAWS = {law.name: law for law in (CHINCHILLA, *FAMILY)}
 _BUILT_IN = frozenset(LAWS)
-
-
-def _spelling(name):
-    return str(name).lower().replace("-", "_")
+# `laws.names` lists the built-ins' inputs for code that must not import JAX; keep it true.
+if {name: law.inputs for name, law in LAWS.items()} != LAW_INPUTS:
+    raise RuntimeError("laws.names.LAW_INPUTS disagrees with the built-in laws; update it")
 
 
 def get_law(law):
@@ -71,14 +69,7 @@ def get_law(law):
     """
     if isinstance(law, Law):
         return law
-    if law in LAWS:
-        return LAWS[law]
-    by_spelling = {_spelling(name): name for name in LAWS}
-    if _spelling(law) in by_spelling:
-        return LAWS[by_spelling[_spelling(law)]]
-    close = difflib.get_close_matches(_spelling(law), list(by_spelling), n=1)
-    hint = f" (did you mean {by_spelling[close[0]]!r}?)" if close else ""
-    raise ValueError(f"unknown law {law!r}{hint}; known laws: {', '.join(LAWS)}")
+    return LAWS[canonical_name(law)]
 
 
 def register_law(law, replace=False):
@@ -91,6 +82,7 @@ def register_law(law, replace=False):
     if law.name in LAWS and not replace:
         raise ValueError(f"a law named {law.name!r} is already registered; pass replace=True")
     LAWS[law.name] = law
+    record_law(law.name, law.inputs)
     return law
 
 

@@ -277,6 +277,20 @@ def test_typo_in_a_flag(tmp_path, cli_env):
     assert out.returncode == 2 and "unrecognized arguments: --sample" in out.stderr
 
 
+def test_an_input_error_comes_before_jax_is_imported(tmp_path, cli_env):
+    """A mistake in the runs file (here a misspelt loss column, and a unit mistake) is reported
+    before JAX is imported, which takes a second: the process never imports it."""
+    (tmp_path / "runs.csv").write_text("params,tokens,los\n1e8,2e9,3.1\n2e8,4e9,3.0\n")
+    (tmp_path / "ppl.csv").write_text("params,tokens,loss\n1e8,2e9,31\n2e8,4e9,25\n4e8,8e9,20\n")
+    check = ("import sys; from bayes_scaling.cli.main import main; "
+             "code = main(['fit', sys.argv[1], '--law', 'chinchilla']); "
+             "print(code, 'jax' in sys.modules)")
+    for name, message in (("runs.csv", "no loss column found"), ("ppl.csv", "perplexity")):
+        out = subprocess.run([sys.executable, "-c", check, name], env=cli_env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+        assert out.stdout.split() == ["2", "False"] and message in out.stderr, out.stderr
+
+
 def test_column_flags_are_x_col_and_0_1_spellings_still_work_with_a_note(capsys):
     """In-process: a column is --X-col everywhere (values are --X); 0.1's --params COLUMN for
     a column still works for one release, says so, and is never suggested for a typo."""

@@ -16,6 +16,7 @@ from bayes_scaling.validation.checks import replicated_losses
 from bayes_scaling.data import RunsError
 from bayes_scaling.datasets import EPOCH_CHINCHILLA
 from bayes_scaling.laws.registry import LAWS, PowerTerm, get_law, make_law
+from bayes_scaling.laws.names import law_inputs
 from bayes_scaling.laws.family import KAPLAN_FIT, MUENNIGHOFF_FIT
 from bayes_scaling.laws.priors import PriorError, check_priors, default_priors
 
@@ -342,6 +343,7 @@ def test_user_law_fits_forecasts_and_reloads(tmp_path):
                    inputs=["D"], params=["E", "A", "alpha"], priors=_user_priors,
                    power_terms=[PowerTerm("A", "alpha", "D")])
     assert get_law("my_power_D") is law
+    assert law_inputs("my-power-D") == ("D",)  # what reading a runs file asks, without JAX
     post = fitted("my_power_D", law, TYPICAL["power_D"])
     assert post.check().ok
     assert_recovered(post, TYPICAL["power_D"])
