@@ -2,6 +2,7 @@
 
 - `base`: the records a law is made of, `Law` and `PowerTerm`.
 - `family`: the laws beyond Chinchilla (power, Kaplan, broken, data-constrained, ...).
+- `names`: the laws' names and inputs, without JAX (for reading runs files).
 - `registry`: the Chinchilla law, the `LAWS` registry, `get_law`, `make_law`, `register_law`.
 - `priors`: default priors per law (scaled to the data), parsing of ``"alpha=Beta(2,5)"``.
 
