@@ -128,8 +128,9 @@ def internal_forecast(runs, *, key, law, priors=None, likelihood="student_t", co
     """
     train, held = split_by_compute(runs, holdout_top=holdout_top,
                                    min_train=len(all_param_names(law, likelihood)))
+    # Its posterior predictive of the runs (the fit file's, for `az.plot_ppc`) is never used.
     post = fit_runs(law, train, key=key, priors=priors, likelihood=likelihood, config=config,
-                    dtype=dtype, remedy=remedy)
+                    dtype=dtype, remedy=remedy, predictive=False)
     return train, held, post
 
 

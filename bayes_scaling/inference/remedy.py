@@ -134,7 +134,7 @@ def fit_with_remedies(fit_once, config, key, budget_s=REMEDY_BUDGET_S,
 
 
 def fit_runs(law, runs, *, key, priors=None, likelihood="student_t", config=None, dtype=None,
-             remedy=None, remedy_budget_s=REMEDY_BUDGET_S):
+             remedy=None, remedy_budget_s=REMEDY_BUDGET_S, predictive=True):
     """NUTS on loaded runs with the law's default priors (``priors`` override them by name),
     and the remedies when asked: the sampling part of `api.fit`, without its warning.
 
@@ -145,6 +145,8 @@ def fit_runs(law, runs, *, key, priors=None, likelihood="student_t", config=None
     key : jax.random key
     priors, likelihood, config, dtype, remedy, remedy_budget_s
         As for `api.fit` (``remedy`` None: on with the default settings, off with your own).
+    predictive : bool
+        As for `inference.sampler.run_nuts`.
 
     Returns
     -------
@@ -154,11 +156,11 @@ def fit_runs(law, runs, *, key, priors=None, likelihood="student_t", config=None
     chosen = {**default_priors(law, runs, likelihood), **(priors or {})}
     if not (config is None if remedy is None else remedy):
         return run_nuts(law, chosen, runs, key=key, config=config or SamplerConfig(),
-                        likelihood=likelihood, dtype=dtype, warn=False)
+                        likelihood=likelihood, dtype=dtype, warn=False, predictive=predictive)
 
     def fit_once(settings, fit_key):
         return run_nuts(law, chosen, runs, key=fit_key, config=settings,
-                        likelihood=likelihood, dtype=dtype, warn=False)
+                        likelihood=likelihood, dtype=dtype, warn=False, predictive=predictive)
 
     post, notes = fit_with_remedies(fit_once, config or SamplerConfig(), key, remedy_budget_s)
     post.record_remedies(notes)

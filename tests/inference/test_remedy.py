@@ -74,7 +74,8 @@ def test_the_default_fit_remedies_and_records_it_an_explicit_config_does_not(sim
         return fit_once(config, key), ["min ESS 300 < 400: refitted with twice the warmup and "
                                        "draws; the gate passed"]
 
-    def fake_run_nuts(law, priors, runs, *, key, config, likelihood, dtype, warn=True):
+    def fake_run_nuts(law, priors, runs, *, key, config, likelihood, dtype, warn=True,
+                      predictive=True):
         warned.append(warn)
         return bs.Posterior.from_arrays(law=law, likelihood=likelihood, priors=priors,
                                         runs=runs, samples=SAMPLES, stats=STATS, loglik=None,
