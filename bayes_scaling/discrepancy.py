@@ -70,6 +70,9 @@ FIELD_PRIOR_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 LOG_KAPPA_GRID = np.linspace(np.log(1e-4), np.log(1.0), 121)
 POPULATION_SPREAD_GRID = np.linspace(0.05, 3.0, 60)
 
+# How a stored evidence names its grid (first, last, count): evidence on another is not used.
+GRID_SIGNATURE = [float(LOG_KAPPA_GRID[0]), float(LOG_KAPPA_GRID[-1]), len(LOG_KAPPA_GRID)]
+
 # Held-out runs are padded to the next power of two from 16 (`kappa_log_likelihood`).
 HELD_OUT_BUCKET = 16
 
@@ -169,17 +172,14 @@ class SweepEvidence:
         """The record as a JSON string (kept in a fit's attributes and file)."""
         loglik = None if self.log_likelihood is None else [float(v) for v in self.log_likelihood]
         return json.dumps({"log_likelihood": loglik, "held_out": self.held_out,
-                           "reason": self.reason, "grid": [float(LOG_KAPPA_GRID[0]),
-                                                           float(LOG_KAPPA_GRID[-1]),
-                                                           len(LOG_KAPPA_GRID)]})
+                           "reason": self.reason, "grid": GRID_SIGNATURE})
 
     @classmethod
     def from_json(cls, text):
         """The record from `to_json`'s string (or its parsed dict); a grid other than today's
         `LOG_KAPPA_GRID` (a file from another version) gives no evidence, saying so."""
         stored = json.loads(text) if isinstance(text, str) else dict(text)
-        grid = [float(LOG_KAPPA_GRID[0]), float(LOG_KAPPA_GRID[-1]), len(LOG_KAPPA_GRID)]
-        if stored["log_likelihood"] is not None and stored.get("grid") != grid:
+        if stored["log_likelihood"] is not None and stored.get("grid") != GRID_SIGNATURE:
             return cls.missing("the fit's internal backtest was scored on another grid of "
                                "kappa (a file from another version); refit to use it")
         loglik = stored["log_likelihood"]

@@ -137,16 +137,7 @@ def internal_forecast(runs, *, key, law, priors=None, likelihood="student_t", co
 def kappa_evidence(runs, *, key, law, priors=None, likelihood="student_t", config=None,
                    dtype=None, remedy=None, holdout_top=EVIDENCE_HOLDOUT):
     """What a sweep's own runs say about its extrapolation discrepancy κ (see the module
-    docstring): an internal leave-future-out backtest.
-
-    Parameters
-    ----------
-    runs : Runs
-    key : jax.random key
-    law : Law
-    priors, likelihood, config, dtype, remedy
-        As for `api.fit`; the internal fit uses them too.
-    holdout_top : float
+    docstring): an internal leave-future-out backtest. The parameters are `internal_forecast`'s.
 
     Returns
     -------
