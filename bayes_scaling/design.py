@@ -615,7 +615,8 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
                          "regret_after", "gain", "gain_se", "gain_per_flop", "ess_median",
                          "ess_ok")}})
         if not row["ess_ok"]:
-            notes.append(f"step {step + 1}: the reweighted draws are few (median ESS "
+            notes.append(f"step {step + 1}: more than {1 - ESS_OK_SHARE:.0%} of its simulated "
+                         f"outcomes leave fewer than {min_ess:g} effective draws (median "
                          f"{row['ess_median']:.0f}); its width after is rough, refit to check")
         log_x = {name: jnp.log(jnp.asarray(cands[name][best], setup.params["sigma"].dtype))
                  for name in ("N", "D", "C")}

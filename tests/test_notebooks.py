@@ -49,9 +49,19 @@ def check_compare_laws(ns):
     assert power["held-out in 90% interval"] == "0 of 3"
 
 
+def check_plan_next_runs(ns):
+    """The proposals fit the budget; after training them the large run's 90% interval is
+    narrower, and the real loss lies inside it before and after."""
+    assert 0 < ns["design"].proposals["cumulative_C"].iloc[-1] <= ns["BUDGET"]
+    assert ns["width_after"] < ns["width_before"]
+    truth = ns["every"].loss[ns["big"]]
+    for row in (ns["before"], ns["after"]):
+        assert row["lo_90"] <= truth <= row["hi_90"]
+
+
 CHECKS = {"quickstart.py": check_quickstart, "compute_optimal.py": check_compute_optimal,
           "epoch_replication.py": check_epoch_replication,
-          "compare_laws.py": check_compare_laws}
+          "compare_laws.py": check_compare_laws, "plan_next_runs.py": check_plan_next_runs}
 
 
 @pytest.mark.slow

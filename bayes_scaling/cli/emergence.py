@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from .output import emit_table, records, to_stderr
-from .options import (add_column_flags, add_device_flags, add_output_flags, add_unit_flags,
-                      devices_line, join_filters, parse_range, units_from_args)
+from .output import EXIT_GATE_FAILED, emit_table, records, to_stderr
+from .options import (add_column_flags, add_device_flags, add_output_flags, add_remedy_flags,
+                      add_unit_flags, devices_line, join_filters, parse_range, units_from_args)
+
+# emergence.fit.REMEDY_BUDGET_S, here as a number: building the parser imports no JAX
+REMEDY_BUDGET_S = 300
 
 
 def fmt_scale(value):
@@ -72,9 +75,14 @@ def cmd_emergence(args):
     tasks = scores.tasks
     to_stderr(f"emergence: {len(tasks)} task(s), {len(scores)} scores, {args.mean} mean in log "
          f"{args.scale}; one batch, {per_device} on {devices_line()}")
+    budget = {} if args.remedy_budget is None else {"remedy_budget_s": args.remedy_budget}
     fit = fit_emergence(scores, key=jax.random.key(args.seed), mean=args.mean, scale=args.scale,
                         steps=args.steps, loss_posterior=loss_post,
-                        tokens_per_param=args.tokens_per_param, config=config)
+                        tokens_per_param=args.tokens_per_param, config=config,
+                        remedy=not args.no_remedy, **budget)
+    for task, notes in fit.remedies.items():
+        for note in notes:
+            to_stderr(f"remedy: {task}: {note}")
     report = fit.thresholds(level=args.level, margin=args.margin, scale_range=scale_range,
                             at=at)
     table, x = report.table, args.scale
@@ -113,7 +121,7 @@ def cmd_emergence(args):
         for _, row in failed.iterrows():
             to_stderr(f"  {row['task']}: {row['problems']}")
         to_stderr(bar)
-    return 0
+    return EXIT_GATE_FAILED if len(failed) else 0
 
 
 def add_commands(sub):
@@ -164,5 +172,6 @@ def add_commands(sub):
     sampler.add_argument("--max-tree-depth", type=int)
     sampler.add_argument("--seed", type=int, default=0)
     add_device_flags(sampler)
+    add_remedy_flags(em, REMEDY_BUDGET_S, "emergence.fit.REMEDY_BUDGET_S", sweep_evidence=False)
     add_output_flags(em)
     em.set_defaults(func=cmd_emergence)

@@ -313,21 +313,26 @@ def add_fit_flags(parser):
 
 
 
-def add_remedy_flags(parser):
-    """--no-remedy and --remedy-budget (what a fit that fails the gate may try) and
-    --no-sweep-evidence (skip the internal backtest), for the commands that fit."""
+def add_remedy_flags(parser, budget_s=120, budget_name="inference.remedy.REMEDY_BUDGET_S",
+                     sweep_evidence=True):
+    """--no-remedy and --remedy-budget (what a fit that fails the gate may try; ``budget_s``
+    is the default named ``budget_name``, kept here as a number so that building the parser
+    imports no JAX) and, with ``sweep_evidence``, --no-sweep-evidence (skip the internal
+    backtest), for the commands that fit."""
     group = parser.add_argument_group("when the fit fails the diagnostics gate")
     group.add_argument("--no-remedy", action="store_true",
                        help="do not refit with the standard remedy (higher target acceptance "
                             "after divergences, another key for a stuck chain, twice the draws "
                             "for R-hat or ESS); by default up to two are tried and said")
     group.add_argument("--remedy-budget", type=float, metavar="SECONDS",
-                       help="wall time for the fit and its remedies together (default 120, "
-                            "inference.remedy.REMEDY_BUDGET_S)")
-    parser.add_argument("--no-sweep-evidence", action="store_true",
-                        help="skip the internal backtest (one fit fewer) that measures how far "
-                             "the law held beyond these runs' own smaller ones; forecasts then "
-                             "take the law's error beyond the data from the public sweeps alone")
+                       help=f"wall time for the fit and its remedies together (default "
+                            f"{budget_s:g}, {budget_name})")
+    if sweep_evidence:
+        parser.add_argument("--no-sweep-evidence", action="store_true",
+                            help="skip the internal backtest (one fit fewer) that measures how "
+                                 "far the law held beyond these runs' own smaller ones; "
+                                 "forecasts then take the law's error beyond the data from the "
+                                 "public sweeps alone")
 
 
 def add_sampler_flags(group):

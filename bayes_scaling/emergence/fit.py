@@ -40,6 +40,7 @@ import copy
 import dataclasses
 import functools
 import json
+import time
 import warnings
 
 import jax
@@ -48,9 +49,10 @@ import numpy as np
 import pandas as pd
 
 from ..inference.padding import pad_runs, pad_to, padded_size
+from ..inference.remedy import MAX_REMEDIES, REMEDY_STREAM, next_remedy
 from ..inference.sampler import SamplerConfig, batch_strategy, run_batch
 from ..laws.registry import get_law
-from ..posterior import SweepResult, item_axis_first, sweep_idata
+from ..posterior import SweepResult, gate, item_axis_first, sweep_idata
 from .data import Scores, ScoresError, load_scores
 from .model import (EXACT_COUNTS, MEANS, PARAMS, EmergenceModel, num_params, score_cdf,
                     score_distribution, task_data)
@@ -72,6 +74,11 @@ DEFAULT_MARGIN = 0.05  # δ as a fraction of the way from chance to a perfect sc
 # costs per score, and warm fits of 3-5 tasks x 11-14 scores (2 chains x 600 iterations) took
 # 4.2-8.3 s padded to 256 against 0.8-1.4 s padded to 16 (2 shared CPU cores).
 SMALLEST_SCORES = 16
+# Wall time for a batch of tasks and its remedies together: more than a single loss fit's
+# (`inference.remedy.REMEDY_BUDGET_S`, 120 s), since each remedy's settings compile a sampler of
+# their own (20-35 s) and refit every task that needs it. On Pythia's 7 tasks the first batch
+# took 26 s and its remedies, doubling the iterations of 3 tasks, about 60 s more (2 cores).
+REMEDY_BUDGET_S = 300.0
 DEFAULT_CONFIG = SamplerConfig(num_chains=4, num_warmup=1000, num_samples=1000,
                                target_accept=0.99, max_tree_depth=10)
 
@@ -103,11 +110,12 @@ class EmergenceFit(SweepResult):
     ITEM = "task"
 
     def __init__(self, *, mean, scale, scores, tasks, axes, samples, stats, config,
-                 loss_log=None, tokens_per_param=None):
+                 loss_log=None, tokens_per_param=None, remedies=None):
         self.mean, self.scale, self.scores, self.tasks = mean, scale, scores, tasks
         self.axes, self.samples, self.stats, self.config = axes, samples, stats, config
         self.loss_log = loss_log  # loss-linked: log L(u) per loss draw, a function
         self.tokens_per_param = tokens_per_param
+        self.remedies = dict(remedies or {})  # task: the remedies tried (`remedy_tasks`)
 
     @property
     def item_names(self):
@@ -140,6 +148,7 @@ class EmergenceFit(SweepResult):
 
     def _describe_items(self, table):
         table.insert(1, "num_scores", [int(self.scores.rows(t).sum()) for t in self.tasks])
+        table["remedies"] = ["; ".join(self.remedies.get(t, ())) for t in self.tasks]
         return table
 
     @property
@@ -156,6 +165,7 @@ class EmergenceFit(SweepResult):
                  "sampler": json.dumps(dataclasses.asdict(self.config)),
                  "axes": json.dumps([dataclasses.asdict(a) for a in self.axes]),
                  "tokens_per_param": json.dumps(self.tokens_per_param),
+                 "remedies": json.dumps(self.remedies),
                  "scores": json.dumps({
                      "task": scores.task.tolist(), "ceiling": scores.ceiling,
                      "lines": None if scores.lines is None else np.asarray(scores.lines).tolist(),
@@ -199,7 +209,8 @@ class EmergenceFit(SweepResult):
                    samples=item_axis_first(idata.posterior),
                    stats=item_axis_first(idata.sample_stats),
                    config=SamplerConfig(**json.loads(attrs["sampler"])), loss_log=loss_log,
-                   tokens_per_param=tokens_per_param)
+                   tokens_per_param=tokens_per_param,
+                   remedies=json.loads(attrs.get("remedies", "{}")))
 
     def t_of(self, task, log_u, draws=None):
         """Scale coordinate t at ``log_u`` (log N or log C) for ``task``: shape (grid,) or, for
@@ -303,7 +314,7 @@ def loss_function(law, params, tokens_per_param, max_draws=400):
 
 def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_posterior=None,
                   tokens_per_param=None, config=None, strategy="auto", num_devices=None,
-                  dtype=None, **load_options):
+                  dtype=None, remedy=None, remedy_budget_s=REMEDY_BUDGET_S, **load_options):
     """Fit the emergence model to every task with one compiled NUTS program.
 
     The tasks and their scores are padded to a few sizes (masked: the results are unchanged),
@@ -332,6 +343,13 @@ def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_po
     strategy, num_devices
         How the tasks share the devices (`inference.sampler.batch_strategy`): one after another per
         CPU core, vectorised on accelerators; split over every device (at most one per task).
+    remedy : bool, optional
+        Refit the tasks that fail the diagnostics gate with the standard remedy for their
+        failure (`inference.remedy.next_remedy`: another key, or twice the warmup and draws),
+        within ``remedy_budget_s`` seconds in all; a task's refit replaces its draws only when
+        it passes the gate (`remedy_tasks`). The remedies tried are in ``fit.remedies``.
+        Default: on with the default settings, off with your own ``config``.
+    remedy_budget_s : float
 
     Returns
     -------
@@ -343,6 +361,7 @@ def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_po
     if scale not in ("N", "C"):
         raise ValueError(f"scale must be 'N' or 'C', got {scale!r}")
     scores = scores if isinstance(scores, Scores) else load_scores(scores, **load_options)
+    remedy = config is None if remedy is None else remedy
     config = config or DEFAULT_CONFIG
     loss_log = None
     if mean == "loss-linked":
@@ -360,6 +379,24 @@ def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_po
             raise ScoresError(f"{scores.source}, task {task!r} (lines "
                               f"{', '.join(map(str, scores.lines[r]))}): {int(r.sum())} scores "
                               f"are too few to fit the {need} parameters of the {mean!r} model")
+
+    def sample(chosen, settings, sample_key):
+        return _sample(chosen, sample_key, mean=mean, scale=scale, steps=steps,
+                       loss_log=loss_log, tokens_per_param=tokens_per_param, config=settings,
+                       strategy=strategy, num_devices=num_devices, dtype=dtype)
+
+    started = time.perf_counter()
+    fit = sample(scores, config, key)
+    if remedy:
+        fit = remedy_tasks(fit, sample, key, time.perf_counter() - started, remedy_budget_s)
+    fit.warn_if_unconverged()
+    return fit
+
+
+def _sample(scores, key, *, mean, scale, steps, loss_log, tokens_per_param, config, strategy,
+            num_devices, dtype):
+    """One batch of NUTS over every task of ``scores`` (`fit_emergence` without its checks,
+    remedies and warning)."""
     # The compiled sampler is specialised to (fits, scores per task): both are padded to a
     # bucket (`inference.padding`), so other numbers of tasks and scores reuse it (`run_batch`
     # then pads the fits to the devices, as for any batch). A padded fit samples its prior only:
@@ -380,10 +417,95 @@ def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_po
     samples, stats = run_batch(spec, config, keys, (data,), {}, strategy, devices,
                                num_real=num_tasks)
     samples, stats = ({k: v[:num_tasks] for k, v in d.items()} for d in (samples, stats))
-    fit = EmergenceFit(mean=mean, scale=scale, scores=scores, tasks=scores.tasks, axes=axes,
-                       samples=samples, stats=stats, config=config, loss_log=loss_log,
-                       tokens_per_param=tokens_per_param)
-    fit.warn_if_unconverged()
+    return EmergenceFit(mean=mean, scale=scale, scores=scores, tasks=scores.tasks, axes=axes,
+                        samples=samples, stats=stats, config=config, loss_log=loss_log,
+                        tokens_per_param=tokens_per_param)
+
+
+def _task_diagnostics(fit, task):
+    """The gate's verdict on one task of ``fit`` as `Diagnostics` (what `next_remedy` reads):
+    the per-task numbers of `EmergenceFit.check` and the chains' adapted step sizes."""
+    row = fit.check().set_index("task").loc[task]
+    step_sizes = np.median(np.asarray(fit.stats["step_size"][fit.tasks.index(task)]), axis=-1)
+    return gate(row["max_r_hat"], row["min_ess_bulk"], row["min_ess_tail"], row["divergences"],
+                row["min_bfmi"], step_sizes)
+
+
+def _thinned(values, factor, name):
+    """Draws (chain, draw·factor, ...) thinned to (chain, draw, ...): the last of every
+    ``factor`` iterations is kept, and a divergence anywhere among them stays on it."""
+    values = np.asarray(values)
+    blocks = values.reshape(values.shape[0], -1, factor, *values.shape[2:])
+    return blocks.any(axis=2) if name == "diverging" else blocks[:, :, -1]
+
+
+def remedy_tasks(fit, sample, key, first_took, budget_s=REMEDY_BUDGET_S,
+                 max_remedies=MAX_REMEDIES):
+    """Refit the tasks of ``fit`` that fail the diagnostics gate, with the standard remedies.
+
+    Each failing task gets `inference.remedy.next_remedy` of its own failure (with the
+    emergence settings' acceptance already at its ceiling, that is another key, or twice the
+    warmup and draws); tasks with the same remedy are refitted together, with the key
+    ``fold_in(key, REMEDY_STREAM + attempt)``. A refit that passes the gate replaces the
+    task's draws, thinned to the batch's length when it drew more (`_thinned`: the stored
+    chains keep every second or fourth iteration); one that fails leaves the first draws and
+    its own verdict is the next remedy's starting point. At most ``max_remedies`` rounds, and
+    a refit is not started when the estimated time (the first batch's, scaled by the
+    iterations) would pass ``budget_s`` seconds since the first batch began.
+
+    Parameters
+    ----------
+    fit : EmergenceFit
+    sample : callable
+        ``sample(scores, config, key)`` returns an `EmergenceFit` of those scores' tasks.
+    key : jax.random key
+        The first batch's key.
+    first_took : float
+        Seconds the first batch took.
+
+    Returns
+    -------
+    EmergenceFit
+        ``fit`` with the remedied tasks' draws replaced and ``remedies`` (task: notes) set.
+    """
+    started = time.perf_counter() - first_took
+    verdicts = {task: _task_diagnostics(fit, task) for task in fit.tasks}
+    settings = {task: fit.config for task in fit.tasks}
+    notes, out_of_time = {}, set()
+    samples = {name: np.array(v) for name, v in fit.samples.items()}
+    stats = {name: np.array(v) for name, v in fit.stats.items()}
+    iterations = fit.config.num_warmup + fit.config.num_samples
+    for attempt in range(1, max_remedies + 1):
+        plans = {}
+        for task in fit.tasks:
+            step = None if task in out_of_time else next_remedy(verdicts[task], settings[task])
+            if step is not None:
+                plans.setdefault(step.config, []).append((task, step.reason))
+        for config, planned in plans.items():
+            estimate = first_took * (config.num_warmup + config.num_samples) / iterations
+            if time.perf_counter() - started + estimate > budget_s:
+                for task, reason in planned:
+                    notes.setdefault(task, []).append(
+                        f"not tried ({reason.split(':')[0]}): a refit would take about "
+                        f"{estimate:.0f} s, past the {budget_s:g} s budget")
+                    out_of_time.add(task)
+                continue
+            tasks = [task for task, _ in planned]
+            refit = sample(fit.scores.subset(np.isin(fit.scores.task, tasks)), config,
+                           jax.random.fold_in(key, REMEDY_STREAM + attempt))
+            factor = config.num_samples // fit.config.num_samples
+            for task, reason in planned:
+                verdicts[task], settings[task] = _task_diagnostics(refit, task), config
+                passed = verdicts[task].ok
+                notes.setdefault(task, []).append(
+                    f"{reason}; the gate {'passed' if passed else 'still failed'}")
+                if passed:
+                    i, j = fit.tasks.index(task), refit.tasks.index(task)
+                    for source, target in ((refit.samples, samples), (refit.stats, stats)):
+                        for name in target:
+                            target[name][i] = _thinned(source[name][j], factor, name)
+    fit.samples, fit.stats, fit.remedies = samples, stats, notes
+    fit._diagnostics = None  # the gate of the new draws
     return fit
 
 

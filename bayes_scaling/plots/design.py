@@ -15,10 +15,13 @@ With ``post``, ``grid`` and ``design`` as in `bayes_scaling.design`'s example (t
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .style import DATA_SHADE, PALETTE, new_axes
 
 __all__ = ["plot_design"]
+
+MAX_ISOFLOP_LINES = 6  # more distinct budgets (to a tenth of a decade) are drawn per half decade
 
 
 def plot_design(post, design, *, candidates=None, ax=None):
@@ -31,8 +34,8 @@ def plot_design(post, design, *, candidates=None, ax=None):
         The fit the design started from.
     design : Design
         From `bayes_scaling.design.propose_batch`.
-    candidates : pandas.DataFrame, optional
-        The candidates (N, D, C) it chose among; default: those of ``design.ranking``.
+    candidates : pandas.DataFrame or dict, optional
+        The candidates (N and D) it chose among; default: those of ``design.ranking``.
     ax : matplotlib.axes.Axes, optional
 
     Returns
@@ -43,7 +46,7 @@ def plot_design(post, design, *, candidates=None, ax=None):
     ax = new_axes(ax)
     k = post.flops_per_param_token
     runs = post.runs_table
-    candidates = design.ranking if candidates is None else candidates
+    candidates = pd.DataFrame(design.ranking if candidates is None else candidates)
     proposals, target = design.proposals, design.target
     ax.scatter(runs["N"], runs["D"], s=12, color=DATA_SHADE, edgecolor="none",
                label=f"fitted runs ({len(runs)})", zorder=2)
@@ -59,7 +62,11 @@ def plot_design(post, design, *, candidates=None, ax=None):
                label="target", zorder=4)
     every_n = np.concatenate([runs["N"], candidates["N"], [target["N"]]])
     n = np.geomspace(every_n.min() / 2, every_n.max() * 2, 50)
-    budgets = sorted(set(np.round(np.asarray(candidates["C"], float), 6)) | {target["C"]})
+    # A pool of real runs has almost as many budgets as runs, and a line each would hide them:
+    # then one line per half decade of the candidates' compute.
+    log_c = np.log10(k * candidates["N"].to_numpy(float) * candidates["D"].to_numpy(float))
+    steps = 10 if len(np.unique(np.round(log_c, 1))) <= MAX_ISOFLOP_LINES else 2
+    budgets = sorted(set(10 ** (np.round(log_c * steps) / steps)) | {target["C"]})
     for j, c in enumerate(budgets):
         ax.plot(n, c / (k * n), color="0.6", linewidth=0.8, linestyle=":", zorder=1,
                 label="isoFLOP lines N·D = C/k" if j == 0 else None)

@@ -310,6 +310,74 @@ def test_threshold_intervals_are_calibrated(mean, request):
     assert 0.80 <= rate <= 0.97
 
 
+# -- remedies ---------------------------------------------------------------------------------
+def _draws_fit(scores, config, offsets, seed):
+    """An EmergenceFit of ``scores``' tasks with synthetic draws: independent normal draws per
+    chain (they pass the gate), shifted by ``offsets[task]`` per chain (chains that disagree
+    fail it). Built without sampling, so the remedy logic is tested exactly."""
+    rng = np.random.default_rng(seed)
+    tasks, chains, draws = scores.tasks, config.num_chains, config.num_samples
+    shape = (len(tasks), chains, draws)
+    shift = np.array([offsets.get(t, 0.0) for t in tasks])[:, None, None] * np.arange(chains)[
+        None, :, None]
+    samples = {name: rng.normal(size=shape) + shift for name in ("height", "slope", "midpoint",
+                                                                 "logit_phi", "gamma")}
+    stats = {"diverging": np.zeros(shape, bool), "energy": rng.normal(size=shape),
+             "step_size": np.full(shape, 0.1), "n_steps": np.full(shape, 7)}
+    return EmergenceFit(mean="sigmoid", scale="N", scores=scores, tasks=tasks, axes=None,
+                        samples=samples, stats=stats, config=config)
+
+
+def test_remedies_refit_only_the_failing_tasks_and_keep_their_draws_when_they_pass():
+    from bayes_scaling.emergence.fit import remedy_tasks
+
+    scores, _ = simulate_scores(jax.random.key(0), num_tasks=3)
+    first = _draws_fit(scores, bs.SamplerConfig(num_warmup=300, num_samples=300),
+                       {"task1": 3.0}, seed=0)
+    assert first.check()["ok"].tolist() == [True, False, True]
+    kept = {name: np.array(v) for name, v in first.samples.items()}
+    calls, refits = [], []
+
+    def sample(chosen, config, key):
+        calls.append((chosen.tasks, config.num_samples))
+        refits.append(_draws_fit(chosen, config, {}, seed=1))
+        return refits[-1]
+
+    fit = remedy_tasks(first, sample, jax.random.key(0), first_took=1.0, budget_s=60)
+    assert calls == [(["task1"], 600)]  # R-hat and ESS: twice the warmup and draws, one task
+    assert fit.check()["ok"].all()
+    assert fit.samples["slope"].shape == kept["slope"].shape  # thinned back to 300 per chain
+    np.testing.assert_array_equal(fit.samples["slope"][1], refits[0].samples["slope"][0][:, 1::2])
+    np.testing.assert_array_equal(fit.samples["slope"][[0, 2]], kept["slope"][[0, 2]])
+    assert list(fit.remedies) == ["task1"] and fit.remedies["task1"][0].startswith(
+        "max R-hat") and fit.remedies["task1"][0].endswith(
+        "twice the warmup and draws (600 + 600 per chain); the gate passed")
+    assert fit.check()["remedies"].tolist() == ["", fit.remedies["task1"][0], ""]
+
+
+def test_thinning_keeps_every_divergence():
+    from bayes_scaling.emergence.fit import _thinned
+
+    diverging = np.zeros((2, 8), bool)
+    diverging[0, 2] = True  # dropped by thinning by 2 (the second of each pair is kept)...
+    thinned = _thinned(diverging, 2, "diverging")
+    assert thinned.shape == (2, 4) and thinned.sum() == 1 and thinned[0, 1]  # ...yet counted
+    np.testing.assert_array_equal(_thinned(np.arange(8.0)[None], 4, "energy"), [[3.0, 7.0]])
+
+
+def test_a_remedy_past_the_budget_is_not_started_and_said():
+    from bayes_scaling.emergence.fit import remedy_tasks
+
+    scores, _ = simulate_scores(jax.random.key(0), num_tasks=2)
+    first = _draws_fit(scores, bs.SamplerConfig(num_warmup=300, num_samples=300),
+                       {"task0": 3.0}, seed=0)
+    fit = remedy_tasks(first, lambda *a: pytest.fail("refitted past the budget"),
+                       jax.random.key(0), first_took=50.0, budget_s=60)
+    assert fit.remedies["task0"][0].startswith("not tried (max R-hat")
+    assert "past the 60 s budget" in fit.remedies["task0"][0]
+    assert not fit.check().set_index("task").loc["task0", "ok"]
+
+
 # -- CLI --------------------------------------------------------------------------------------
 def _cli(args, tmp_path, ok=True):
     """The console script; calls within one test share a compile cache (the second reuses the
@@ -340,11 +408,14 @@ def test_cli_table_json_and_at(tmp_path):
     frame = scores.to_frame()[["task", "N", "score", "chance"]]
     frame.to_csv(tmp_path / "scores.csv", index=False)
     args = ["emergence", "scores.csv", "--items", "500", "--at", "70B,400B", "--chains", "2",
-            "--warmup", "300", "--samples", "300"]
-    out = _cli(args, tmp_path)
+            "--warmup", "300", "--samples", "300", "--no-remedy"]
+    out = _cli(args, tmp_path, ok=False)
+    # chains this short may fail the gate: then the table comes all the same, with exit status 3
+    assert out.returncode == 0 or (out.returncode == 3 and "did not pass the diagnostics gate"
+                                   in out.stderr), out.stderr[-3000:]
     assert "N*_median" in out.stdout and "P(emerged by largest)" in out.stdout
     assert "p_emerged_by_7e+10" in out.stdout and "p_emerged_by_4e+11" in out.stdout
-    payload = json.loads(_cli(args + ["--json"], tmp_path).stdout)
+    payload = json.loads(_cli(args + ["--json"], tmp_path, ok=False).stdout)
     assert [row["task"] for row in payload["table"]] == ["task0", "task1"]
     assert {"N_star_median", "N_star_lo", "N_star_hi", "p_beyond_range"} <= set(payload["table"][0])
     assert len(payload["diagnostics"]) == 2

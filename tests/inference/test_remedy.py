@@ -25,8 +25,11 @@ def test_each_failure_gets_its_remedy():
     step = next_remedy(failed("4 divergent transitions", divergences=4), config)
     assert step.config.target_accept == 0.967 and "4 divergent transitions" in step.reason
     ceiling = dataclasses.replace(config, target_accept=0.99)
-    more = next_remedy(failed("4 divergent transitions", divergences=4), ceiling)
-    assert more.config.num_samples == 2000  # at 0.99 already: more draws instead
+    again = next_remedy(failed("4 divergent transitions", divergences=4), ceiling)
+    assert again.config == ceiling and "another key" in again.reason  # at 0.99 already
+    more = next_remedy(failed("4 divergent transitions", "min ESS 300 < 400", divergences=4),
+                       ceiling)
+    assert more.config.num_samples == 2000  # and the ESS too low: more draws
     lagging = next_remedy(failed("chain 2 adapted a step size 90x smaller than the median "
                                  "chain: ..."), config)
     assert lagging.config == config and "another key" in lagging.reason
