@@ -248,8 +248,8 @@ def plot(histories, path):
 def markdown(frame, digits=3):
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(f"{v:.{digits}g}" if isinstance(v, float) else str(v)
-                                       for v in row) + " |")
+        lines.append("| " + " | ".join(f"{v:.{digits}g}" if isinstance(v, float)
+                                       else str(v).replace("|", "\\|") for v in row) + " |")
     return "\n".join(lines)
 
 

@@ -350,6 +350,7 @@ def fit_emergence(scores, *, key, mean="sigmoid", scale="N", steps=None, loss_po
         it passes the gate (`remedy_tasks`). The remedies tried are in ``fit.remedies``.
         Default: on with the default settings, off with your own ``config``.
     remedy_budget_s : float
+        Wall time for the batch and its remedies together (`REMEDY_BUDGET_S`, 300 s).
 
     Returns
     -------
