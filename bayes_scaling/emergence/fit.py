@@ -77,7 +77,8 @@ SMALLEST_SCORES = 16
 # Wall time for a batch of tasks and its remedies together: more than a single loss fit's
 # (`inference.remedy.REMEDY_BUDGET_S`, 120 s), since each remedy's settings compile a sampler of
 # their own (20-35 s) and refit every task that needs it. On Pythia's 7 tasks the first batch
-# took 26 s and its remedies, doubling the iterations of 3 tasks, about 60 s more (2 cores).
+# took 26 s; with its remedies (3 of 7 tasks refitted, twice the iterations) 81 s in all, and
+# 63 s with another key (benchmarks/results/bench_defaults_cpu.md, 2 cores).
 REMEDY_BUDGET_S = 300.0
 DEFAULT_CONFIG = SamplerConfig(num_chains=4, num_warmup=1000, num_samples=1000,
                                target_accept=0.99, max_tree_depth=10)
