@@ -29,7 +29,7 @@ os.environ["XLA_FLAGS"] = with_small_loop_option(os.environ.get("XLA_FLAGS", "")
 
 # public name -> module that defines it: the everyday path from a runs table to a decision
 _EXPORTS = {
-    "Runs": "data", "load_runs": "data", "load_dataset": "datasets", "simulate": "datasets",
+    "Runs": "data", "load_runs": "data", "load_dataset": "datasets", "simulate": "simulation",
     "LAWS": "laws.registry", "make_law": "laws.registry",
     "fit": "api", "fit_pooled": "inference.pooled", "fit_many": "inference.batch",
     "SamplerConfig": "inference.sampler", "Posterior": "posterior",

@@ -1,4 +1,4 @@
-"""Public scaling-law datasets (found locally or downloaded and checked), and `simulate`.
+"""Public scaling-law datasets, found locally or downloaded and checked.
 
 The project ships no third-party data: several public files carry no redistribution license. A
 dataset is looked up, in order, in the ``data_dir`` argument, in the directory named by the
@@ -6,12 +6,13 @@ environment variable ``BAYES_SCALING_DATA`` (laid out as ``<dir>/<name>/<file>``
 ``../shared/datasets``), and in the user cache (``~/.cache/bayes_scaling``); with
 ``download=True`` it is fetched from its canonical source into the cache and its sha256 verified.
 
+This module imports no JAX, so a command that reads a file reports its mistakes at once.
+Simulated runs with known truth are in `simulation`.
+
 Example
 -------
->>> import jax
->>> runs = simulate(jax.random.key(0), num_runs=50)
->>> len(runs), runs.source
-(50, 'simulate(chinchilla)')
+>>> sorted(DATASETS)
+['chinchilla', 'chinchilla-epoch240']
 """
 
 from __future__ import annotations
@@ -23,15 +24,9 @@ import tempfile
 import urllib.request
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+from .data import load_runs
 
-from .data import Runs, load_runs
-from .laws.registry import get_law
-
-__all__ = ["Dataset", "DATASETS", "EPOCH_CHINCHILLA", "dataset_path", "load_dataset", "simulate",
-           "DATA_ENV"]
+__all__ = ["Dataset", "DATASETS", "EPOCH_CHINCHILLA", "dataset_path", "load_dataset", "DATA_ENV"]
 
 DATA_ENV = "BAYES_SCALING_DATA"
 
@@ -144,39 +139,3 @@ def load_dataset(name, data_dir=None, download=False, **kwargs):
     filters = [w for w in (spec.where, kwargs.get("where")) if w]
     options["where"] = " and ".join(filters) if filters else None
     return load_runs(path, **options)
-
-
-def simulate(key, *, num_runs=245, params=None, sigma=0.01, nu=5.0, law="chinchilla",
-             n_range=(5e7, 1.6e10), tokens_per_param=(2.0, 200.0), flops_per_param_token=6.0):
-    """Simulate a Chinchilla-like sweep with known truth.
-
-    Model sizes are log-uniform over ``n_range`` and tokens per parameter log-uniform over
-    ``tokens_per_param``; losses follow the law with Student-t noise (scale ``sigma``, ``nu``
-    degrees of freedom; ``nu=inf`` for Normal) on log-loss, as the default model assumes.
-
-    Parameters
-    ----------
-    key : jax.random key
-    num_runs : int
-    params : dict, optional
-        True parameters; Epoch AI's Chinchilla refit (`EPOCH_CHINCHILLA`) by default.
-
-    Returns
-    -------
-    Runs
-    """
-    law = get_law(law)
-    params = dict(EPOCH_CHINCHILLA if params is None else params)
-    k_n, k_ratio, k_noise = jax.random.split(key, 3)
-    log_n = jax.random.uniform(k_n, (num_runs,), minval=np.log(n_range[0]),
-                               maxval=np.log(n_range[1]))
-    log_ratio = jax.random.uniform(k_ratio, (num_runs,), minval=np.log(tokens_per_param[0]),
-                                   maxval=np.log(tokens_per_param[1]))
-    log_x = {"N": log_n, "D": log_n + log_ratio}
-    noise = sigma * (jax.random.normal(k_noise, (num_runs,)) if np.isinf(nu)
-                     else jax.random.t(k_noise, nu, (num_runs,)))
-    loss = jnp.exp(law.log_loss(params, log_x) + noise)
-    N, D = np.exp(np.asarray(log_x["N"], np.float64)), np.exp(np.asarray(log_x["D"], np.float64))
-    return Runs(N=N, D=D, C=flops_per_param_token * N * D, loss=np.asarray(loss, np.float64),
-                lines=np.arange(num_runs), source=f"simulate({law.name})",
-                flops_per_param_token=flops_per_param_token)

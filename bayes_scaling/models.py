@@ -16,7 +16,7 @@ Example
 -------
 >>> import jax, jax.numpy as jnp
 >>> from numpyro.infer import Predictive
->>> from bayes_scaling.datasets import simulate
+>>> from bayes_scaling.simulation import simulate
 >>> from bayes_scaling.laws.priors import default_priors
 >>> runs = simulate(jax.random.key(0), num_runs=20)
 >>> model = build_model("chinchilla", default_priors("chinchilla", runs))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import bayes_scaling.datasets as ds
+from bayes_scaling.simulation import simulate
 
 
 def test_lookup_through_environment_variable(datasets_dir, monkeypatch):
@@ -51,7 +52,7 @@ def test_download_with_wrong_sha256_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_simulate_design():
-    runs = ds.simulate(jax.random.key(0), num_runs=245)
+    runs = simulate(jax.random.key(0), num_runs=245)
     assert len(runs) == 245 and 5e7 <= runs.N.min() and runs.N.max() <= 1.6e10
     np.testing.assert_allclose(runs.C, 6 * runs.N * runs.D)
     ratio = runs.D / runs.N

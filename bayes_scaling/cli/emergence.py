@@ -42,11 +42,8 @@ def describe_scores(scores, args):
 
 
 def cmd_emergence(args):
-    import jax
-
     from ..data import parse_points
-    from ..emergence.fit import DEFAULT_CONFIG, check_threshold_options, fit_emergence, load_scores
-    from ..inference.sampler import batch_strategy
+    from ..emergence.data import load_scores
 
     scores = load_scores(args.scores, params=args.params_col, tokens=args.tokens_col,
                          flops=args.flops_col,
@@ -57,6 +54,12 @@ def cmd_emergence(args):
                          where=join_filters(args.where), units=units_from_args(args),
                          accept_units=args.accept_units)
     describe_scores(scores, args)
+    # The file's mistakes are reported above, before the second it takes to import JAX.
+    import jax
+
+    from ..emergence.fit import DEFAULT_CONFIG, check_threshold_options, fit_emergence
+    from ..inference.sampler import batch_strategy
+
     check_threshold_options(args.level, args.margin)  # before the fit, not after it
     at = parse_points(args.at, tokens=False)[0] if args.at else []
     scale_range = parse_range(args.range)

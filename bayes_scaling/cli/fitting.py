@@ -101,7 +101,8 @@ def demo_dir(requested):
 def cmd_demo(args):
     import jax
 
-    from ..datasets import EPOCH_CHINCHILLA, simulate
+    from ..datasets import EPOCH_CHINCHILLA
+    from ..simulation import simulate
     from ..prediction import forecast
 
     out_dir = demo_dir(args.out)

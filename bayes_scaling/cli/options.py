@@ -121,6 +121,7 @@ def join_filters(filters):
 def runs_from_args(args):
     """The runs named on the command line (a CSV or --dataset) and a short name for them."""
     from ..data import load_runs
+    from ..datasets import load_dataset
 
     if (args.runs is None) == (args.dataset is None):
         raise ValueError("give a runs CSV file or --dataset NAME (one of them)")
@@ -139,8 +140,6 @@ def runs_from_args(args):
     elif getattr(args, "pool", None):
         raise ValueError("--pool needs --group-col COLUMN (the column naming each run's group)")
     if args.dataset:
-        from ..datasets import load_dataset  # imports JAX (simulate): only when asked for
-
         runs = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
                             **options)
         return runs, args.dataset

@@ -18,7 +18,7 @@ leading fit axis, split over the devices (`batch_strategy`).
 Example
 -------
 >>> import jax
->>> from bayes_scaling.datasets import simulate
+>>> from bayes_scaling.simulation import simulate
 >>> from bayes_scaling.laws.priors import default_priors
 >>> runs = simulate(jax.random.key(0))
 >>> config = SamplerConfig(num_chains=4, num_warmup=500, num_samples=1000)

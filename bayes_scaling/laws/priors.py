@@ -127,7 +127,7 @@ def default_priors(law, runs, likelihood="student_t"):
 
     Examples
     --------
-    >>> from bayes_scaling.datasets import simulate
+    >>> from bayes_scaling.simulation import simulate
     >>> import jax
     >>> priors = default_priors("chinchilla", simulate(jax.random.key(0)))
     >>> sorted(priors)

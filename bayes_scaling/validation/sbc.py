@@ -30,7 +30,7 @@ import numpyro.distributions as dist
 import pandas as pd
 from numpyro.infer import Predictive
 
-from ..datasets import simulate
+from ..simulation import simulate
 from ..inference.sampler import SamplerConfig, sample_many
 from ..laws.registry import get_law
 from ..models import build_model, model_inputs

@@ -278,15 +278,18 @@ def test_typo_in_a_flag(tmp_path, cli_env):
 
 
 def test_an_input_error_comes_before_jax_is_imported(tmp_path, cli_env):
-    """A mistake in the runs file (here a misspelt loss column, and a unit mistake) is reported
+    """A mistake in the runs or scores file (a misspelt column, a unit mistake) is reported
     before JAX is imported, which takes a second: the process never imports it."""
     (tmp_path / "runs.csv").write_text("params,tokens,los\n1e8,2e9,3.1\n2e8,4e9,3.0\n")
     (tmp_path / "ppl.csv").write_text("params,tokens,loss\n1e8,2e9,31\n2e8,4e9,25\n4e8,8e9,20\n")
+    (tmp_path / "scores.csv").write_text("params,task,score\n0.1,a,0.3\n0.2,a,0.4\n0.4,a,0.5\n")
     check = ("import sys; from bayes_scaling.cli.main import main; "
-             "code = main(['fit', sys.argv[1], '--law', 'chinchilla']); "
-             "print(code, 'jax' in sys.modules)")
-    for name, message in (("runs.csv", "no loss column found"), ("ppl.csv", "perplexity")):
-        out = subprocess.run([sys.executable, "-c", check, name], env=cli_env, cwd=tmp_path,
+             "code = main(sys.argv[1:]); print(code, 'jax' in sys.modules)")
+    for argv, message in ((["fit", "runs.csv", "--law", "chinchilla"], "no loss column found"),
+                          (["fit", "ppl.csv", "--law", "chinchilla"], "perplexity"),
+                          (["emergence", "scores.csv"], "if they are in billions"),
+                          (["emergence", "scores.csv", "--score-col", "acc"], "'acc'")):
+        out = subprocess.run([sys.executable, "-c", check, *argv], env=cli_env, cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
         assert out.stdout.split() == ["2", "False"] and message in out.stderr, out.stderr
 

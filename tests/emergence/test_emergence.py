@@ -276,7 +276,7 @@ def test_emergence_fit_speaks_the_result_protocol(small_fit):
 @pytest.fixture(scope="module")
 def loss_posterior():
     """Stage one of loss-linked: a Chinchilla fit to 245 simulated runs at Epoch AI's refit."""
-    from bayes_scaling.datasets import simulate
+    from bayes_scaling.simulation import simulate
 
     return bs.fit(simulate(jax.random.key(7)), key=jax.random.key(8),
                   config=bs.SamplerConfig(num_chains=2, num_warmup=500, num_samples=1000))
