@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import tempfile
@@ -206,12 +207,20 @@ def replicated_log_loss(law, likelihood, samples, inputs, key):
     number of runs kept about 40 more (0.06 GB of resident memory a size, measured).
     """
     count = len(np.asarray(inputs[law.inputs[0]]))
-    params = {name: jax.numpy.asarray(value)[..., None] for name, value in samples.items()}
-    log_x = {name: jax.numpy.log(jax.numpy.asarray(pad_to(inputs[name], padded_size(count))))
+    log_x = {name: np.log(pad_to(np.asarray(inputs[name], np.float64), padded_size(count)))
              for name in law.inputs}
-    log_mean = law.log_loss(params, log_x)
-    draws = observation(likelihood, log_mean, params).sample(key)
+    draws = replicate(samples, log_x, key, law=law, likelihood=likelihood)
     return np.asarray(draws, np.float64)[..., :count]
+
+
+# One program: op by op, the law and the noise draws dispatched some 30 small programs
+# (1.4 s of a warm CLI fit's 10 s, measured).
+@functools.partial(jax.jit, static_argnames=("law", "likelihood"))
+def replicate(samples, log_x, key, *, law, likelihood):
+    """`replicated_log_loss` on padded inputs: draws of shape (chain, draw, padded runs)."""
+    params = {name: value[..., None] for name, value in samples.items()}
+    log_mean = law.log_loss(params, log_x)
+    return observation(likelihood, log_mean, params).sample(key)
 
 
 def posterior_idata(posterior, stats, loglik, runs, constant, attrs, dims=None, coords=None,
