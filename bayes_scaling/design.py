@@ -104,6 +104,13 @@ BANDS = ("observed", "expected")
 # of each draw's noise distribution (at (j + 1/2) / NOISE_NODES).
 NOISE_NODES = 20
 OBJECTIVES = ("width", "decision")
+# How a batch chooses its next run: the ranking table's column. "per-flop" is the default;
+# "gain" spends the budget on the most informative runs. On four real sweeps
+# (benchmarks/results/design_retrospective_cpu.md) "gain" did as well or better: at the full
+# budget on Porian's two sets, error 1.3% and 2.5% against 1.8% and 1.6%, 90% width 19%
+# against 26% and 24%; on Chinchilla at half the budget, width 13% with 9 runs against 16%
+# with 28. One retrospective per strategy and set: indications, not significant differences.
+RANKS = {"per-flop": "gain_per_flop", "gain": "gain"}
 # The decision objective's allocations: this many model sizes at the target's compute, log-spaced
 # from ALLOCATION_SPAN below the 0.1% quantile of the draws' optimal N* to as far above the 99.9%.
 ALLOCATION_GRID = 121
@@ -551,9 +558,10 @@ def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES,
 
 def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DEFAULT_OUTCOMES,
                   prob=0.9, band="observed", discrepancy="sweep", min_ess=MIN_ESS,
-                  objective="width"):
+                  objective="width", rank="per-flop"):
     """Choose up to ``count`` runs among ``candidates`` within ``budget`` FLOPs, greedily by
-    expected gain per FLOP, each conditioned on those chosen before (module docstring).
+    expected gain per FLOP (or by gain), each conditioned on those chosen before (module
+    docstring).
 
     Parameters are those of `rank_candidates`, and
 
@@ -561,6 +569,10 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
         Total compute of the batch (FLOPs); every chosen run fits what is left of it.
     count : int
         The most runs to propose.
+    rank : {"per-flop", "gain"}
+        Choose at each step the affordable run of largest expected gain per FLOP (default), or
+        of largest expected gain whatever it costs: when the whole budget will be spent anyway,
+        per FLOP is myopic (see `RANKS`).
 
     Returns
     -------
@@ -571,6 +583,8 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
         are still reported).
     """
     _check_options(post, outcomes, prob, min_ess, objective)
+    if rank not in RANKS:
+        raise ValueError(f"rank must be one of {tuple(RANKS)}, got {rank!r}")
     budget = _positive("the budget", budget)
     if int(count) != count or count < 1:
         raise ValueError(f"count must be a whole number >= 1, got {count!r}")
@@ -590,7 +604,7 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
                                        likelihood=likelihood, prob=prob, band=band,
                                        min_ess=min_ess, objective=objective)
         if ranking is None:
-            ranking = table.sort_values("gain_per_flop", ascending=False,
+            ranking = table.sort_values(RANKS[rank], ascending=False,
                                         kind="stable").reset_index(drop=True)
         open_ = ~chosen & (cands["C"] <= (budget - spent) * (1 + 1e-9))
         if not open_.any():
@@ -598,7 +612,7 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
                          f"{budget - spent:.3g} FLOPs left of the budget")
             break
         real = (table["gain"] > MIN_GAIN_Z * table["gain_se"]).to_numpy()
-        score = np.where(open_ & real, table["gain_per_flop"].to_numpy(), -np.inf)
+        score = np.where(open_ & real, table[RANKS[rank]].to_numpy(), -np.inf)
         best = int(np.argmax(score))
         if not np.isfinite(score[best]):
             what = ("lower the allocation's expected regret" if objective == "decision"

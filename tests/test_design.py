@@ -160,6 +160,33 @@ def test_greedy_batch_fits_the_budget_and_conditions_on_earlier_runs(sim_post, c
     assert len(design.ranking) == len(candidates)
 
 
+def test_ranking_by_gain_chooses_the_largest_affordable_gain_first(sim_post, candidates,
+                                                                   target):
+    """rank="gain": the first run is the affordable candidate of largest expected gain clear of
+    Monte-Carlo error, whatever its cost; per FLOP (the default) the one of largest gain per
+    FLOP. The same key gives both the same first ranking."""
+    budget = 3e21
+    by = {rank: propose_batch(sim_post, candidates, target=target, budget=budget,
+                              key=jax.random.key(4), count=1, band="expected", discrepancy=None,
+                              rank=rank) for rank in ("gain", "per-flop")}
+    ranking = by["gain"].ranking
+    pd.testing.assert_frame_equal(
+        ranking.sort_values(["N", "D"]).reset_index(drop=True),
+        by["per-flop"].ranking.sort_values(["N", "D"]).reset_index(drop=True))
+    assert ranking["gain"].is_monotonic_decreasing
+    assert by["per-flop"].ranking["gain_per_flop"].is_monotonic_decreasing
+    eligible = ranking[(ranking["C"] <= budget) & (ranking["gain"] > 2 * ranking["gain_se"])]
+    for rank, column in (("gain", "gain"), ("per-flop", "gain_per_flop")):
+        first = by[rank].proposals.iloc[0]
+        best = eligible.loc[eligible[column].idxmax()]
+        assert (first["N"], first["D"]) == pytest.approx((best["N"], best["D"]))
+    # on this grid the two rules disagree: the largest gain costs more than the best per FLOP
+    assert by["gain"].proposals["C"].iloc[0] > by["per-flop"].proposals["C"].iloc[0]
+    with pytest.raises(ValueError, match="rank must be one of"):
+        propose_batch(sim_post, candidates, target=target, budget=budget, key=jax.random.key(4),
+                      rank="cost")
+
+
 def test_decision_objective_proposes_runs_that_lower_the_regret(sim_post, candidates, target):
     design = propose_batch(sim_post, candidates, target=target, budget=3e21,
                            key=jax.random.key(5), count=2, band="expected", discrepancy=None,

@@ -51,16 +51,18 @@ def cmd_next(args):
     design = propose_batch(post, candidates, target=target, budget=budget,
                            key=jax.random.key(args.seed), count=args.count,
                            outcomes=args.outcomes, prob=args.prob, band=args.band,
-                           discrepancy=discrepancy, objective=args.objective)
+                           discrepancy=discrepancy, objective=args.objective,
+                           rank=args.rank)
     diagnostics = post.check()
+    per = " per FLOP" if args.rank == "per-flop" else ""
     point = f"N={target['N']:.3g}, D={target['D']:.3g} (C={target['C']:.3g} FLOP)"
     if args.objective == "decision":
-        what = (f"fall per FLOP of the expected regret of the compute-optimal allocation at "
+        what = (f"fall{per} of the expected regret of the compute-optimal allocation at "
                 f"{target['C']:.3g} FLOP (now {design.ranking['regret_before'].iloc[0]:.3g} "
                 f"in loss)")
         shown = [c if c != "width_after" else "regret_after" for c in PROPOSAL_COLUMNS]
     else:
-        what = (f"narrowing per FLOP of the {args.prob:.0%} interval of the {args.band} loss "
+        what = (f"narrowing{per} of the {args.prob:.0%} interval of the {args.band} loss "
                 f"at {point}; width now {design.width_now:.4g}")
         shown = PROPOSAL_COLUMNS
     title = (f"Greedy batch of up to {args.count} runs within {budget:.3g} FLOP, chosen by "
@@ -69,7 +71,8 @@ def cmd_next(args):
     emit_table(design.proposals if (args.json or args.csv) else design.proposals[shown], args,
                title=title,
                extra={"fit": args.fit, "method": design.method, "target": design.target,
-                      "budget": budget, "objective": args.objective, "band": args.band,
+                      "budget": budget, "objective": args.objective, "rank": args.rank,
+                      "band": args.band,
                       "prob": args.prob,
                       "width_now": design.width_now, "notes": design.notes,
                       "ranking": records(design.ranking),
@@ -78,7 +81,7 @@ def cmd_next(args):
         emit_table(design.ranking.head(RANKING_SHOWN)[
             ["N", "D", "C", shown[5], "gain", "gain_se", "gain_per_flop", "ess_ok"]], args,
             title=f"\nBest {min(RANKING_SHOWN, len(design.ranking))} of {len(design.ranking)} "
-                  f"candidates alone (before any is chosen), by gain per FLOP")
+                  f"candidates alone (before any is chosen), by gain{per}")
     for note in design.notes:
         to_stderr(f"note: {note}")
     if args.plot:
@@ -127,6 +130,11 @@ def add_commands(sub):
                     help="what a run should improve: the width of the target's interval "
                          "(default), or the expected regret of the compute-optimal allocation "
                          "at the target's compute")
+    nx.add_argument("--rank", default="per-flop", choices=("per-flop", "gain"),
+                    help="choose each run by expected gain per FLOP (default; cheap runs "
+                         "first) or by expected gain whatever it costs (spends the budget on "
+                         "the most informative runs: on real sweeps in retrospect as good or "
+                         "better when the whole budget will be spent)")
     add_discrepancy_flag(nx, "in the target's observed band")
     nx.add_argument("--seed", type=int, default=0)
     nx.add_argument("--plot", metavar="PATH",

@@ -55,6 +55,19 @@ def test_next_decision_objective(fit_file, in_process, capsys):
     assert "regret_after" in out
 
 
+def test_next_rank_by_gain(fit_file, in_process, capsys):
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "1e22",
+                       "--count", "2", "--rank", "gain", "--json", *QUICK]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["rank"] == "gain"
+    ranking = pd.DataFrame(payload["ranking"])
+    assert ranking["gain"].is_monotonic_decreasing
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "1e22",
+                       "--count", "1", "--rank", "gain", *QUICK]) == 0
+    out = capsys.readouterr().out
+    assert "chosen by expected narrowing of the 90% interval" in out and "by gain\n" in out
+
+
 def test_next_reads_candidates_from_a_file_and_draws_the_plan(fit_file, in_process, capsys,
                                                               tmp_path):
     points = tmp_path / "candidates.csv"
