@@ -227,8 +227,12 @@ def _one_chain(key, chain, data, model_args, *, spec, config):
                          lambda: jax.debug.callback(report, chain, i), lambda: None)
 
     kernel = {"builtin": sample_chain, "numpyro": numpyro_chain}[config.kernel]
+    # Jitted so that its trace is kept: the kernel evaluates the potential in ~20 places
+    # (initial step size, Laplace start, leapfrog, ...), and each would trace NumPyro's model
+    # again.
+    potential = jax.jit(lambda z: potential_energy(model, data, {}, unravel(z)))
     draws, stats = kernel(
-        k_run, flat, lambda z: potential_energy(model, data, {}, unravel(z)),
+        k_run, flat, potential,
         num_warmup=config.num_warmup, num_samples=config.num_samples,
         target_accept=config.target_accept, max_tree_depth=config.max_tree_depth,
         on_iteration=on_iteration)
