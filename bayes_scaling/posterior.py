@@ -383,6 +383,11 @@ class SweepResult:
     def _describe_items(self, table):
         return table
 
+    def replace_draws(self, samples, stats):
+        """Put other draws (and their per-draw statistics) in place, in this object: the gate
+        is computed again from them when next asked for (as after a remedy's refit)."""
+        self.samples, self.stats, self._diagnostics = samples, stats, None
+
     def diagnostics(self):
         """Deprecated name of `check` (0.1); goes in 0.3."""
         warnings.warn(f"{type(self).__name__}.diagnostics() is now .check(), as for Posterior; "

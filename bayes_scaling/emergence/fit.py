@@ -448,10 +448,11 @@ def remedy_tasks(fit, sample, key, first_took, budget_s=REMEDY_BUDGET_S,
     Each failing task gets `inference.remedy.next_remedy` of its own failure (with the
     emergence settings' acceptance already at its ceiling, that is another key, or twice the
     warmup and draws); tasks with the same remedy are refitted together, with the key
-    ``fold_in(key, REMEDY_STREAM + attempt)``. A refit that passes the gate replaces the
-    task's draws, thinned to the batch's length when it drew more (`_thinned`: the stored
-    chains keep every second or fourth iteration); one that fails leaves the first draws and
-    its own verdict is the next remedy's starting point. At most ``max_remedies`` rounds, and
+    ``fold_in(key, REMEDY_STREAM + attempt)`` (a second group of the same round folds in its
+    number too). A refit that passes the gate replaces the task's draws, thinned to the
+    batch's length when it drew more (`_thinned`: the stored chains keep every second or fourth
+    iteration); one that fails leaves the first draws and its own verdict is the next remedy's
+    starting point. At most ``max_remedies`` rounds, and
     a refit is not started when the estimated time (the first batch's, scaled by the
     iterations) would pass ``budget_s`` seconds since the first batch began.
 
@@ -483,7 +484,7 @@ def remedy_tasks(fit, sample, key, first_took, budget_s=REMEDY_BUDGET_S,
             step = None if task in out_of_time else next_remedy(verdicts[task], settings[task])
             if step is not None:
                 plans.setdefault(step.config, []).append((task, step.reason))
-        for config, planned in plans.items():
+        for group, (config, planned) in enumerate(plans.items()):
             estimate = first_took * (config.num_warmup + config.num_samples) / iterations
             if time.perf_counter() - started + estimate > budget_s:
                 for task, reason in planned:
@@ -493,8 +494,10 @@ def remedy_tasks(fit, sample, key, first_took, budget_s=REMEDY_BUDGET_S,
                     out_of_time.add(task)
                 continue
             tasks = [task for task, _ in planned]
+            # the round's key; a second group in the same round folds in its number
+            round_key = jax.random.fold_in(key, REMEDY_STREAM + attempt)
             refit = sample(fit.scores.subset(np.isin(fit.scores.task, tasks)), config,
-                           jax.random.fold_in(key, REMEDY_STREAM + attempt))
+                           jax.random.fold_in(round_key, group) if group else round_key)
             factor = config.num_samples // fit.config.num_samples
             for task, reason in planned:
                 verdicts[task], settings[task] = _task_diagnostics(refit, task), config
@@ -506,8 +509,8 @@ def remedy_tasks(fit, sample, key, first_took, budget_s=REMEDY_BUDGET_S,
                     for source, target in ((refit.samples, samples), (refit.stats, stats)):
                         for name in target:
                             target[name][i] = _thinned(source[name][j], factor, name)
-    fit.samples, fit.stats, fit.remedies = samples, stats, notes
-    fit._diagnostics = None  # the gate of the new draws
+    fit.replace_draws(samples, stats)
+    fit.remedies = notes
     return fit
 
 

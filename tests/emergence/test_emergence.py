@@ -355,6 +355,29 @@ def test_remedies_refit_only_the_failing_tasks_and_keep_their_draws_when_they_pa
     assert fit.check()["remedies"].tolist() == ["", fit.remedies["task1"][0], ""]
 
 
+def test_two_remedies_of_one_round_get_their_own_keys():
+    """One task fails R-hat (more draws), another only diverges (another key): two refits in
+    the first round, each with its own key, the first with the round's key."""
+    from bayes_scaling.emergence.fit import REMEDY_STREAM, remedy_tasks
+
+    scores, _ = simulate_scores(jax.random.key(0), num_tasks=2)
+    config = bs.SamplerConfig(num_warmup=300, num_samples=300, target_accept=0.99)
+    first = _draws_fit(scores, config, {"task0": 3.0}, seed=0)
+    first.stats["diverging"][1, 0, :5] = True
+    assert not first.check()["ok"].any()
+    keys = []
+
+    def sample(chosen, config, key):
+        keys.append(jax.random.key_data(key))
+        return _draws_fit(chosen, config, {}, seed=1)
+
+    fit = remedy_tasks(first, sample, jax.random.key(0), first_took=1.0, budget_s=60)
+    assert fit.check()["ok"].all() and len(keys) == 2
+    round_key = jax.random.fold_in(jax.random.key(0), REMEDY_STREAM + 1)
+    np.testing.assert_array_equal(keys[0], jax.random.key_data(round_key))
+    assert not np.array_equal(keys[0], keys[1])
+
+
 def test_thinning_keeps_every_divergence():
     from bayes_scaling.emergence.fit import _thinned
 
