@@ -80,7 +80,7 @@ def markdown_table(frame, digits=3):
     def cell(value):
         if isinstance(value, (float, np.floating)):
             return f"{value:.{digits}g}"
-        return str(value)
+        return str(value).replace("|", "\\|")   # Porian's set names hold '|'
     head = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
@@ -127,15 +127,16 @@ def thin(params, count):
     return {k: np.asarray(v)[pick] for k, v in params.items()}
 
 
-def fit_cut(vset, cutoff, key, resamples):
-    """Fit one cut; return the held-out runs' predictive ingredients for every method."""
+def fit_cut(vset, cutoff, key, resamples, law="chinchilla"):
+    """Fit one cut (with ``law``); return the held-out runs' predictive ingredients for every
+    method."""
     runs = vset.runs
     train, held = subset(runs, runs.C < cutoff), subset(runs, runs.C >= cutoff)
     k_fit, k_boot, k_pred = jax.random.split(key, 3)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in the table
-        post = bs.fit(train, key=k_fit)
+        post = bs.fit(train, key=k_fit, law=law)
     params = thin({k: np.asarray(v) for k, v in posterior_params(post).items()}, DRAWS)
     law = post.law
     log_x = {name: np.log(getattr(held, name)) for name in law.inputs}
@@ -178,8 +179,10 @@ def score(method, draws, log_density, cut):
     return pd.DataFrame(row)
 
 
-def bayes_method(method, cut, kappa, key):
-    """Scores of the posterior predictive widened by κ (one value per draw, or a number)."""
+def predictive_draws(cut, kappa, key):
+    """The posterior predictive widened by κ (one value per draw, or a number): draws of the
+    held-out runs' observed log-loss and each draw's log density of the observed values,
+    arrays of shape (draws, runs)."""
     count = cut["log_mean"].shape[0]
     kappa = np.broadcast_to(np.asarray(kappa, float), (count,))
     noise = {k: jnp.asarray(v)[:, None] for k, v in cut["noise"].items()}
@@ -187,7 +190,12 @@ def bayes_method(method, cut, kappa, key):
     dist = observation(cut["likelihood"], jnp.asarray(cut["log_mean"]), noise, scale)
     draws = np.asarray(dist.sample(key), np.float64)
     density = np.asarray(dist.log_prob(jnp.asarray(cut["y"])[None, :]), np.float64)
-    return score(method, draws, density, cut)
+    return draws, density
+
+
+def bayes_method(method, cut, kappa, key):
+    """Scores of the posterior predictive widened by κ (one value per draw, or a number)."""
+    return score(method, *predictive_draws(cut, kappa, key), cut)
 
 
 def huber_method(cut, key):
