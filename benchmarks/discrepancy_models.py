@@ -20,6 +20,11 @@ the library does not use, beside the one it does, without refitting anything:
   runs held out), w chosen for each scored dataset among `EVIDENCE_WEIGHTS` by the mean over
   the *other* datasets of their mean log predictive density: is there a better count than one,
   learned across sweeps as the field's κ is? The choices are printed and kept in the JSON.
+- ``plain + budget effect`` and ``default + budget effect``: structured residuals, an effect
+  shared by the runs of one compute budget (isoFLOP budgets share a schedule): its standard
+  deviation τ estimated from the training residuals by the method of moments
+  (`validation.budget_effect_sd`), and a held-out run, of a budget not fitted, gets a new
+  effect: τ² added to its predictive variance (without and with the default's κ).
 - ``huber-bootstrap``: the baseline.
 
 Every prior is learned leaving out the dataset scored, as in docs/validation.md. Run from the
@@ -114,7 +119,7 @@ def main(argv=None):
     with open(args.cuts, "rb") as f:
         saved = pickle.load(f)
     rows, cuts = saved["rows"], saved["cuts"]
-    if any("kappa_evidence_missing" not in row for row in rows):
+    if any("budget_sd" not in cut for cut in cuts):
         sys.exit("the cuts are from an older validation.py: rerun it with --save-cuts")
     table = pd.DataFrame(rows)
     table["relative"] = [relative_log_likelihood(c) for c in cuts]
@@ -154,6 +159,9 @@ def main(argv=None):
         parts = [validation.bayes_method(name, walk if name == "random-walk" else cut, kappa,
                                          k_draw).assign(distance=cut["distance"])
                  for name, kappa in kappas.items()]
+        parts += [validation.bayes_method(name, cut, kappa, k_draw, extra_sd=cut["budget_sd"])
+                  for name, kappa in (("plain + budget effect", 0.0),
+                                      ("default + budget effect", kappas["default"]))]
         parts.append(validation.huber_method(cut, k_huber))
         frames += [p.assign(set=row["set"], dataset=row["dataset"], target=row["target"])
                    for p in parts]

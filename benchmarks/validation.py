@@ -97,6 +97,19 @@ def budgets(C):
     return np.asarray(starts)
 
 
+def budget_effect_sd(C, residual, noise_var):
+    """The standard deviation of an effect shared by the runs of one compute budget, from the
+    training runs' residuals (observed minus the posterior mean law, log-loss): by the method of
+    moments, E[mean of budget b's residuals²] = τ² + noise variance / n_b. Zero when the
+    budgets' means vary no more than their noise (e.g. one run per budget)."""
+    starts = budgets(C)
+    group = np.searchsorted(starts, C * (1 + 1e-12), side="right") - 1
+    labels = np.unique(group)
+    means = np.array([residual[group == g].mean() for g in labels])
+    counts = np.array([np.sum(group == g) for g in labels])
+    return float(np.sqrt(max(0.0, np.mean(means ** 2 - noise_var / counts))))
+
+
 def cuts(runs):
     """The compute cutoffs of one set: for each target distance the budget boundary whose
     held-out median compute is closest to it (within a factor 1.5), without duplicates."""
@@ -147,7 +160,12 @@ def fit_cut(vset, cutoff, key, resamples, law="chinchilla"):
     distance = extrapolation_distance({"N": held.N, "D": held.D, "C": held.C},
                                       {"N": train.N, "D": train.D, "C": train.C})
     y = np.log(held.loss)
+    fitted = np.asarray(law.log_loss(expand, {name: jnp.asarray(np.log(getattr(train, name)))[
+        None, :] for name in law.inputs}), np.float64).mean(axis=0)
+    sigma, nu = np.median(noise["sigma"]), np.median(noise.get("nu", np.inf))
+    noise_var = sigma ** 2 * (nu / (nu - 2) if np.isfinite(nu) else 1.0)
     out = {"log_mean": log_mean, "noise": noise, "distance": distance, "y": y,
+           "budget_sd": budget_effect_sd(train.C, np.log(train.loss) - fitted, noise_var),
            "likelihood": post.likelihood, "gate": post.check(), "num_train": len(train),
            "fit_seconds": time.perf_counter() - start,
            "kappa_loglik": kappa_log_likelihood(log_mean, noise, distance, y,
@@ -179,23 +197,24 @@ def score(method, draws, log_density, cut):
     return pd.DataFrame(row)
 
 
-def predictive_draws(cut, kappa, key):
-    """The posterior predictive widened by κ (one value per draw, or a number): draws of the
-    held-out runs' observed log-loss and each draw's log density of the observed values,
-    arrays of shape (draws, runs)."""
+def predictive_draws(cut, kappa, key, extra_sd=0.0):
+    """The posterior predictive widened by κ (one value per draw, or a number), and by
+    ``extra_sd`` (e.g. a new budget's own effect): draws of the held-out runs' observed
+    log-loss and each draw's log density of the observed values, arrays of shape (draws, runs)."""
     count = cut["log_mean"].shape[0]
     kappa = np.broadcast_to(np.asarray(kappa, float), (count,))
     noise = {k: jnp.asarray(v)[:, None] for k, v in cut["noise"].items()}
-    scale = jnp.sqrt(noise["sigma"] ** 2 + (kappa[:, None] * cut["distance"][None, :]) ** 2)
+    scale = jnp.sqrt(noise["sigma"] ** 2 + (kappa[:, None] * cut["distance"][None, :]) ** 2
+                     + extra_sd ** 2)
     dist = observation(cut["likelihood"], jnp.asarray(cut["log_mean"]), noise, scale)
     draws = np.asarray(dist.sample(key), np.float64)
     density = np.asarray(dist.log_prob(jnp.asarray(cut["y"])[None, :]), np.float64)
     return draws, density
 
 
-def bayes_method(method, cut, kappa, key):
+def bayes_method(method, cut, kappa, key, extra_sd=0.0):
     """Scores of the posterior predictive widened by κ (one value per draw, or a number)."""
-    return score(method, *predictive_draws(cut, kappa, key), cut)
+    return score(method, *predictive_draws(cut, kappa, key, extra_sd), cut)
 
 
 def huber_method(cut, key):
