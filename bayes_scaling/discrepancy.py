@@ -45,7 +45,6 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 from scipy import special, stats
 
 from .inference.padding import pad_to, padded_size
@@ -348,19 +347,17 @@ def kappa_log_likelihood(log_mean, noise, distance, observed, *, likelihood,
     count = np.shape(observed)[-1]
     size = padded_size(count, smallest=HELD_OUT_BUCKET)
     noise = {k: jnp.asarray(v) for k, v in noise.items()}
-    # NumPyro's argument checks would wait on the device (0.9 s in all); the values come from
-    # a fit whose parameters are in their supports.
-    with numpyro.validation_enabled(False):
-        out = grid_log_likelihood(
-            jnp.asarray(pad_to(log_mean, size)), noise, jnp.asarray(pad_to(distance, size)),
-            jnp.asarray(pad_to(observed, size)), jnp.arange(size) < count,
-            jnp.exp(jnp.asarray(log_kappa)), likelihood=likelihood)
+    out = grid_log_likelihood(
+        jnp.asarray(pad_to(log_mean, size)), noise, jnp.asarray(pad_to(distance, size)),
+        jnp.asarray(pad_to(observed, size)), jnp.arange(size) < count,
+        jnp.exp(jnp.asarray(log_kappa)), likelihood=likelihood)
     return np.asarray(out, np.float64)
 
 
 # One program for the whole grid: op by op, the 121 values of κ dispatched 5 small programs each
-# (1.2 s of a warm CLI fit's 10 s, measured). lax.map, not vmap: the densities of one κ at a time
-# stay in memory (draws x runs), not those of the whole grid.
+# (1.2 s of a warm CLI fit's 10 s, measured), and NumPyro's argument checks waited on the device
+# (0.9 s; under jit it cannot check traced values). lax.map, not vmap: the densities of one κ at
+# a time stay in memory (draws x runs), not those of the whole grid.
 @functools.partial(jax.jit, static_argnames=("likelihood",))
 def grid_log_likelihood(log_mean, noise, distance, observed, mask, kappas, *, likelihood):
     """`kappa_log_likelihood` on padded arrays: ``mask`` marks the real runs."""
