@@ -18,10 +18,12 @@ Example
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 import tempfile
 import urllib.request
+import warnings
 from typing import NamedTuple
 
 from .data import load_runs
@@ -139,3 +141,13 @@ def load_dataset(name, data_dir=None, download=False, **kwargs):
     filters = [w for w in (spec.where, kwargs.get("where")) if w]
     options["where"] = " and ".join(filters) if filters else None
     return load_runs(path, **options)
+
+
+def __getattr__(name):
+    # 0.1's place of `simulate`, kept for one release; importing it here would import JAX.
+    if name == "simulate":
+        warnings.warn("bayes_scaling.datasets.simulate moved to bayes_scaling.simulation.simulate "
+                      "(also bayes_scaling.simulate); the old place goes in 0.3",
+                      DeprecationWarning, stacklevel=2)
+        return importlib.import_module(".simulation", __package__).simulate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

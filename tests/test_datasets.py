@@ -51,6 +51,14 @@ def test_download_with_wrong_sha256_leaves_nothing(tmp_path, monkeypatch):
     assert list(cache.iterdir()) == []
 
 
+def test_simulate_at_its_old_place_warns_and_is_the_same_function():
+    with pytest.warns(DeprecationWarning, match="moved to bayes_scaling.simulation.simulate"):
+        from bayes_scaling.datasets import simulate as old
+    assert old is simulate
+    with pytest.raises(AttributeError, match="no attribute 'simulat'"):
+        ds.simulat
+
+
 def test_simulate_design():
     runs = simulate(jax.random.key(0), num_runs=245)
     assert len(runs) == 245 and 5e7 <= runs.N.min() and runs.N.max() <= 1.6e10
