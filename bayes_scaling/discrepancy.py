@@ -54,6 +54,7 @@ __all__ = ["KappaDistribution", "SweepEvidence", "field_discrepancy", "resolve_d
            "fit_evidence",
            "extrapolation_distance", "compute_distance", "predictive", "predictive_noise",
            "kappa_log_likelihood", "learn_kappa_distribution", "update_kappa_distribution",
+           "grid_log_mass", "kappa_log_evidence",
            "spread_parts", "KAPPA_GRID", "LOG_KAPPA_GRID", "HELD_OUT_BUCKET",
            "FIELD_PRIOR_PATH"]
 
@@ -420,6 +421,44 @@ def learn_kappa_distribution(log_likelihoods, *, source=None, num_quantiles=200,
     return KappaDistribution(quantiles, {**(source or {}), **summary})
 
 
+def grid_log_mass(prior, log_kappa=LOG_KAPPA_GRID):
+    """The log of ``prior``'s mass in each cell of the grid of log κ (edges half-way between
+    grid values; below the first and above the last edge the mass goes to the end cells).
+
+    >>> import numpy as np
+    >>> mass = np.exp(grid_log_mass(KappaDistribution(np.geomspace(1e-3, 1e-1, 200))))
+    >>> round(float(mass.sum()), 6)
+    1.0
+    """
+    levels = (np.arange(len(prior.values)) + 0.5) / len(prior.values)
+    log_values = np.log(np.maximum(np.sort(prior.values), np.exp(log_kappa[0])))
+    edges = 0.5 * (log_kappa[1:] + log_kappa[:-1])
+    cdf = np.concatenate([[0.0], np.interp(edges, log_values, levels, left=0.0, right=1.0),
+                          [1.0]])
+    with np.errstate(divide="ignore"):
+        return np.log(np.diff(cdf))
+
+
+def kappa_log_evidence(prior, log_likelihood, log_kappa=LOG_KAPPA_GRID):
+    """log ∫ p(κ) exp(ℓ(κ)) dκ on the grid: how well a prior of κ explains a sweep's evidence
+    ℓ (`kappa_log_likelihood`), e.g. to weigh two laws by their internal backtests.
+
+    >>> import numpy as np
+    >>> prior = KappaDistribution(np.geomspace(1e-3, 1e-1, 200))
+    >>> round(kappa_log_evidence(prior, np.full(len(LOG_KAPPA_GRID), -2.0)), 6)
+    -2.0
+    """
+    return float(special.logsumexp(grid_log_mass(prior, log_kappa)
+                                   + _grid_values(log_likelihood, log_kappa)))
+
+
+def _grid_values(log_likelihood, log_kappa):
+    loglik = np.asarray(log_likelihood, float)
+    if loglik.shape != log_kappa.shape:
+        raise ValueError(f"log_likelihood must have shape {log_kappa.shape}, got {loglik.shape}")
+    return loglik
+
+
 def update_kappa_distribution(prior, log_likelihood, *, source=None, num_quantiles=200,
                               log_kappa=LOG_KAPPA_GRID):
     """κ of one sweep: a prior (e.g. the field's) updated by the sweep's own evidence.
@@ -451,18 +490,7 @@ def update_kappa_distribution(prior, log_likelihood, *, source=None, num_quantil
     >>> bool(small.quantile(0.95) < 4e-3)
     True
     """
-    loglik = np.asarray(log_likelihood, float)
-    if loglik.shape != log_kappa.shape:
-        raise ValueError(f"log_likelihood must have shape {log_kappa.shape}, got {loglik.shape}")
-    # The prior's mass in each grid cell (edges half-way between grid values; below the first
-    # and above the last edge the mass goes to the end cells).
-    levels = (np.arange(len(prior.values)) + 0.5) / len(prior.values)
-    log_values = np.log(np.maximum(np.sort(prior.values), np.exp(log_kappa[0])))
-    edges = 0.5 * (log_kappa[1:] + log_kappa[:-1])
-    cdf = np.concatenate([[0.0], np.interp(edges, log_values, levels, left=0.0, right=1.0),
-                          [1.0]])
-    with np.errstate(divide="ignore"):
-        log_post = np.log(np.diff(cdf)) + loglik
+    log_post = grid_log_mass(prior, log_kappa) + _grid_values(log_likelihood, log_kappa)
     weights = np.exp(log_post - special.logsumexp(log_post))
     cumulative = np.cumsum(weights)
     quantiles = np.exp(np.interp((np.arange(num_quantiles) + 0.5) / num_quantiles,

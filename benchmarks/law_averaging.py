@@ -49,19 +49,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import validation  # noqa: E402
 import validation_sets  # noqa: E402
 
-from bayes_scaling.discrepancy import LOG_KAPPA_GRID, update_kappa_distribution  # noqa: E402
+from bayes_scaling.discrepancy import (kappa_log_evidence,  # noqa: E402
+                                       update_kappa_distribution)
 
 OTHER_LAW = "kaplan"
-
-
-def log_evidence(field, loglik):
-    """log ∫ p(κ) exp(ℓ(κ)) dκ on the grid of log κ, p the field's κ (its equally weighted
-    values binned into the grid's cells)."""
-    edges = np.concatenate([[-np.inf], 0.5 * (LOG_KAPPA_GRID[1:] + LOG_KAPPA_GRID[:-1]),
-                            [np.inf]])
-    mass = np.histogram(np.log(np.maximum(field.values, np.exp(LOG_KAPPA_GRID[0]))), edges)[0]
-    with np.errstate(divide="ignore"):
-        return special.logsumexp(np.log(mass / mass.sum()) + np.asarray(loglik))
 
 
 def mixture_scores(cuts, weights, kappas, key, method):
@@ -112,9 +103,9 @@ def main(argv=None):
             kappa = field if evidence is None else update_kappa_distribution(field, evidence)
             kappas[name] = np.asarray(kappa.sample(k_kappa, len(c["log_mean"])))
             missing = evidence is None
-            log_w[name] = None if missing else log_evidence(field, evidence)
+            log_w[name] = None if missing else kappa_log_evidence(field, evidence)
             held = row["kappa_held_out"] if name == "chinchilla" else c["kappa_held_out"]
-            log_w_runs[name] = None if missing else log_evidence(field,
+            log_w_runs[name] = None if missing else kappa_log_evidence(field,
                                                                  np.asarray(evidence) * held)
             frames.append(validation.bayes_method(name, c, kappas[name], k_draw).assign(
                 set=row["set"], dataset=row["dataset"], target=row["target"]))

@@ -13,8 +13,9 @@ from scipy import stats
 import bayes_scaling as bs
 
 from bayes_scaling.discrepancy import (LOG_KAPPA_GRID, KappaDistribution, compute_distance,
-                                       extrapolation_distance, field_discrepancy,
-                                       kappa_log_likelihood, learn_kappa_distribution,
+                                       extrapolation_distance, field_discrepancy, grid_log_mass,
+                                       kappa_log_evidence, kappa_log_likelihood,
+                                       learn_kappa_distribution,
                                        predictive, resolve_discrepancy,
                                        update_kappa_distribution)
 from bayes_scaling.validation.backtest import estimate_discrepancy
@@ -228,3 +229,15 @@ def test_the_field_default_is_learned_and_says_where_from():
         resolve_discrepancy(-0.1)
     with pytest.raises(ValueError, match="'field', a number"):
         resolve_discrepancy("fields")
+
+
+def test_kappa_log_evidence_is_the_prior_mass_where_the_evidence_allows():
+    """An evidence that rules out every κ above 1e-2 (ℓ = 0 below, -1e9 above) has marginal
+    likelihood the prior's probability of κ below 1e-2: half, for a log-uniform prior on
+    1e-4 .. 1 (to the grid's resolution)."""
+    prior = KappaDistribution(np.geomspace(1e-4, 1.0, 2000))
+    allowed = np.where(LOG_KAPPA_GRID <= np.log(1e-2), 0.0, -1e9)
+    assert np.exp(kappa_log_evidence(prior, allowed)) == pytest.approx(0.5, abs=0.01)
+    assert np.exp(grid_log_mass(prior)).sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="log_likelihood must have shape"):
+        kappa_log_evidence(prior, np.zeros(3))
