@@ -163,6 +163,31 @@ class Runs:
         pick["extra"] = {name: values[keep] for name, values in self.extra.items()}
         return dataclasses.replace(self, **pick)
 
+    def extended(self, N, D, loss):
+        """These runs and further ones at (N, D) with their losses (C = k·N·D), as new `Runs`:
+        e.g. a run a design proposes, once trained. Runs with further inputs (U, D_i) or groups
+        need those too, so they are refused.
+
+        >>> runs = Runs(N=np.array([1e8]), D=np.array([2e9]), C=np.array([1.2e18]),
+        ...             loss=np.array([3.1]))
+        >>> runs.extended([1e9], [2e10], [2.6]).C.tolist()
+        [1.2e+18, 1.2e+20]
+        """
+        if self.extra or self.group is not None:
+            raise ValueError("extended adds runs of N and D only; these runs also have "
+                             f"{sorted(self.extra) or 'groups'}")
+        N, D, loss = (np.atleast_1d(np.asarray(v, np.float64)) for v in (N, D, loss))
+        if not N.shape == D.shape == loss.shape:
+            raise ValueError(f"N, D and loss must have one value per run, got shapes "
+                             f"{N.shape}, {D.shape} and {loss.shape}")
+        k = self.flops_per_param_token
+        lines = None if self.lines is None else np.concatenate(
+            [np.asarray(self.lines, object), [f"added {i + 1}" for i in range(len(N))]])
+        return dataclasses.replace(
+            self, N=np.concatenate([self.N, N]), D=np.concatenate([self.D, D]),
+            C=np.concatenate([self.C, k * N * D]), loss=np.concatenate([self.loss, loss]),
+            lines=lines)
+
     def to_frame(self):
         """The runs as a DataFrame with columns N, D, C, loss, the extra inputs (and group)."""
         frame = pd.DataFrame({"N": self.N, "D": self.D, "C": self.C, "loss": self.loss,

@@ -10,7 +10,10 @@ Preposterior analysis. For a candidate run (N, D) and the existing fit:
    of the data) of the simulated outcome. This is the posterior a full refit with the run added
    would give, up to importance-sampling error; the effective sample size of the weights
    (ESS = 1 / Σ w²) says how far it can be trusted (``ess_ok``), and
-   ``benchmarks/bench_design.py`` measures its agreement with full refits;
+   ``benchmarks/bench_design.py`` measures its agreement with full refits. Or, with
+   ``rank_candidates(..., refit=True)``, condition by refitting: every candidate x outcome is
+   one fit of one `fit_many` call (the fit's priors and sampler settings), the accelerator's
+   way; the table keeps the reweighted estimate of the same outcomes beside it;
 3. measure the target forecast's spread after it: the width of the central ``prob`` interval
    (90% by default) of the target's predicted loss, by weighted quantiles of the reweighted
    draws. The band is the forecast's ``"observed"`` one by default (noise and the
@@ -77,6 +80,7 @@ Example
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -86,6 +90,9 @@ import pandas as pd
 
 from .allocation import ALLOCATION_LAWS, optimal, optimal_allocation
 from .discrepancy import extrapolation_distance, resolve_discrepancy
+from .errors import ConvergenceWarning
+from .inference.batch import fit_many
+from .inference.sampler import SamplerConfig
 from .likelihood import noise_quantile, observation
 from .prediction import posterior_params, resolve_points
 
@@ -446,8 +453,20 @@ def _score(setup, log_w, cands, target, key, *, law, likelihood, prob, band, min
     widths, sds, regrets, ess, outcomes = _step(
         setup.params, setup.kappa, setup.z, setup.excess, log_w, inputs, setup.target_log_x,
         key, law=law, likelihood=likelihood, prob=prob, band=band)
+    table = _table(cands, now, (widths, sds, regrets), objective=objective,
+                   closed_form=setup.excess.shape[1] > 1)
+    ess = np.asarray(ess, np.float64)
+    table["ess_median"] = np.median(ess, axis=1)
+    table["ess_min"] = ess.min(axis=1)
+    table["ess_ok"] = (ess >= min_ess).mean(axis=1) >= ESS_OK_SHARE
+    return table, np.asarray(outcomes)
+
+
+def _table(cands, now, after, *, objective, closed_form):
+    """The ranking table from the width, log-loss sd and regret now (each per history) and
+    after each candidate (each (candidates, histories))."""
     now, sd_now, regret_now = (np.asarray(a, np.float64) for a in now)
-    widths, sds, regrets, ess = (np.asarray(a, np.float64) for a in (widths, sds, regrets, ess))
+    widths, sds, regrets = (np.asarray(a, np.float64) for a in after)
     num = widths.shape[1]
     # per history: common random numbers
     gains = (regret_now[None, :] - regrets if objective == "decision"
@@ -464,15 +483,41 @@ def _score(setup, log_w, cands, target, key, *, law, likelihood, prob, band, min
     table["sd_before"] = sd_now.mean()
     table["sd_after"] = sds.mean(axis=1)
     table["sd_after_se"] = (sds - sd_now[None, :]).std(axis=1, ddof=1) / np.sqrt(num)
-    closed_form = setup.excess.shape[1] > 1
     table["regret_before"] = regret_now.mean() if closed_form else np.nan
     table["regret_after"] = regrets.mean(axis=1) if closed_form else np.nan
     table["regret_after_se"] = ((regrets - regret_now[None, :]).std(axis=1, ddof=1)
                                 / np.sqrt(num)) if closed_form else np.nan
-    table["ess_median"] = np.median(ess, axis=1)
-    table["ess_min"] = ess.min(axis=1)
-    table["ess_ok"] = (ess >= min_ess).mean(axis=1) >= ESS_OK_SHARE
-    return table, np.asarray(outcomes)
+    return table
+
+
+def _refit(post, cands, outcomes, target, key, *, kappa, prob, band, config):
+    """What `_step` estimates by reweighting, by refitting instead: for each candidate (rows)
+    and simulated log-loss outcome (columns), the runs with that run added are fitted again
+    (one `fit_many` call, the fit's own priors and sampler settings unless ``config``), and
+    the target's interval measured on the refit's draws. Returns the width, log-loss sd and
+    regret after, each (candidates, outcomes), and each refit's gate (the same shape)."""
+    count, histories = outcomes.shape
+    runs = post.runs
+    sets = [runs.extended([cands["N"][i]], [cands["D"][i]], [np.exp(y)])
+            for i in range(count) for y in np.asarray(outcomes[i], np.float64)]
+    batch = fit_many(sets, key=key, law=post.law, priors=post.priors,
+                     likelihood=post.likelihood,
+                     config=config or SamplerConfig(**post.attrs["sampler"]))
+    after = np.empty((3, len(sets)))
+    with warnings.catch_warnings():
+        # `fit_many` has warned once; each refit's gate is in the table (``refit_gate_ok``).
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for j in range(len(sets)):
+            refit = batch[j]
+            setup = _setup(refit, target, jax.random.fold_in(key, j), kappa, band)
+            dtype = setup.params["sigma"].dtype
+            values = _width_now(setup.params, setup.kappa, setup.z, setup.excess,
+                                jnp.zeros((1, len(setup.z)), dtype), setup.target_log_x,
+                                jnp.asarray(_target_distance(setup.fitted, target), dtype),
+                                law=post.law, prob=prob, band=band)
+            after[:, j] = [float(v[0]) for v in values]
+    gates = np.asarray(batch.check()["ok"], bool)
+    return after.reshape(3, count, histories), gates.reshape(count, histories)
 
 
 def _as_candidates(candidates, k):
@@ -504,7 +549,8 @@ def _check_options(post, outcomes, prob, min_ess, objective):
 
 
 def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES, prob=0.9,
-                    band="observed", discrepancy="sweep", min_ess=MIN_ESS, objective="width"):
+                    band="observed", discrepancy="sweep", min_ess=MIN_ESS, objective="width",
+                    refit=False, config=None):
     """Score each candidate run by the expected narrowing of the target forecast (module
     docstring), best gain per FLOP first.
 
@@ -533,6 +579,12 @@ def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES,
         What the gain measures: the narrowing of the target's interval (``width``), or the
         fall of the expected regret of the compute-optimal allocation at the target's compute
         (``decision``; module docstring).
+    refit : bool
+        Condition on each simulated outcome by refitting the runs with it (all candidates x
+        outcomes in one `fit_many` call: an accelerator's work, or a CPU's for a few) instead
+        of reweighting the draws. The reweighted estimate stays in the table beside it.
+    config : SamplerConfig, optional
+        The refits' sampler settings (default: the fit's own).
 
     Returns
     -------
@@ -543,15 +595,35 @@ def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES,
         deviation of the target's log-loss, module docstring), ``regret_before``,
         ``regret_after``, ``regret_after_se`` (NaN for a law without a closed-form
         allocation), ``ess_median``, ``ess_min``, ``ess_ok``; sorted by ``gain_per_flop``.
+        With ``refit``, the ``_after`` columns and the gains are the refits', and
+        ``width_after_reweighted``, ``width_after_se_reweighted`` and ``gain_reweighted`` the
+        reweighting's estimates from the same outcomes, and ``refit_gate_ok`` the share of
+        refits that pass the gate.
     """
     _check_options(post, outcomes, prob, min_ess, objective)
     cands = _as_candidates(candidates, post.flops_per_param_token)
     k_setup, k_step = jax.random.split(key)
     setup = _setup(post, target, k_setup, discrepancy, band)
     log_w = jnp.zeros((int(outcomes), len(setup.z)), setup.params["sigma"].dtype)
-    table, _ = _score(setup, log_w, cands, target, k_step, law=post.law,
-                      likelihood=post.likelihood, prob=float(prob), band=band, min_ess=min_ess,
-                      objective=objective)
+    table, outcomes_drawn = _score(setup, log_w, cands, target, k_step, law=post.law,
+                                   likelihood=post.likelihood, prob=float(prob), band=band,
+                                   min_ess=min_ess, objective=objective)
+    if refit:
+        now = _width_now(setup.params, setup.kappa, setup.z, setup.excess, log_w,
+                         setup.target_log_x,
+                         jnp.asarray(_target_distance(setup.fitted, target),
+                                     setup.params["sigma"].dtype),
+                         law=post.law, prob=float(prob), band=band)
+        after, gates = _refit(post, cands, outcomes_drawn, target, jax.random.fold_in(key, 1),
+                              kappa=resolve_discrepancy(discrepancy, post), prob=float(prob),
+                              band=band, config=config)
+        refitted = _table(cands, now, after, objective=objective,
+                          closed_form=setup.excess.shape[1] > 1)
+        reweighted = table[["width_after", "width_after_se", "gain"]].add_suffix(
+            "_reweighted")
+        table = pd.concat([refitted, reweighted, table[["ess_median", "ess_min", "ess_ok"]]],
+                          axis=1)
+        table["refit_gate_ok"] = gates.mean(axis=1)
     return table.sort_values("gain_per_flop", ascending=False, kind="stable").reset_index(
         drop=True)
 

@@ -52,7 +52,7 @@ with warnings.catch_warnings():
 from .data import Runs
 from .errors import ConvergenceWarning
 from .inference.padding import pad_to, padded_size
-from .laws.priors import all_param_names, describe_prior
+from .laws.priors import all_param_names, describe_prior, parse_prior
 from .laws.registry import get_law
 from .likelihood import noise_param_names, observation
 
@@ -488,6 +488,16 @@ class Posterior:
     @property
     def flops_per_param_token(self):
         return float(self.idata.posterior.attrs["flops_per_param_token"])
+
+    @property
+    def priors(self):
+        """The priors of the fit, read back from its record (`laws.priors.parse_prior`; a
+        file keeps each number to four significant digits): to refit further runs under
+        the same priors, e.g. ``fit(runs, priors=post.priors)``."""
+        priors = {}
+        for name, text in self.attrs["priors"].items():
+            priors.update(parse_prior(f"{name}={text.removeprefix('fixed ')}"))
+        return priors
 
     # -- diagnostics ----------------------------------------------------------------------------
     def check(self):

@@ -5,7 +5,8 @@ refits, and a small simulation study of strategies.
     minutes on 2 CPU cores): a 250-run simulated Chinchilla sweep fitted with the default
     sampler settings (4 chains x 1000 draws), then `rank_candidates` of a 50-run isoFLOP grid
     with 64 outcomes each, first call (with compiling) and again (compiled), for the observed
-    band (field discrepancy) and the law's expected band; and `propose_batch` of 4 runs.
+    band (field discrepancy) and the law's expected band; 4 of them with 8 outcomes each
+    conditioned by refitting (``refit=True``: 32 fits); and `propose_batch` of 4 runs.
 (b) Agreement of the importance reweighting with a full refit: for a few candidates and a few
     outcomes each (drawn from the fit's posterior predictive), the target's 90% width after the
     run by reweighting (`reweighted_width`) and by refitting the 251 runs (`fit_many`, the same
@@ -14,16 +15,20 @@ refits, and a small simulation study of strategies.
 (c) Simulation study: from a small simulated sweep (40 runs, N <= 5e8) of the Chinchilla law
     at Epoch's parameters with Student-t noise and a drift (log-loss off the law by
     delta * log(C / 1e17), delta ~ Normal(0, 0.004) per sweep: a law that is not quite right),
-    each strategy spends a budget (4e20 FLOP) on runs from the same isoFLOP grid; the runs are
-    "trained" (drawn from the truth), the sweep refitted, and the forecast of the compute-optimal run at
+    each strategy spends a budget (4e20 FLOP) on runs from the same isoFLOP grid (the default
+    `candidate_grid`: lines at 4e20, 1e20, 2.5e19 and 6.25e18 FLOP); the runs are "trained"
+    (drawn from the truth), the sweep refitted, and the forecast of the compute-optimal run at
     1e23 FLOP scored against the truth: relative error of the median (expected band), width of
-    the observed and expected 90% intervals, coverage. Strategies: greedy design
-    (`propose_batch`, chosen before any is trained, at most 4 runs; by the width of the
-    observed band, the default, by the width of the law's expected band, and by the decision
-    objective), random affordable
-    candidates until the budget is spent, cheapest first until it is spent, and a fixed grid (4
-    runs on the isoFLOP line at a quarter of the budget). Means and standard errors over
-    repetitions; the compute each actually spent is reported (the design may stop early).
+    the observed and expected 90% intervals, coverage. Strategies:
+    - sequential design: `propose_batch` of one run (observed band, 32 outcomes), train it,
+      refit, again, until the budget is spent, the design finds no run worth its cost, or
+      6 runs; ranked by gain per FLOP (the default) or by largest gain (``rank="gain"``), by
+      the observed band (the default) or the law's expected band;
+    - one batch: `propose_batch` of up to 4 runs chosen before any is trained (per FLOP);
+    - random affordable candidates until the budget is spent; cheapest first until it is
+      spent; a fixed grid (4 runs on the isoFLOP line at a quarter of the budget).
+    Means and standard errors over repetitions; the compute each actually spent is reported
+    (a design may stop early). Every final set is refitted alike (one `fit_many` call).
 
 Timings share the machine with whatever else runs: the load average is printed and written.
 
@@ -62,16 +67,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 QUICK = bs.SamplerConfig(num_warmup=500, num_samples=1000, progress_bar=False)
 
 
-def add_runs(runs, N, D, loss):
-    """``runs`` with further runs appended (a new `Runs`)."""
-    N, D, loss = (np.atleast_1d(np.asarray(v, np.float64)) for v in (N, D, loss))
-    k = runs.flops_per_param_token
-    return Runs(N=np.concatenate([runs.N, N]), D=np.concatenate([runs.D, D]),
-                C=np.concatenate([runs.C, k * N * D]), loss=np.concatenate([runs.loss, loss]),
-                lines=np.arange(len(runs) + len(N)), source=runs.source,
-                flops_per_param_token=k)
-
-
 def timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -95,6 +90,13 @@ def part_speed(post, target):
                 band=band, discrepancy=discrepancy))
             rows.append({"what": f"rank 50 x 64, {band} band, {attempt}", "seconds": seconds,
                          "min_ess_median": float(table["ess_median"].min())})
+    # Conditioning by refitting: every candidate x outcome is a fit, a job for an accelerator;
+    # on a CPU only a few (four of the candidates, eight outcomes each: 32 fits).
+    table, seconds = timed(lambda: rank_candidates(
+        post, grid.iloc[::13], target=target, key=jax.random.key(8), outcomes=8,
+        band="observed", discrepancy="field", refit=True))
+    rows.append({"what": "rank 4 x 8 by refitting (32 fits of 251 runs), observed band",
+                 "seconds": seconds, "min_ess_median": float(table["ess_median"].min())})
     design, seconds = timed(lambda: propose_batch(
         post, grid, target=target, budget=1e22, key=jax.random.key(9), count=4, outcomes=64))
     rows.append({"what": "propose_batch of up to 4 from 50 x 64, observed band",
@@ -116,7 +118,7 @@ def part_agreement(post, runs, target, outcomes_per=3, null_refits=3):
     picks = np.asarray(jax.random.choice(jax.random.key(21), observed.shape[0],
                                          (outcomes_per,), replace=False))
     cases = [(i, float(observed[j, i])) for i in range(len(cands)) for j in picks]
-    datasets = [add_runs(runs, cands["N"][i], cands["D"][i], np.exp(y)) for i, y in cases]
+    datasets = [runs.extended(cands["N"][i], cands["D"][i], np.exp(y)) for i, y in cases]
     datasets += [runs] * null_refits
     priors = default_priors(post.law, runs, post.likelihood)
     with warnings.catch_warnings():
@@ -159,10 +161,13 @@ def forecast_width(post, target, discrepancy, quantity):
 
 
 # -- (c) simulation study ------------------------------------------------------------------------
-STRATEGIES = ("design (greedy)", "design (greedy), expected band", "design (greedy), decision",
-              "random", "cheapest first", "fixed isoFLOP grid")
+# Sequential designs refit after every run; the others choose their runs up front.
+STRATEGIES = ("design, sequential (per FLOP)", "design, sequential (largest gain)",
+              "design, sequential (largest gain), expected band",
+              "design, one batch (per FLOP)", "random", "cheapest first", "fixed isoFLOP grid")
 DRIFT_SD = 0.004  # nats of log-loss per e-fold of compute
 DRIFT_FROM = 1e17
+MAX_SEQUENTIAL_RUNS = 6  # a sequential design stops after this many runs
 
 
 def truth_log_loss(N, D, drift, k=6.0):
@@ -179,12 +184,46 @@ def train(N, D, drift, key):
     return np.exp(truth_log_loss(np.atleast_1d(N), np.atleast_1d(D), drift) + noise)
 
 
-def choose(strategy, post, grid, target, budget, key):
+def design_sequentially(strategy, post, runs, grid, target, budget, drift, key):
+    """Propose one run, train it, refit, and again, until the budget or the design stops.
+
+    Returns the runs added (N, D, C and the loss each was trained to) and the notes of the step
+    that stopped it."""
+    rank = "gain" if "largest gain" in strategy else "per-flop"
+    band = "expected" if "expected band" in strategy else "observed"
+    picked, losses, notes, spent = [], [], [], 0.0
+    open_ = np.ones(len(grid), bool)
+    for step in range(MAX_SEQUENTIAL_RUNS):
+        k_step, k_train, k_fit = jax.random.split(jax.random.fold_in(key, step), 3)
+        open_ &= grid["C"].to_numpy() <= (budget - spent) * (1 + 1e-9)
+        if not open_.any():
+            notes.append(f"budget spent after {step} run(s)")
+            break
+        design = propose_batch(post, grid[open_], target=target, budget=budget - spent,
+                               key=k_step, count=1, outcomes=32, rank=rank, band=band)
+        if not len(design.proposals):
+            notes += design.notes
+            break
+        run = design.proposals.iloc[0]
+        index = int(np.flatnonzero(open_ & np.isclose(grid["N"].to_numpy(), run["N"])
+                                   & np.isclose(grid["D"].to_numpy(), run["D"]))[0])
+        open_[index] = False
+        picked.append(index)
+        spent += float(run["C"])
+        losses.append(float(train(run["N"], run["D"], drift, k_train)[0]))
+        runs = runs.extended(run["N"], run["D"], losses[-1])
+        post = bs.fit(runs, key=k_fit, config=QUICK)
+    chosen = grid.iloc[picked][["N", "D", "C"]].assign(loss=losses)
+    chosen.attrs["notes"] = notes
+    return chosen
+
+
+def choose(strategy, post, runs, grid, target, budget, drift, key):
+    if strategy.startswith("design, sequential"):
+        return design_sequentially(strategy, post, runs, grid, target, budget, drift, key)
     if strategy.startswith("design"):
-        band = "expected" if "expected" in strategy else "observed"
-        objective = "decision" if "decision" in strategy else "width"
         design = propose_batch(post, grid, target=target, budget=budget, key=key, count=4,
-                               outcomes=32, band=band, objective=objective)
+                               outcomes=32)
         picked = design.proposals[["N", "D", "C"]].copy()
         picked.attrs["notes"] = design.notes
         return picked
@@ -218,10 +257,12 @@ def part_study(reps, budget=4e20, target_flops=1e23):
             warnings.simplefilter("ignore", ConvergenceWarning)
             post = bs.fit(start, key=k_fit, config=QUICK)
             grid = candidate_grid(post, budget)
-            picks = [choose(s, post, grid, target, budget, jax.random.fold_in(k_choose, j))
-                     for j, s in enumerate(STRATEGIES)]
-            sets = [add_runs(start, p["N"], p["D"], train(p["N"], p["D"], drift,
-                                                          jax.random.fold_in(k_train, j)))
+            picks = [choose(s, post, start, grid, target, budget, drift,
+                            jax.random.fold_in(k_choose, j)) for j, s in enumerate(STRATEGIES)]
+            # The sequential designs trained their runs as they went; the others' runs are
+            # trained now.
+            sets = [start.extended(p["N"], p["D"], p["loss"] if "loss" in p else train(
+                p["N"], p["D"], drift, jax.random.fold_in(k_train, j)))
                     if len(p) else start for j, p in enumerate(picks)]
             batch = bs.fit_many(sets, key=k_refit, config=QUICK)
             true_loss = float(np.exp(truth_log_loss(target["N"], target["D"], drift)))
