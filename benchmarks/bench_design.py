@@ -290,6 +290,22 @@ def part_study(reps, budget=4e20, target_flops=1e23):
     return table, summary.reset_index(), target
 
 
+def paired_with(table, baseline="fixed isoFLOP grid"):
+    """Each strategy against ``baseline`` on the same sweeps: the mean over repetitions of the
+    difference (strategy - baseline) and its standard error, per score."""
+    rows = []
+    for strategy in table["strategy"].unique():
+        if strategy == baseline:
+            continue
+        row = {"strategy": strategy}
+        for score in ("rel_error", "width_expected", "width_observed"):
+            wide = table.pivot(index="rep", columns="strategy", values=score)
+            diff = wide[strategy] - wide[baseline]
+            row[f"{score}_diff"], row[f"{score}_diff_se"] = diff.mean(), diff.sem()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def markdown(frame, digits=4):
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -334,7 +350,9 @@ def main(argv=None):
               "agreement_refit_seconds": refit_seconds,
               "study": None if study is None else json.loads(study.to_json(orient="records")),
               "study_summary": None if summary is None else json.loads(
-                  summary.to_json(orient="records"))}
+                  summary.to_json(orient="records")),
+              "study_paired_with_grid": None if study is None else json.loads(
+                  paired_with(study).to_json(orient="records"))}
     os.makedirs(args.out_dir, exist_ok=True)
     stem = os.path.join(args.out_dir, f"bench_design_{backend}")
     with open(stem + ".json", "w") as handle:
@@ -366,7 +384,10 @@ def main(argv=None):
         lines += ["", f"## (c) Simulation study ({args.reps} repetitions, means and standard "
                       f"errors; target: the true compute-optimal run at 1e23 FLOP, "
                       f"N={study_target['N']:.3g}, D={study_target['D']:.3g}; budget 4e20 FLOP)",
-                  "", markdown(summary)]
+                  "", markdown(summary), "",
+                  "Paired on the same sweeps, each strategy minus the fixed isoFLOP grid (mean "
+                  "over repetitions and its standard error; negative: smaller than the grid's):",
+                  "", markdown(paired_with(study))]
     with open(stem + ".md", "w") as handle:
         handle.write("\n".join(lines) + "\n")
     print("\n".join(lines[-12:]))
