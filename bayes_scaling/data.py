@@ -415,7 +415,9 @@ def apply_where(columns, frame, lines, where, source, what="runs", error=None):
             # A value that could not be read (NaN) does not decide: the row stays, and its
             # error is reported unless another condition drops it.
             known = ~np.isnan(columns[name])
-            keep &= ~known | _OPERATORS[op](np.where(known, columns[name], 0.0), parse_number(value))
+            keep &= ~known | _OPERATORS[op](np.where(known, columns[name], 0.0),
+                                            _filter_number(value, condition, columns, frame,
+                                                           error))
         elif name in frame.columns:
             cells = frame[name].astype(str).str.strip().to_numpy()
             if op in ("==", "!="):
@@ -423,7 +425,8 @@ def apply_where(columns, frame, lines, where, source, what="runs", error=None):
             else:
                 numbers = np.array([_number_or_error(c, name, line, source)
                                     for c, line in zip(cells, lines)])
-                keep &= _OPERATORS[op](numbers, parse_number(value))
+                keep &= _OPERATORS[op](numbers, _filter_number(value, condition, columns,
+                                                               frame, error))
         else:
             order = sorted(columns, key=lambda c: "N D C loss".split().index(c)
                            if c in ("N", "D", "C", "loss") else 4)
@@ -436,6 +439,20 @@ def apply_where(columns, frame, lines, where, source, what="runs", error=None):
     note = (f"dropped {len(dropped)} of {len(lines)} {what} not matching {where!r} "
             f"(lines {_line_ranges(dropped)})") if len(dropped) else ""
     return keep, note
+
+
+def _filter_number(value, condition, columns, frame, error):
+    """The number a filter compares with, or ``error`` naming the condition (and saying that
+    a filter cannot compare two columns, when the value is one)."""
+    if value in columns or value in frame.columns:
+        raise error(f"filter {condition!r}: {value!r} is a column; a filter compares a column "
+                    f"with a number (e.g. 'D > 1e10'), or with text by == and !=, not with "
+                    f"another column: to keep runs by a relation between columns, add a "
+                    f"column computed from them to the data")
+    try:
+        return parse_number(value)
+    except ValueError as err:
+        raise error(f"filter {condition!r}: {err}") from None
 
 
 def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=None,
@@ -547,6 +564,7 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     if all(name in columns for name in ("N", "D", "C")):
         _check_flops(columns, mapping, k, lines, source)
     _derive_sizes(columns, k)
+    notes += _repeated_data_note(frame, columns, {**mapping, **extra_map}, law)
     groups = _group_labels(frame, mapping.get("group"), lines, source)
     repeated = _repeated(columns, groups)
     if repeated.any() and not dedupe:
@@ -564,6 +582,31 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     for name in sorted(needs):
         runs.input(name, getattr(law, "name", law))  # a clear error for a missing column
     return runs
+
+
+def _repeated_data_note(frame, columns, claimed, law):
+    """A note when a column of unique tokens shows repeated data (D > U) that ``law`` (one
+    without U) would count as fresh tokens: the data-constrained law is the one that uses it.
+    Silent when the law uses U, none or several columns look like U, or no run repeats."""
+    if law is None or "U" in _law_inputs(law):
+        return ()
+    rest = frame.drop(columns=[c for c in claimed.values() if c in frame.columns])
+    try:
+        column = match_columns(rest, {}, {"U": INPUT_ALIASES["U"]}, _INPUT_FLAG, "",
+                               RunsError).get("U")
+    except RunsError:  # several columns look like U: no guess
+        return ()
+    if column is None:
+        return ()
+    unique = pd.to_numeric(rest[column], errors="coerce").to_numpy(np.float64)
+    repeated = columns["D"] > unique * (1 + 1e-9)  # NaN (unreadable) compares False
+    if not repeated.any():
+        return ()
+    name = getattr(law, "name", law)
+    return (f"column {column!r} looks like unique tokens (U): {int(repeated.sum())} of "
+            f"{len(repeated)} runs trained on more tokens than that (repeated data), which law "
+            f"{name!r} counts as fresh tokens; --law data_constrained uses U (API: "
+            f"law='data_constrained')",)
 
 
 def _without(frame, ignore, source):

@@ -121,10 +121,12 @@ def test_explicit_column_must_exist(tmp_path):
 
 @pytest.mark.parametrize("where, match", [
     ("loss <", "cannot read the filter"), ("size < 3", "unknown column 'size'; use N, D, C, loss"),
-    ("loss > 100", "keeps none"), ("loss < abc", "cannot read 'abc'")])
+    ("loss > 100", "keeps none"), ("loss < abc", "filter 'loss < abc': cannot read 'abc'"),
+    ("D > N", "filter 'D > N': 'N' is a column; .* not with another column"),
+    ("loss < step", "'step' is a column")])
 def test_bad_where(tmp_path, where, match):
-    path = write(tmp_path, "N,D,loss\n1e8,1e9,3\n")
-    with pytest.raises((RunsError, ValueError), match=match):
+    path = write(tmp_path, "N,D,step,loss\n1e8,1e9,5,3\n")
+    with pytest.raises(RunsError, match=match):
         load_runs(path, where=where)
 
 
@@ -337,3 +339,15 @@ def test_cli_refuses_a_unit_mistake_before_fitting_and_reads_the_declared_unit(t
     assert cli.main(["fit", str(path), "-o", str(tmp_path / "fit.nc")]) == 2
     assert "--params-unit B" in capsys.readouterr().err
     assert not (tmp_path / "fit.nc").exists()
+
+
+def test_a_unique_tokens_column_with_repeated_data_suggests_the_data_constrained_law():
+    frame = pd.DataFrame({"N": [1e8, 1e8, 1e9], "D": [2e9, 8e9, 2e10],
+                          "unique_tokens": [2e9, 2e9, 2e10], "loss": [3.2, 3.1, 2.7]})
+    (note,) = load_runs(frame, law="chinchilla").notes
+    assert "'unique_tokens'" in note and "1 of 3 runs" in note
+    assert "--law data_constrained" in note
+    # the law that uses U, or data that never repeats, or no law named: nothing to say
+    assert load_runs(frame, law="data_constrained").notes == ()
+    assert load_runs(frame.assign(unique_tokens=frame["D"]), law="chinchilla").notes == ()
+    assert load_runs(frame).notes == ()
