@@ -52,9 +52,12 @@ every run) gives the narrowest observed interval: 1.62 of the loss against the g
 against the grid's 2.5% (+1.5 ± 0.4 points). Ranked by the law's expected band, it is 2.9%
 (+0.4 ± 0.5: no difference measured), like random choice. Why: the design spends the budget on
 the single run at the budget, which moves the data's edge nearest the target. Under the model
-that narrows the forecast most. Four runs along one isoFLOP line instead show the valley, which
-corrects a drifting law better; the model cannot see that benefit, since the drift is not in
-it. Ranked by gain per FLOP (the default), the design spent a third of the budget and stopped:
+that narrows the forecast most. The study's drift depends on compute alone, so it is the same
+for every run of one isoFLOP line: the four runs of the grid's line show the valley's shape
+free of it, which corrects a drifting law better. The model cannot value that, since the drift
+is not in it (its discrepancy grows with the distance beyond the data, not along compute
+alone). When the law may drift with compute, keep an isoFLOP line in the plan beside what the
+design proposes. Ranked by gain per FLOP (the default), the design spent a third of the budget and stopped:
 no further run was worth its cost by more than its Monte-Carlo error.
 
 The target is a point (N, D) of the compute-optimal frontier: given only its compute, the
