@@ -25,6 +25,13 @@ the library does not use, beside the one it does, without refitting anything:
   deviation τ estimated from the training residuals by the method of moments
   (`validation.budget_effect_sd`), and a held-out run, of a budget not fitted, gets a new
   effect: τ² added to its predictive variance (without and with the default's κ).
+- ``plain + GP residuals`` and ``default + GP residuals``: correlated residuals over
+  (log N, log D), a Gaussian process fitted to the training residuals by maximum marginal
+  likelihood (`validation.residual_gp`; a plug-in, like the budget effect, not sampled with
+  the law): each held-out run's predictive is shifted by the process's mean there and
+  widened by its spread (without and with the default's κ). Beyond the training runs the
+  process reverts to no shift and to its amplitude: a stationary process has no trend to
+  extrapolate, so any growth of the error with distance must come from κ.
 - ``huber-bootstrap``: the baseline.
 
 Every prior is learned leaving out the dataset scored, as in docs/validation.md. Run from the
@@ -118,7 +125,7 @@ def main(argv=None):
     with open(args.cuts, "rb") as f:
         saved = pickle.load(f)
     rows, cuts = saved["rows"], saved["cuts"]
-    if any("budget_sd" not in cut for cut in cuts):
+    if any("budget_sd" not in cut or "gp" not in cut for cut in cuts):
         sys.exit("the cuts are from an older validation.py: rerun it with --save-cuts")
     table = pd.DataFrame(rows)
     table["relative"] = [relative_log_likelihood(c) for c in cuts]
@@ -161,6 +168,11 @@ def main(argv=None):
         parts += [validation.bayes_method(name, cut, kappa, k_draw, extra_sd=cut["budget_sd"])
                   for name, kappa in (("plain + budget effect", 0.0),
                                       ("default + budget effect", kappas["default"]))]
+        gp_mean, gp_sd = cut["gp"]
+        shifted = {**cut, "log_mean": cut["log_mean"] + gp_mean[None, :]}
+        parts += [validation.bayes_method(name, shifted, kappa, k_draw, extra_sd=gp_sd[None, :])
+                  for name, kappa in (("plain + GP residuals", 0.0),
+                                      ("default + GP residuals", kappas["default"]))]
         parts.append(validation.huber_method(cut, k_huber))
         frames += [p.assign(set=row["set"], dataset=row["dataset"], target=row["target"])
                    for p in parts]

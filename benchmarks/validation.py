@@ -49,6 +49,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy import optimize  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import validation_sets  # noqa: E402
@@ -95,6 +96,43 @@ def budgets(C):
         if value > starts[-1] * (1 + BUDGET_RTOL):
             starts.append(value)
     return np.asarray(starts)
+
+
+def residual_gp(train_x, residual, noise_var, held_x):
+    """Correlated residuals over (log N, log D): a Gaussian process with a squared-exponential
+    kernel fitted to the training runs' residuals (observed minus the posterior mean law,
+    log-loss), its amplitude and two length scales (in units of the training inputs' spread)
+    by maximum marginal likelihood with the fit's noise variance; returns the process's
+    predictive mean and standard deviation at the held-out inputs (noise excluded). Far from
+    the training runs the mean returns to 0 and the spread to the amplitude."""
+    centre, spread = train_x.mean(axis=0), train_x.std(axis=0) + 1e-12
+    a, b = (train_x - centre) / spread, (held_x - centre) / spread
+
+    def kernel(x1, x2, amplitude, lengths):
+        gap = (x1[:, None, :] - x2[None, :, :]) / lengths
+        return amplitude ** 2 * np.exp(-0.5 * np.sum(gap ** 2, axis=-1))
+
+    def solve(theta):
+        amplitude, lengths = np.exp(theta[0]), np.exp(theta[1:])
+        cov = kernel(a, a, amplitude, lengths) + (noise_var + 1e-10) * np.eye(len(a))
+        chol = np.linalg.cholesky(cov)
+        alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, residual))
+        return amplitude, lengths, chol, alpha
+
+    def negative_log_marginal(theta):
+        _, _, chol, alpha = solve(theta)
+        return 0.5 * residual @ alpha + np.sum(np.log(np.diag(chol)))
+
+    start = np.log([max(residual.std(), 1e-4), 1.0, 1.0])
+    bounds = [(np.log(1e-5), np.log(1.0)), (np.log(0.05), np.log(20.0)),
+              (np.log(0.05), np.log(20.0))]
+    theta = optimize.minimize(negative_log_marginal, start, method="L-BFGS-B",
+                              bounds=bounds).x
+    amplitude, lengths, chol, alpha = solve(theta)
+    cross = kernel(a, b, amplitude, lengths)
+    mean = cross.T @ alpha
+    v = np.linalg.solve(chol, cross)
+    return mean, np.sqrt(np.maximum(amplitude ** 2 - np.sum(v ** 2, axis=0), 0.0))
 
 
 def budget_effect_sd(C, residual, noise_var):
@@ -166,6 +204,9 @@ def fit_cut(vset, cutoff, key, resamples, law="chinchilla"):
     noise_var = sigma ** 2 * (nu / (nu - 2) if np.isfinite(nu) else 1.0)
     out = {"log_mean": log_mean, "noise": noise, "distance": distance, "y": y,
            "budget_sd": budget_effect_sd(train.C, np.log(train.loss) - fitted, noise_var),
+           "gp": residual_gp(np.log(np.stack([train.N, train.D], axis=1)),
+                             np.log(train.loss) - fitted, noise_var,
+                             np.log(np.stack([held.N, held.D], axis=1))),
            "likelihood": post.likelihood, "gate": post.check(), "num_train": len(train),
            "fit_seconds": time.perf_counter() - start,
            "kappa_loglik": kappa_log_likelihood(log_mean, noise, distance, y,
