@@ -57,8 +57,8 @@ for every run of one isoFLOP line: the four runs of the grid's line show the val
 free of it, which corrects a drifting law better. The model cannot value that, since the drift
 is not in it (its discrepancy grows with the distance beyond the data, not along compute
 alone). When the law may drift with compute, keep an isoFLOP line in the plan beside what the
-design proposes. Ranked by gain per FLOP (the default), the design spent a third of the budget and stopped:
-no further run was worth its cost by more than its Monte-Carlo error.
+design proposes. Ranked by gain per FLOP (the default), the design spent a third of the budget
+and stopped: no further run was worth its cost by more than its Monte-Carlo error.
 
 The target is a point (N, D) of the compute-optimal frontier: given only its compute, the
 posterior median of the compute-optimal allocation at that compute (Chinchilla's closed form,
