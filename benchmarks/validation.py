@@ -104,7 +104,9 @@ def residual_gp(train_x, residual, noise_var, held_x):
     log-loss), its amplitude and two length scales (in units of the training inputs' spread)
     by maximum marginal likelihood with the fit's noise variance; returns the process's
     predictive mean and standard deviation at the held-out inputs (noise excluded). Far from
-    the training runs the mean returns to 0 and the spread to the amplitude."""
+    the training runs the mean returns to 0 and the spread to the amplitude. The length scales
+    are bounded to 0.05-20 times the inputs' spread (a choice, not tuned): a long one lets the
+    mean carry a trend of the residuals some way beyond the runs."""
     centre, spread = train_x.mean(axis=0), train_x.std(axis=0) + 1e-12
     a, b = (train_x - centre) / spread, (held_x - centre) / spread
 
