@@ -36,6 +36,9 @@ the library does not use, beside the one it does, without refitting anything:
   meta-analysis from the corrected forecasts' errors (the default's κ was learned from the
   uncorrected ones, so adding the process to it counts the same error twice); no sweep update
   (the library's internal backtest scores uncorrected forecasts).
+- ``GP residuals + field + sweep``: that κ updated, as the default updates its own, by the
+  fit's internal backtest with its forecasts corrected too (`validation.gp_sweep_evidence`:
+  the process fitted to the internal training runs; one observation).
 - ``huber-bootstrap``: the baseline.
 
 Every prior is learned leaving out the dataset scored, as in docs/validation.md. Run from the
@@ -93,24 +96,6 @@ def relative_log_likelihood(cut, log_lambda=LOG_LAMBDA_GRID):
     return np.asarray(out)
 
 
-def gp_kappa_log_likelihood(cut, log_kappa=LOG_KAPPA_GRID):
-    """`discrepancy.kappa_log_likelihood` of the forecasts corrected by the residual process
-    (`validation.residual_gp`): mean shifted by its mean, spread sqrt(σ² + s² + (κd)²) with s
-    its spread at each run; the library's function has no per-run shift or spread."""
-    gp_mean, gp_sd = cut["gp"]
-    noise = {k: jnp.asarray(v)[:, None] for k, v in cut["noise"].items()}
-    base = noise["sigma"] ** 2 + jnp.asarray(gp_sd)[None, :] ** 2
-    distance = jnp.asarray(cut["distance"])[None, :]
-    mean = jnp.asarray(cut["log_mean"] + gp_mean[None, :])
-    out = []
-    for value in np.exp(log_kappa):
-        scale = jnp.sqrt(base + (value * distance) ** 2)
-        density = np.asarray(observation(cut["likelihood"], mean, noise, scale).log_prob(
-            jnp.asarray(cut["y"])), np.float64)
-        out.append((special.logsumexp(density, axis=0) - np.log(density.shape[0])).sum())
-    return np.asarray(out)
-
-
 def shared_drift_log_likelihood(cut, log_grid=LOG_KAPPA_GRID):
     """log p(held-out runs | κ) when they share one drift δ ~ Normal(0, κ) per e-fold: the
     integral over δ on an even grid (cell masses of the Normal, exact however narrow κ is),
@@ -147,7 +132,7 @@ def main(argv=None):
     with open(args.cuts, "rb") as f:
         saved = pickle.load(f)
     rows, cuts = saved["rows"], saved["cuts"]
-    if any("budget_sd" not in cut or "gp" not in cut for cut in cuts):
+    if any(name not in cut for cut in cuts for name in ("budget_sd", "gp", "gp_sweep_evidence")):
         sys.exit("the cuts are from an older validation.py: rerun it with --save-cuts")
     table = pd.DataFrame(rows)
     table["relative"] = [relative_log_likelihood(c) for c in cuts]
@@ -156,7 +141,7 @@ def main(argv=None):
     table["random_walk"] = [kappa_log_likelihood(w["log_mean"], w["noise"], w["distance"], w["y"],
                                                  likelihood=w["likelihood"]) for w in walks]
     table["shared"] = [shared_drift_log_likelihood(c) for c in cuts]
-    table["gp_kappa"] = [gp_kappa_log_likelihood(c) for c in cuts]
+    table["gp_kappa"] = [validation.gp_kappa_log_likelihood(c) for c in cuts]
     priors = {dataset: {
         "field": validation.learn(table, dataset),
         "relative": validation.learn(table, dataset, column="relative",
@@ -183,6 +168,10 @@ def main(argv=None):
             weighted.append(validation.bayes_method(
                 "default (weight w)", cut, np.asarray(kappa.sample(k_kappa, count)),
                 k_draw).assign(dataset=row["dataset"], target=row["target"], weight=weight))
+        gp_evidence = cut["gp_sweep_evidence"]
+        updated["GP residuals + field + sweep"] = (
+            prior["GP residuals + field"] if gp_evidence is None else
+            update_kappa_distribution(prior["GP residuals + field"], np.asarray(gp_evidence)))
         kappas = {name: np.asarray(distribution.sample(k_kappa, count))
                   for name, distribution in {**prior, **updated}.items()}
         kappas["relative"] = kappas["relative"] * np.asarray(cut["noise"]["sigma"])
@@ -198,7 +187,9 @@ def main(argv=None):
                   for name, kappa in (("plain + GP residuals", 0.0),
                                       ("default + GP residuals", kappas["default"]),
                                       ("GP residuals + field",
-                                       kappas["GP residuals + field"]))]
+                                       kappas["GP residuals + field"]),
+                                      ("GP residuals + field + sweep",
+                                       kappas["GP residuals + field + sweep"]))]
         parts.append(validation.huber_method(cut, k_huber))
         frames += [p.assign(set=row["set"], dataset=row["dataset"], target=row["target"])
                    for p in parts]

@@ -49,7 +49,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy import optimize  # noqa: E402
+from scipy import optimize, special  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import validation_sets  # noqa: E402
@@ -62,7 +62,8 @@ from bayes_scaling.discrepancy import (FIELD_PRIOR_PATH, LOG_KAPPA_GRID,  # noqa
 from bayes_scaling.errors import ConvergenceWarning  # noqa: E402
 from bayes_scaling.likelihood import observation  # noqa: E402
 from bayes_scaling.prediction import posterior_params  # noqa: E402
-from bayes_scaling.sweep_evidence import BUDGET_RTOL  # noqa: E402
+from bayes_scaling.laws.registry import get_law  # noqa: E402
+from bayes_scaling.sweep_evidence import BUDGET_RTOL, internal_forecast  # noqa: E402
 from bayes_scaling.validation.sbc import sbc  # noqa: E402
 from bayes_scaling.validation.baseline import bootstrap_predictive, huber_bootstrap  # noqa: E402
 from bayes_scaling.validation.scoring import crps, log_mean_density  # noqa: E402
@@ -137,6 +138,64 @@ def residual_gp(train_x, residual, noise_var, held_x):
     return mean, np.sqrt(np.maximum(amplitude ** 2 - np.sum(v ** 2, axis=0), 0.0))
 
 
+def gp_kappa_log_likelihood(cut, log_kappa=LOG_KAPPA_GRID):
+    """`discrepancy.kappa_log_likelihood` of forecasts corrected by the residual process
+    (``cut["gp"]``, `residual_gp`'s mean and spread at each held-out run): mean shifted by its
+    mean, spread sqrt(σ² + s² + (κd)²) with s its spread; the library's function has no per-run
+    shift or spread. ``cut`` has fit_cut's keys log_mean, noise, distance, y, likelihood."""
+    gp_mean, gp_sd = cut["gp"]
+    noise = {k: jnp.asarray(v)[:, None] for k, v in cut["noise"].items()}
+    base = noise["sigma"] ** 2 + jnp.asarray(gp_sd)[None, :] ** 2
+    distance = jnp.asarray(cut["distance"])[None, :]
+    mean = jnp.asarray(cut["log_mean"] + gp_mean[None, :])
+    out = []
+    for value in np.exp(log_kappa):
+        scale = jnp.sqrt(base + (value * distance) ** 2)
+        density = np.asarray(observation(cut["likelihood"], mean, noise, scale).log_prob(
+            jnp.asarray(cut["y"])), np.float64)
+        out.append((special.logsumexp(density, axis=0) - np.log(density.shape[0])).sum())
+    return np.asarray(out)
+
+
+def corrected_ingredients(post, train, held):
+    """Draws of the law at the ``held`` runs, their noise and distance beyond ``train``, the
+    observed log-loss, and the residual process fitted to ``train``: what `fit_cut` keeps, and
+    what `gp_kappa_log_likelihood` scores."""
+    params = thin({k: np.asarray(v) for k, v in posterior_params(post).items()}, DRAWS)
+    law = post.law
+    expand = {k: jnp.asarray(v)[:, None] for k, v in params.items()}
+
+    def law_at(runs):
+        return np.asarray(law.log_loss(expand, {name: jnp.asarray(np.log(getattr(runs, name)))[
+            None, :] for name in law.inputs}), np.float64)
+
+    noise = {k: params[k] for k in ("sigma", "nu") if k in params}
+    sigma, nu = np.median(noise["sigma"]), np.median(noise.get("nu", np.inf))
+    noise_var = sigma ** 2 * (nu / (nu - 2) if np.isfinite(nu) else 1.0)
+    residual = np.log(train.loss) - law_at(train).mean(axis=0)
+    return {"log_mean": law_at(held), "noise": noise, "y": np.log(held.loss),
+            "distance": extrapolation_distance({"N": held.N, "D": held.D, "C": held.C},
+                                               {"N": train.N, "D": train.D, "C": train.C}),
+            "likelihood": post.likelihood, "residual": residual, "noise_var": noise_var,
+            "gp": residual_gp(np.log(np.stack([train.N, train.D], axis=1)), residual, noise_var,
+                              np.log(np.stack([held.N, held.D], axis=1)))}
+
+
+def gp_sweep_evidence(train, key, law):
+    """The internal backtest of `sweep_evidence.kappa_evidence`, its forecasts corrected by the
+    residual process fitted to its own training runs: the mean over its held-out runs of their
+    log-likelihood on κ's grid (one observation, as the library counts it), or None when it
+    cannot be run or its fit fails the gate."""
+    try:
+        inner_train, inner_held, inner = internal_forecast(train, key=key, law=get_law(law))
+    except ValueError:
+        return None
+    if not inner.check().ok:
+        return None
+    ingredients = corrected_ingredients(inner, inner_train, inner_held)
+    return gp_kappa_log_likelihood(ingredients) / len(inner_held)
+
+
 def budget_effect_sd(C, residual, noise_var):
     """The standard deviation of an effect shared by the runs of one compute budget, from the
     training runs' residuals (observed minus the posterior mean law, log-loss): by the method of
@@ -190,29 +249,14 @@ def fit_cut(vset, cutoff, key, resamples, law="chinchilla"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in the table
         post = bs.fit(train, key=k_fit, law=law)
-    params = thin({k: np.asarray(v) for k, v in posterior_params(post).items()}, DRAWS)
-    law = post.law
-    log_x = {name: np.log(getattr(held, name)) for name in law.inputs}
-    expand = {k: jnp.asarray(v)[:, None] for k, v in params.items()}
-    log_mean = np.asarray(law.log_loss(expand, {k: jnp.asarray(v)[None, :]
-                                                for k, v in log_x.items()}), np.float64)
-    noise = {k: params[k] for k in ("sigma", "nu") if k in params}
-    distance = extrapolation_distance({"N": held.N, "D": held.D, "C": held.C},
-                                      {"N": train.N, "D": train.D, "C": train.C})
-    y = np.log(held.loss)
-    fitted = np.asarray(law.log_loss(expand, {name: jnp.asarray(np.log(getattr(train, name)))[
-        None, :] for name in law.inputs}), np.float64).mean(axis=0)
-    sigma, nu = np.median(noise["sigma"]), np.median(noise.get("nu", np.inf))
-    noise_var = sigma ** 2 * (nu / (nu - 2) if np.isfinite(nu) else 1.0)
-    out = {"log_mean": log_mean, "noise": noise, "distance": distance, "y": y,
-           "budget_sd": budget_effect_sd(train.C, np.log(train.loss) - fitted, noise_var),
-           "gp": residual_gp(np.log(np.stack([train.N, train.D], axis=1)),
-                             np.log(train.loss) - fitted, noise_var,
-                             np.log(np.stack([held.N, held.D], axis=1))),
-           "likelihood": post.likelihood, "gate": post.check(), "num_train": len(train),
-           "fit_seconds": time.perf_counter() - start,
-           "kappa_loglik": kappa_log_likelihood(log_mean, noise, distance, y,
-                                                likelihood=post.likelihood)}
+    out = corrected_ingredients(post, train, held)
+    out.update(budget_sd=budget_effect_sd(train.C, out.pop("residual"), out.pop("noise_var")),
+               gate=post.check(), num_train=len(train),
+               fit_seconds=time.perf_counter() - start,
+               kappa_loglik=kappa_log_likelihood(out["log_mean"], out["noise"],
+                                                 out["distance"], out["y"],
+                                                 likelihood=post.likelihood),
+               gp_sweep_evidence=gp_sweep_evidence(train, jax.random.fold_in(k_fit, 1), law))
     boot = huber_bootstrap(train, key=k_boot, num_resamples=resamples)
     expected, _ = bootstrap_predictive(boot, held.N, held.D, key=k_pred)
     out["huber"] = {"expected": np.asarray(expected, np.float64),
