@@ -85,15 +85,9 @@ EVIDENCE_WEIGHTS = (1, 2, 3, 4, 6, 8, 12, 16)   # observations the internal back
 def relative_log_likelihood(cut, log_lambda=LOG_LAMBDA_GRID):
     """`discrepancy.kappa_log_likelihood` with κ = λ·σ of each draw (spread σ·sqrt(1 + (λd)²)),
     on a grid of λ: the library's function takes one κ for every draw, so it cannot."""
-    noise = {k: jnp.asarray(v)[:, None] for k, v in cut["noise"].items()}
-    distance = jnp.asarray(cut["distance"])[None, :]
-    out = []
-    for value in np.exp(log_lambda):
-        scale = noise["sigma"] * jnp.sqrt(1 + (value * distance) ** 2)
-        density = np.asarray(observation(cut["likelihood"], jnp.asarray(cut["log_mean"]), noise,
-                                         scale).log_prob(jnp.asarray(cut["y"])), np.float64)
-        out.append((special.logsumexp(density, axis=0) - np.log(density.shape[0])).sum())
-    return np.asarray(out)
+    return validation.log_likelihood_on_grid(
+        cut, np.exp(log_lambda),
+        lambda value, noise, distance: noise["sigma"] * jnp.sqrt(1 + (value * distance) ** 2))
 
 
 def shared_drift_log_likelihood(cut, log_grid=LOG_KAPPA_GRID):

@@ -138,23 +138,34 @@ def residual_gp(train_x, residual, noise_var, held_x):
     return mean, np.sqrt(np.maximum(amplitude ** 2 - np.sum(v ** 2, axis=0), 0.0))
 
 
-def gp_kappa_log_likelihood(cut, log_kappa=LOG_KAPPA_GRID):
-    """`discrepancy.kappa_log_likelihood` of forecasts corrected by the residual process
-    (``cut["gp"]``, `residual_gp`'s mean and spread at each held-out run): mean shifted by its
-    mean, spread sqrt(σ² + s² + (κd)²) with s its spread; the library's function has no per-run
-    shift or spread. ``cut`` has fit_cut's keys log_mean, noise, distance, y, likelihood."""
-    gp_mean, gp_sd = cut["gp"]
+def log_likelihood_on_grid(cut, values, scale_at, mean=None):
+    """Per value of a grid, Σ over held-out runs of log mean over draws of the predictive
+    density, with the spread ``scale_at(value, noise, distance)`` (noise parameters of shape
+    (draws, 1), distances (1, runs)) and the law's ``mean`` (default: the cut's log_mean).
+    For spreads `discrepancy.kappa_log_likelihood` (one κ for every draw and run) cannot take."""
     noise = {k: jnp.asarray(v)[:, None] for k, v in cut["noise"].items()}
-    base = noise["sigma"] ** 2 + jnp.asarray(gp_sd)[None, :] ** 2
     distance = jnp.asarray(cut["distance"])[None, :]
-    mean = jnp.asarray(cut["log_mean"] + gp_mean[None, :])
+    mean = jnp.asarray(cut["log_mean"] if mean is None else mean)
     out = []
-    for value in np.exp(log_kappa):
-        scale = jnp.sqrt(base + (value * distance) ** 2)
-        density = np.asarray(observation(cut["likelihood"], mean, noise, scale).log_prob(
+    for value in values:
+        density = np.asarray(observation(cut["likelihood"], mean, noise,
+                                         scale_at(value, noise, distance)).log_prob(
             jnp.asarray(cut["y"])), np.float64)
         out.append((special.logsumexp(density, axis=0) - np.log(density.shape[0])).sum())
     return np.asarray(out)
+
+
+def gp_kappa_log_likelihood(cut, log_kappa=LOG_KAPPA_GRID):
+    """κ's log-likelihood on its grid for forecasts corrected by the residual process
+    (``cut["gp"]``, `residual_gp`'s mean and spread s at each held-out run): mean shifted by its
+    mean, spread sqrt(σ² + s² + (κd)²). ``cut`` has fit_cut's keys."""
+    gp_mean, gp_sd = cut["gp"]
+    extra = jnp.asarray(gp_sd)[None, :] ** 2
+    return log_likelihood_on_grid(
+        cut, np.exp(log_kappa),
+        lambda kappa, noise, distance: jnp.sqrt(noise["sigma"] ** 2 + extra
+                                                + (kappa * distance) ** 2),
+        mean=cut["log_mean"] + gp_mean[None, :])
 
 
 def corrected_ingredients(post, train, held):
