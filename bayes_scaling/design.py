@@ -455,7 +455,8 @@ def _target_distance(fitted, target):
 
 def _score(setup, log_w, cands, target, key, *, law, likelihood, prob, band, min_ess,
            objective):
-    """Width now (per history), the candidates' widths after, their ESS and outcomes."""
+    """The ranking table (widths now and after, ESS), the simulated outcomes and the width,
+    log-loss sd and regret now (per history)."""
     dtype = setup.params["sigma"].dtype
     now = _width_now(setup.params, setup.kappa, setup.z, setup.excess, log_w,
                      setup.target_log_x, jnp.asarray(_target_distance(setup.fitted, target),
@@ -470,7 +471,7 @@ def _score(setup, log_w, cands, target, key, *, law, likelihood, prob, band, min
     table["ess_median"] = np.median(ess, axis=1)
     table["ess_min"] = ess.min(axis=1)
     table["ess_ok"] = (ess >= min_ess).mean(axis=1) >= ESS_OK_SHARE
-    return table, np.asarray(outcomes)
+    return table, np.asarray(outcomes), now
 
 
 def _table(cands, now, after, *, objective, closed_form):
@@ -616,15 +617,10 @@ def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES,
     k_setup, k_step = jax.random.split(key)
     setup = _setup(post, target, k_setup, discrepancy, band)
     log_w = jnp.zeros((int(outcomes), len(setup.z)), setup.params["sigma"].dtype)
-    table, outcomes_drawn = _score(setup, log_w, cands, target, k_step, law=post.law,
-                                   likelihood=post.likelihood, prob=float(prob), band=band,
-                                   min_ess=min_ess, objective=objective)
+    table, outcomes_drawn, now = _score(setup, log_w, cands, target, k_step, law=post.law,
+                                        likelihood=post.likelihood, prob=float(prob),
+                                        band=band, min_ess=min_ess, objective=objective)
     if refit:
-        now = _width_now(setup.params, setup.kappa, setup.z, setup.excess, log_w,
-                         setup.target_log_x,
-                         jnp.asarray(_target_distance(setup.fitted, target),
-                                     setup.params["sigma"].dtype),
-                         law=post.law, prob=float(prob), band=band)
         after, gates = _refit(post, cands, outcomes_drawn, target, jax.random.fold_in(key, 1),
                               kappa=resolve_discrepancy(discrepancy, post), prob=float(prob),
                               band=band, config=config)
@@ -682,10 +678,10 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
     chosen, rows, notes, ranking = np.zeros(len(cands["C"]), bool), [], [], None
     spent = 0.0
     for step in range(int(count)):
-        table, outcomes_drawn = _score(setup, log_w, cands, target,
-                                       jax.random.fold_in(k_steps, step), law=law,
-                                       likelihood=likelihood, prob=prob, band=band,
-                                       min_ess=min_ess, objective=objective)
+        table, outcomes_drawn, _ = _score(setup, log_w, cands, target,
+                                          jax.random.fold_in(k_steps, step), law=law,
+                                          likelihood=likelihood, prob=prob, band=band,
+                                          min_ess=min_ess, objective=objective)
         if ranking is None:
             ranking = table.sort_values(RANKS[rank], ascending=False,
                                         kind="stable").reset_index(drop=True)
