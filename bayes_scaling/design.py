@@ -678,6 +678,15 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
     chosen, rows, notes, ranking = np.zeros(len(cands["C"]), bool), [], [], None
     spent = 0.0
     for step in range(int(count)):
+        # Checked before scoring (no step is scored for nothing); never at the first step,
+        # since the cheapest candidate fits the budget.
+        left = budget - spent
+        open_ = ~chosen & (cands["C"] <= left * (1 + 1e-9))
+        if not open_.any():
+            notes.append(f"stopped after {step} run(s): " + (
+                "the budget is spent" if left <= budget * 1e-9 else
+                f"no other candidate fits the {left:.3g} FLOPs left of the budget"))
+            break
         table, outcomes_drawn, _ = _score(setup, log_w, cands, target,
                                           jax.random.fold_in(k_steps, step), law=law,
                                           likelihood=likelihood, prob=prob, band=band,
@@ -685,11 +694,6 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
         if ranking is None:
             ranking = table.sort_values(RANKS[rank], ascending=False,
                                         kind="stable").reset_index(drop=True)
-        open_ = ~chosen & (cands["C"] <= (budget - spent) * (1 + 1e-9))
-        if not open_.any():
-            notes.append(f"stopped after {step} run(s): no other candidate fits the "
-                         f"{budget - spent:.3g} FLOPs left of the budget")
-            break
         real = (table["gain"] > MIN_GAIN_Z * table["gain_se"]).to_numpy()
         score = np.where(open_ & real, table[RANKS[rank]].to_numpy(), -np.inf)
         best = int(np.argmax(score))

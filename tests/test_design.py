@@ -162,6 +162,15 @@ def test_greedy_batch_fits_the_budget_and_conditions_on_earlier_runs(sim_post, c
     assert len(design.ranking) == len(candidates)
 
 
+def test_a_batch_that_spends_the_whole_budget_says_so(sim_post, target):
+    near = pd.DataFrame([NEAR])
+    budget = float(6 * near["N"].iloc[0] * near["D"].iloc[0])  # the one run costs it all
+    design = propose_batch(sim_post, near, target=target, budget=budget, key=jax.random.key(4),
+                           count=2, band="expected", discrepancy=None)
+    assert len(design.proposals) == 1
+    assert "stopped after 1 run(s): the budget is spent" in design.notes
+
+
 def test_ranking_by_gain_chooses_the_largest_affordable_gain_first(sim_post, candidates,
                                                                    target):
     """rank="gain": the first run is the affordable candidate of largest expected gain clear of
