@@ -23,7 +23,9 @@ refits, and a small simulation study of strategies.
     - sequential design: `propose_batch` of one run (observed band, 32 outcomes), train it,
       refit, again, until the budget is spent, the design finds no run worth its cost, or
       6 runs; ranked by gain per FLOP (the default) or by largest gain (``rank="gain"``), by
-      the observed band (the default) or the law's expected band;
+      the observed band (the default) or the law's expected band, for the width of the
+      target's interval (the default objective) or for the regret of the allocation decision
+      at the target's compute (``objective="decision"``);
     - one batch: `propose_batch` of up to 4 runs chosen before any is trained (per FLOP);
     - random affordable candidates until the budget is spent; cheapest first until it is
       spent; a fixed grid (4 runs on the isoFLOP line at a quarter of the budget).
@@ -164,6 +166,8 @@ def forecast_width(post, target, discrepancy, quantity):
 # Sequential designs refit after every run; the others choose their runs up front.
 STRATEGIES = ("design, sequential (per FLOP)", "design, sequential (largest gain)",
               "design, sequential (largest gain), expected band",
+              "design, sequential (per FLOP), decision",
+              "design, sequential (largest gain), decision",
               "design, one batch (per FLOP)", "random", "cheapest first", "fixed isoFLOP grid")
 DRIFT_SD = 0.004  # nats of log-loss per e-fold of compute
 DRIFT_FROM = 1e17
@@ -191,6 +195,7 @@ def design_sequentially(strategy, post, runs, grid, target, budget, drift, key):
     that stopped it."""
     rank = "gain" if "largest gain" in strategy else "per-flop"
     band = "expected" if "expected band" in strategy else "observed"
+    objective = "decision" if "decision" in strategy else "width"
     picked, losses, notes, spent = [], [], [], 0.0
     open_ = np.ones(len(grid), bool)
     for step in range(MAX_SEQUENTIAL_RUNS):
@@ -200,7 +205,8 @@ def design_sequentially(strategy, post, runs, grid, target, budget, drift, key):
             notes.append(f"budget spent after {step} run(s)")
             break
         design = propose_batch(post, grid[open_], target=target, budget=budget - spent,
-                               key=k_step, count=1, outcomes=32, rank=rank, band=band)
+                               key=k_step, count=1, outcomes=32, rank=rank, band=band,
+                               objective=objective)
         if not len(design.proposals):
             notes += design.notes
             break
@@ -278,6 +284,9 @@ def part_study(reps, budget=4e20, target_flops=1e23):
                              "width_expected": w_exp, "width_observed": w_obs,
                              "covered_observed": bool(obs["lo_90"] <= true_loss <= obs["hi_90"]),
                              "gate_ok": bool(batch[j].check().ok),
+                             # What it chose: each run's compute and tokens per parameter.
+                             "runs": " ".join(f"{c:.3g}@{d / n:.0f}" for n, d, c in zip(
+                                 picks[j]["N"], picks[j]["D"], picks[j]["C"])),
                              "notes": " | ".join(picks[j].attrs.get("notes", []))})
         print(f"  study repetition {rep + 1}/{reps} done (drift {drift:+.4f})", flush=True)
     table = pd.DataFrame(rows)
