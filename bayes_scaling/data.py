@@ -27,7 +27,7 @@ import pandas as pd
 from .errors import RunsError, UnitsWarning
 from .laws.names import law_inputs
 from .reading import THOUSANDS, read_table
-from .units import check_scales, convert
+from .units import check_point_sizes, check_scales, convert
 
 __all__ = ["Runs", "RunsError", "UnitsWarning", "load_runs", "load_points", "parse_number",
            "parse_points", "column_unit", "size_units", "COLUMN_ALIASES", "COLUMN_WORDS",
@@ -675,8 +675,12 @@ def check_flops_per_param_token(flops_per_param_token):
 
 
 def load_points(data, *, params=None, tokens=None, flops=None,
-                flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN):
+                flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, check_sizes=True):
     """Read points to forecast (two of N, D, C per row) from a CSV path or DataFrame.
+
+    With ``check_sizes`` (the default; False for the scale-free input of a one-variable law), a
+    point smaller than any trained model is refused (`units.check_point_sizes`): a size in
+    billions or a log10 value, not a model of 7 parameters.
 
     Returns
     -------
@@ -699,6 +703,8 @@ def load_points(data, *, params=None, tokens=None, flops=None,
         if name in ("N", "D", "C"):
             columns[name], problems[name] = _parse_column(frame, column, name, lines, source)
     _raise_first_problem(problems, np.ones(len(frame), dtype=bool))
+    if check_sizes:
+        check_point_sizes(columns, mapping, lines, source)
     if len(columns) == 3:
         _check_flops(columns, mapping, k, lines, source)
     _derive_sizes(columns, k)

@@ -105,7 +105,7 @@ from .errors import ConvergenceWarning
 from .inference.batch import fit_many
 from .inference.sampler import SamplerConfig
 from .likelihood import noise_quantile, observation
-from .prediction import posterior_params, resolve_points
+from .prediction import FAR_EXTRAPOLATION, posterior_params, resolve_points
 
 __all__ = ["target_point", "candidate_grid", "check_candidates", "rank_candidates",
            "propose_batch", "reweighted_width", "weighted_interval", "Design",
@@ -165,7 +165,10 @@ class Design(NamedTuple):
     method : str
         ``"greedy"``: runs are added one at a time (see the module docstring).
     notes : list of str
-        Why the batch stopped early, candidates whose weights are too few to trust, ...
+        What the batch spends of the budget, why it stopped early, candidates whose weights are
+        too few to trust, a target far beyond the data, ...
+    objective : str
+        What the runs were chosen for: ``"width"`` or ``"decision"`` (see `rank_candidates`).
     """
 
     proposals: pd.DataFrame
@@ -174,6 +177,7 @@ class Design(NamedTuple):
     width_now: float
     method: str
     notes: list
+    objective: str = "width"
 
 
 def _positive(name, value):
@@ -222,7 +226,8 @@ def check_candidates(N, D, *, flops_per_param_token=6.0, budget=None, max_params
     """Candidate runs as a table (N, D, C), checked: positive and finite (a `ValueError`
     otherwise), and kept only within ``max_params``, ``max_tokens`` and ``budget`` (FLOPs of
     one run); a `ValueError` that says why when none is left. ``extra`` maps further column
-    names to values per candidate, carried along.
+    names to values per candidate, carried along. What was left out, and why, is said in the
+    table's ``attrs["left_out"]`` (None when nothing was).
 
     >>> check_candidates([1e8, 1e9], [2e9, 2e10], budget=1e20)["C"].tolist()
     [1.2e+18]
@@ -245,7 +250,10 @@ def check_candidates(N, D, *, flops_per_param_token=6.0, budget=None, max_params
                            f"{N.min():.3g} parameters and {D.min():.3g} tokens)")
     columns = {"N": N, "D": D, "C": C,
                **{name: np.asarray(v) for name, v in (extra or {}).items()}}
-    return pd.DataFrame({name: v[keep] for name, v in columns.items()})
+    table = pd.DataFrame({name: v[keep] for name, v in columns.items()})
+    table.attrs["left_out"] = (f"{int((~keep).sum())} of {len(N)} candidates left out: "
+                               + "; ".join(reasons) if reasons else None)
+    return table
 
 
 def candidate_grid(post, budget, *, levels=4, per_level=5, max_params=None, max_tokens=None):
@@ -674,6 +682,7 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
     law, likelihood, prob = post.law, post.likelihood, float(prob)
     k_setup, k_steps = jax.random.split(key)
     setup = _setup(post, target, k_setup, discrepancy, band)
+    fitted = setup.fitted  # the data's edge before any proposed run
     log_w = jnp.zeros((int(outcomes), len(setup.z)), setup.params["sigma"].dtype)
     chosen, rows, notes, ranking = np.zeros(len(cands["C"]), bool), [], [], None
     spent = 0.0
@@ -721,6 +730,21 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
                            law=law, likelihood=likelihood)
         setup = setup._replace(fitted={n: max(setup.fitted[n], float(cands[n][best]))
                                        for n in ("N", "D", "C")})
+    if rows:
+        notes.insert(0, f"the {len(rows)} proposed run(s) spend {spent:.3g} of the "
+                        f"{budget:.3g} FLOP budget ({max(budget - spent, 0.0):.3g} left)")
+    rough = int((~ranking["ess_ok"]).sum())
+    if rough:
+        notes.append(f"{rough} of the {len(ranking)} candidates (ess_ok False in the ranking) "
+                     f"leave fewer than {min_ess:g} effective draws in more than "
+                     f"{1 - ESS_OK_SHARE:.0%} of their simulated outcomes: their gains are rough "
+                     f"(a run far outside the fitted data, or a unit mistake)")
+    beyond = {n: target[n] / fitted[n] for n in ("N", "D", "C")}
+    if max(beyond.values()) > FAR_EXTRAPOLATION:
+        notes.append(f"the target lies {beyond['C']:.3g}x beyond the largest fitted compute "
+                     f"({beyond['N']:.3g}x N, {beyond['D']:.3g}x D): its forecast, and so every "
+                     f"gain here, assumes the law still holds there, which the data cannot "
+                     f"check")
     best_gain = float(ranking["gain"].max())
     width_now = float(ranking["width_before"].iloc[0])
     if objective == "width" and best_gain < DOMINATED_SHARE * width_now:
@@ -734,7 +758,7 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
         "step", "N", "D", "C", "cumulative_C", "width_before", "width_after", "width_after_se",
         "regret_before", "regret_after", "gain", "gain_se", "gain_per_flop", "ess_median",
         "ess_ok"])
-    return Design(proposals, ranking, dict(target), width_now, "greedy", notes)
+    return Design(proposals, ranking, dict(target), width_now, "greedy", notes, objective)
 
 
 def reweighted_width(post, *, N, D, log_loss, target, key, prob=0.9, band="observed",

@@ -37,7 +37,7 @@ import pandas as pd
 
 from .errors import RunsError, UnitsWarning
 
-__all__ = ["UNITS", "LOSS_KINDS", "convert", "check_scales", "UnitsWarning"]
+__all__ = ["UNITS", "LOSS_KINDS", "convert", "check_scales", "check_point_sizes", "UnitsWarning"]
 
 # Multipliers of the size units a user may declare (--params-unit B); "log10" means 10**value.
 UNITS = {"1": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15, "log10": None}
@@ -165,6 +165,55 @@ def check_scales(values, columns, source, *, accept=False, sizes=("N", "D", "C")
                     f"(API: accept_units=True)"
                     + (f". {len(problems) - 1} more problem(s): "
                        + "; ".join(problems[1:]) if len(problems) > 1 else ""))
+
+
+def check_point_sizes(values, columns, lines, source, *, error=RunsError):
+    """Refuse a point (a run to forecast, a candidate run) smaller than any trained model.
+
+    Row by row, where `check_scales` looks at a whole sweep: one point among many given in
+    billions (``7`` for 7B) or as log10 FLOPs (``23``) would otherwise be read as a model of 7
+    parameters, or a run of 23 FLOPs, and ranked or forecast without complaint.
+
+    Parameters
+    ----------
+    values : dict of str to numpy.ndarray
+        N, D and/or C per point, as read (before the missing one is derived).
+    columns : dict of str to str
+        The source column of each canonical name, for messages.
+    lines : sequence
+        Each point's line in the file, for messages.
+    source : str
+        The file name, for messages.
+
+    Raises
+    ------
+    RunsError
+        (or ``error``) Naming the first such point's line, column and value.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_point_sizes({"N": np.array([4e8, 7.0])}, {"N": "params"}, [2, 3], "runs.csv")
+    ... except RunsError as err:
+    ...     print(str(err)[:68])
+    runs.csv, line 3, column 'params' (N): 7 is too small for parameter
+    """
+    for name in ("N", "D", "C"):
+        size = values.get(name)
+        if size is None:
+            continue
+        floor = MIN_LARGEST_FLOPS if name == "C" else MIN_LARGEST_SIZE
+        small = np.flatnonzero(np.asarray(size) < floor)
+        if not small.size:
+            continue
+        what = _NAMES[name][0]
+        first = small[0]
+        fix = ("write 1e23 for a log10 value of 23" if name == "C"
+               else f"write {size[first]:.3g}B for billions (or M, K, T)")
+        more = f"; {len(small) - 1} more such row(s)" if len(small) > 1 else ""
+        raise error(f"{source}, line {lines[first]}, column {_column(columns, name)} ({name}): "
+                    f"{size[first]:.3g} is too small for {what} (no trained language model "
+                    f"has fewer than {floor:.0e}): {fix}{more}")
 
 
 def _tokens_per_param(values, k):

@@ -160,6 +160,13 @@ def test_greedy_batch_fits_the_budget_and_conditions_on_earlier_runs(sim_post, c
                                rtol=1e-4)
     assert design.width_now == pytest.approx(props["width_before"].iloc[0])
     assert len(design.ranking) == len(candidates)
+    # the notes say what the batch spends, and that the target lies far beyond the data
+    spent = props["cumulative_C"].iloc[-1]
+    assert design.notes[0] == (f"the {len(props)} proposed run(s) spend {spent:.3g} of the "
+                               f"3e+21 FLOP budget ({budget - spent:.3g} left)")
+    assert any(note.startswith("the target lies ") and "beyond the largest fitted compute"
+               in note for note in design.notes)
+    assert design.objective == "width"
 
 
 def test_a_batch_that_spends_the_whole_budget_says_so(sim_post, target):

@@ -58,8 +58,9 @@ def cmd_next(args):
     point = f"N={target['N']:.3g}, D={target['D']:.3g} (C={target['C']:.3g} FLOP)"
     if args.objective == "decision":
         what = (f"fall{per} of the expected regret of the compute-optimal allocation at "
-                f"{target['C']:.3g} FLOP (now {design.ranking['regret_before'].iloc[0]:.3g} "
-                f"in loss)")
+                f"{target['C']:.3g} FLOP (the loss that the model size chosen under today's "
+                f"uncertainty is expected to give up against the true optimum: now "
+                f"{design.ranking['regret_before'].iloc[0]:.3g}, in the units of the loss)")
         shown = [c if c != "width_after" else "regret_after" for c in PROPOSAL_COLUMNS]
     else:
         what = (f"narrowing{per} of the {args.prob:.0%} interval of the {args.band} loss "
@@ -68,16 +69,23 @@ def cmd_next(args):
     title = (f"Greedy batch of up to {args.count} runs within {budget:.3g} FLOP, chosen by "
              f"expected {what}; {len(candidates)} candidates, {args.outcomes} simulated "
              f"outcomes each")
-    emit_table(design.proposals if (args.json or args.csv) else design.proposals[shown], args,
-               title=title,
-               extra={"fit": args.fit, "method": design.method, "target": design.target,
-                      "budget": budget, "objective": args.objective, "rank": args.rank,
-                      "band": args.band,
-                      "prob": args.prob,
-                      "width_now": design.width_now, "notes": design.notes,
-                      "ranking": records(design.ranking),
-                      "diagnostics": diagnostics_dict(diagnostics)})
-    if not (args.json or args.csv):
+    if candidates.attrs.get("left_out"):
+        to_stderr(f"note: {candidates.attrs['left_out']}")
+    text = not (args.json or args.csv)
+    if text and design.proposals.empty:
+        print(f"{title}\nno run proposed (the notes below say why)")
+    else:
+        emit_table(design.proposals[shown] if text else design.proposals, args, title=title,
+                   extra={"fit": args.fit, "method": design.method, "target": design.target,
+                          "budget": budget, "objective": args.objective, "rank": args.rank,
+                          "band": args.band, "prob": args.prob,
+                          "width_now": design.width_now,
+                          "notes": ([candidates.attrs["left_out"]]
+                                    if candidates.attrs.get("left_out") else [])
+                          + design.notes,
+                          "ranking": records(design.ranking),
+                          "diagnostics": diagnostics_dict(diagnostics)})
+    if text:
         emit_table(design.ranking.head(RANKING_SHOWN)[
             ["N", "D", "C", shown[5], "gain", "gain_se", "gain_per_flop", "ess_ok"]], args,
             title=f"\nBest {min(RANKING_SHOWN, len(design.ranking))} of {len(design.ranking)} "

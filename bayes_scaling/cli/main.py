@@ -43,17 +43,33 @@ def parse(argv):
     """The parsed arguments; an unknown flag exits 2 naming it and the command's flags closest
     to it (``--chians`` -> ``did you mean --chains?``)."""
     parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    name = next((word for word in words if word in parser.commands), None)
+    if name is not None:
+        # Checked before argparse parses: it reports a required flag as missing before it
+        # reports an unknown one, so a typo in a required flag (--target-flop) would read as
+        # the flag not given at all.
+        command = parser.commands[name]
+        known = {flag for action in command._actions for flag in action.option_strings}
+        typos = [word for word in words[words.index(name) + 1:]
+                 if word.startswith("--") and word.split("=")[0] not in known]
+        if typos:
+            command.error(unrecognized(command, typos))
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        command = parser.commands[args.command]
-        flags = [flag for action in command._actions for flag in action.option_strings
-                 if action.help is not argparse.SUPPRESS]  # not 0.1's hidden spellings
-        typos = [word.split("=")[0] for word in unknown if word.startswith("--")]
-        close = [f"{match[0]} for {typo}" for typo in typos
-                 for match in [difflib.get_close_matches(typo, flags, n=1, cutoff=0.75)] if match]
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        command.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+        parser.commands[args.command].error(unrecognized(parser.commands[args.command], unknown))
     return args
+
+
+def unrecognized(command, unknown):
+    """The message for words ``command`` does not know, with the closest flag to each typo."""
+    flags = [flag for action in command._actions for flag in action.option_strings
+             if action.help is not argparse.SUPPRESS]  # not 0.1's hidden spellings
+    typos = [word.split("=")[0] for word in unknown if word.startswith("--")]
+    close = [f"{match[0]} for {typo}" for typo in typos
+             for match in [difflib.get_close_matches(typo, flags, n=1, cutoff=0.75)] if match]
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"unrecognized arguments: {' '.join(unknown)}{hint}"
 
 
 # The file arguments a command reads, and what each is called in a message.

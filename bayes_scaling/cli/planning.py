@@ -33,7 +33,8 @@ def cmd_forecast(args):
     if args.points:
         if any(v is not None for v in (args.params, args.tokens, args.flops)):
             raise ValueError("give either --points FILE or --params/--tokens/--flops, not both")
-        N, D, C = load_points(args.points, flops_per_param_token=post.flops_per_param_token)
+        N, D, C = load_points(args.points, flops_per_param_token=post.flops_per_param_token,
+                              check_sizes=len({"N", "D", "C"} & set(post.law.inputs)) > 1)
         inputs = {**point_inputs(args.points, further), **inputs}
     else:
         N, D, C = (parse_list(args.params, "params"), parse_list(args.tokens, "tokens"),

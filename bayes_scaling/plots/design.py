@@ -67,14 +67,22 @@ def plot_design(post, design, *, candidates=None, ax=None):
     log_c = np.log10(k * candidates["N"].to_numpy(float) * candidates["D"].to_numpy(float))
     steps = 10 if len(np.unique(np.round(log_c, 1))) <= MAX_ISOFLOP_LINES else 2
     budgets = sorted(set(10 ** (np.round(log_c * steps) / steps)) | {target["C"]})
+    every_d = np.concatenate([runs["D"], candidates["D"], [target["D"]]])
+    lowest_d = every_d.min() / 3
     for j, c in enumerate(budgets):
         ax.plot(n, c / (k * n), color="0.6", linewidth=0.8, linestyle=":", zorder=1,
                 label="isoFLOP lines N·D = C/k" if j == 0 else None)
-        ax.annotate(f"{c:.2g}", (n[-1], c / (k * n[-1])), fontsize="x-small", color="0.4")
-    every_d = np.concatenate([runs["D"], candidates["D"], [target["D"]]])
+        # Labelled where the line leaves the axes: at its largest N, or lower edge if sooner.
+        end = min(n[-1], c / (k * lowest_d))
+        ax.annotate(f"{c:.3g}", (end, c / (k * end)), fontsize="x-small", color="0.4",
+                    ha="right", va="bottom")
     ax.set(xscale="log", yscale="log", xlabel="parameters N", ylabel="tokens D",
-           ylim=(every_d.min() / 3, every_d.max() * 3))
-    ax.set_title(f"next runs to narrow the target's forecast (width now "
-                 f"{design.width_now:.3g})", fontsize="small")
+           ylim=(lowest_d, every_d.max() * 3))
+    if design.objective == "decision":
+        title = (f"next runs to lower the expected regret of the allocation at "
+                 f"{target['C']:.3g} FLOP (now {design.ranking['regret_before'].iloc[0]:.3g})")
+    else:
+        title = f"next runs to narrow the target's forecast (width now {design.width_now:.3g})"
+    ax.set_title(title, fontsize="small")
     ax.legend(loc="best", fontsize="small")
     return ax

@@ -317,7 +317,11 @@ def test_typo_in_a_flag_names_the_closest_flag(capsys):
                         "--chians?)"),
                        (["forecast", "fit.nc", "--tokns=1T", "--param", "7B"],
                         "(did you mean --tokens for --tokns, --params for --param?)"),
-                       (["fit", "runs.csv", "--zzz"], "unrecognized arguments: --zzz\n")):
+                       (["fit", "runs.csv", "--zzz"], "unrecognized arguments: --zzz\n"),
+                       # A typo in a required flag is named as a typo, not as the flag missing.
+                       (["next", "fit.nc", "--target-flop", "1e23", "--buget", "5e20"],
+                        "unrecognized arguments: --target-flop --buget (did you mean "
+                        "--target-flops for --target-flop, --budget for --buget?)")):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(argv)
         assert exit_info.value.code == 2

@@ -52,6 +52,8 @@ def test_next_decision_objective(fit_file, in_process, capsys):
                        "--count", "2", "--objective", "decision", *QUICK]) == 0
     out = capsys.readouterr().out
     assert "expected fall per FLOP of the expected regret of the compute-optimal allocation" in out
+    assert ("(the loss that the model size chosen under today's uncertainty is expected to give "
+            "up against the true optimum: now ") in out
     assert "regret_after" in out
 
 
@@ -78,8 +80,11 @@ def test_next_reads_candidates_from_a_file_and_draws_the_plan(fit_file, in_proce
                        "--max-params", "20B", "--csv", "--plot", str(figure), *QUICK]) == 0
     captured = capsys.readouterr()
     table = pd.read_csv(pd.io.common.StringIO(captured.out))
-    # 30B is over --max-params and 10B:200B (1.2e22 FLOP) over the budget
+    # 30B is over --max-params and, with 10B:200B (1.2e22 FLOP), over the budget: said, not
+    # silent
     assert set(table["N"]) <= {1e9, 3e9} and table["C"].sum() <= 3e21
+    assert ("note: 2 of 4 candidates left out: 1 exceed 2e+10 parameters; 2 exceed 3e+21 FLOPs "
+            "(the budget)") in captured.err
     assert figure.read_bytes().startswith(b"\x89PNG") and f"wrote {figure}" in captured.err
 
 
@@ -109,6 +114,13 @@ def test_next_candidates_file_errors_exit_2(fit_file, in_process, capsys, tmp_pa
                        "--candidates", str(points), *QUICK]) == 2
     err = capsys.readouterr().err
     assert "no candidate run is left: of 2, 2 exceed 1e+18 FLOPs (the budget)" in err
+    # a size in billions without its unit is refused, not ranked as a 7-parameter model
+    points.write_text("params,tokens\n1B,20B\n7,140B\n")
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "1e22",
+                       "--candidates", str(points), *QUICK]) == 2
+    assert (f"{points}, line 3, column 'params' (N): 7 is too small for parameter counts (no "
+            "trained language model has fewer than 1e+04): write 7B for billions"
+            in capsys.readouterr().err)
 
 
 def test_next_on_a_failed_fit_says_so(sim_post, in_process, capsys, tmp_path):
