@@ -137,7 +137,8 @@ def add_commands(sub):
     nx.add_argument("--objective", default="width", choices=("width", "decision"),
                     help="what a run should improve: the width of the target's interval "
                          "(default), or the expected regret of the compute-optimal allocation "
-                         "at the target's compute")
+                         "at the target's compute (with --rank gain, the one that matched a "
+                         "fixed isoFLOP grid's error in simulation, see the README)")
     nx.add_argument("--rank", default="per-flop", choices=("per-flop", "gain"),
                     help="choose each run by expected gain per FLOP (default; cheap runs "
                          "first) or by expected gain whatever it costs (spends the budget on "
