@@ -23,6 +23,9 @@ included) after every run, until no candidate fits what is left of the budget:
 - **design, largest gain**: the same ranking, but the affordable candidate with the largest
   expected gain is trained, whatever it costs (gain per FLOP is myopic when the whole budget
   will be spent anyway);
+- **design, decision, largest gain**: the same, ranked by the fall of the expected regret of
+  the compute-optimal allocation at the largest target's compute (``objective="decision"``),
+  the largest gain trained;
 - **random**: an affordable candidate uniformly at random (`RANDOM_REPS` repetitions);
 - **cheapest first**; **largest first** (the most expensive affordable candidate: the rule
   "go as close to the target as you can").
@@ -78,7 +81,8 @@ MIN_SEED = 12        # ...and at least this many runs
 BUDGET_SHARE = 0.25  # the budget: this share of the candidates' total compute
 RANDOM_REPS = 3
 MAX_STEPS = 40       # a strategy stops after this many runs even with budget left (said so)
-STRATEGIES = ("design", "design, largest gain", "random", "cheapest first", "largest first")
+STRATEGIES = ("design", "design, largest gain", "random", "cheapest first", "largest first",
+              "design, decision, largest gain")
 CHECKPOINTS = (0.25, 0.5, 1.0)  # shares of the budget at which the strategies are compared
 
 
@@ -125,7 +129,8 @@ def pick(strategy, post, runs, open_, target, key, rng):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         table = rank_candidates(post, {"N": runs.N[open_], "D": runs.D[open_]}, target=target,
-                                key=key)
+                                key=key,
+                                objective="decision" if "decision" in strategy else "width")
     best = table.iloc[0] if strategy == "design" else table.loc[table["gain"].idxmax()]
     match = np.argmin(np.abs(np.log(runs.N[open_] / best["N"]))
                       + np.abs(np.log(runs.D[open_] / best["D"])))
@@ -224,7 +229,7 @@ def at_checkpoints(history):
 def plot(histories, path):
     sets = list(dict.fromkeys(histories["set"]))
     fig, axes = plt.subplots(2, len(sets), figsize=(4 * len(sets), 6.5), squeeze=False)
-    colours = dict(zip(STRATEGIES, ("C3", "C1", "C7", "C0", "C2")))
+    colours = dict(zip(STRATEGIES, ("C3", "C1", "C7", "C0", "C2", "C4")))
     for j, name in enumerate(sets):
         h = histories[histories["set"] == name]
         for strategy in STRATEGIES:
