@@ -64,9 +64,13 @@ def plot_design(post, design, *, candidates=None, ax=None):
     n = np.geomspace(every_n.min() / 2, every_n.max() * 2, 50)
     # A pool of real runs has almost as many budgets as runs, and a line each would hide them:
     # then one line per half decade of the candidates' compute.
-    log_c = np.log10(k * candidates["N"].to_numpy(float) * candidates["D"].to_numpy(float))
-    steps = 10 if len(np.unique(np.round(log_c, 1))) <= MAX_ISOFLOP_LINES else 2
-    budgets = sorted(set(10 ** (np.round(log_c * steps) / steps)) | {target["C"]})
+    flops = k * candidates["N"].to_numpy(float) * candidates["D"].to_numpy(float)
+    tenths = np.round(np.log10(flops), 1)
+    if len(np.unique(tenths)) <= MAX_ISOFLOP_LINES:  # a line at each candidates' budget
+        budgets = {float(f"{flops[tenths == t][0]:.3g}") for t in np.unique(tenths)}
+    else:
+        budgets = set(10 ** (np.round(np.log10(flops) * 2) / 2))
+    budgets = sorted(budgets | {target["C"]})
     every_d = np.concatenate([runs["D"], candidates["D"], [target["D"]]])
     lowest_d = every_d.min() / 3
     for j, c in enumerate(budgets):
