@@ -69,7 +69,7 @@ def plot_design(post, design, *, candidates=None, ax=None):
     if len(np.unique(tenths)) <= MAX_ISOFLOP_LINES:  # a line at each candidates' budget
         budgets = {float(f"{flops[tenths == t][0]:.3g}") for t in np.unique(tenths)}
     else:
-        budgets = set(10 ** (np.round(np.log10(flops) * 2) / 2))
+        budgets = {float(f"{c:.2g}") for c in 10 ** (np.round(np.log10(flops) * 2) / 2)}
     budgets = sorted(budgets | {target["C"]})
     every_d = np.concatenate([runs["D"], candidates["D"], [target["D"]]])
     lowest_d = every_d.min() / 3
