@@ -152,6 +152,23 @@ def test_load_points(tmp_path):
     np.testing.assert_allclose(D, [1.4e12])
 
 
+def test_a_point_smaller_than_any_trained_model_is_a_unit_mistake(tmp_path):
+    """One row in billions among full counts, or log10 FLOPs: refused, naming the row."""
+    path = write(tmp_path, "params,tokens\n1B,20B\n7,140B\n0.5,10B\n")
+    with pytest.raises(RunsError, match=r"line 3, column 'params' \(N\): 7 is too small for "
+                                        r"parameter counts .* write 7B for billions .*; 1 more "
+                                        r"such row\(s\)"):
+        load_points(path)
+    path = write(tmp_path, "params,flops\n7B,23\n", "log10.csv")
+    with pytest.raises(RunsError, match=r"line 2, column 'flops' \(C\): 23 is too small for "
+                                        r"training FLOPs .* write 1e23 for a log10 value"):
+        load_points(path)
+    # the input of a one-variable law is scale-free: its caller turns the check off
+    N, _, _ = load_points(write(tmp_path, "params,tokens\n7,140\n", "free.csv"),
+                          check_sizes=False)
+    assert N.tolist() == [7.0]
+
+
 def test_blank_lines_keep_true_line_numbers(tmp_path):
     path = write(tmp_path, "N,D,loss\n1e8,1e9,3\n\n2e8,2e9,2.9\n  ,  ,  \n3e8,-3e9,2.8\n")
     with pytest.raises(RunsError, match=r"line 6, column 'D'"):
