@@ -63,7 +63,9 @@ design beat the grid on the forecast's error; the best matched it.
   tokens per parameter, mostly on the 2.5e19 and 1e20 lines), as the grid does on one line,
   since where the optimum lies is what its regret measures; in the other 5 it spent the
   budget on one run at 4e20. For a compute-optimal target this is the ranking to use when the
-  whole budget will be spent.
+  whole budget will be spent. For a given run it is not: in the retrospective on real sweeps,
+  whose targets are their largest runs, it forecast them worse than the width objective
+  (results/design_retrospective_cpu.md).
 * Ranked by gain per FLOP (the default), either objective stops early or stays cheap: the width
   objective spent a third of the budget (error +2.6 +/- 0.6 points), the decision objective
   30% on runs at or below 1e20 (+1.2 +/- 0.5, and a wider interval).
