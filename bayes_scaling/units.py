@@ -167,7 +167,7 @@ def check_scales(values, columns, source, *, accept=False, sizes=("N", "D", "C")
                        + "; ".join(problems[1:]) if len(problems) > 1 else ""))
 
 
-def check_point_sizes(values, columns, lines, source, *, error=RunsError):
+def check_point_sizes(values, columns, lines, source):
     """Refuse a point (a run to forecast, a candidate run) smaller than any trained model.
 
     Row by row, where `check_scales` looks at a whole sweep: one point among many given in
@@ -188,7 +188,7 @@ def check_point_sizes(values, columns, lines, source, *, error=RunsError):
     Raises
     ------
     RunsError
-        (or ``error``) Naming the first such point's line, column and value.
+        Naming the first such point's line, column and value.
 
     Examples
     --------
@@ -208,12 +208,12 @@ def check_point_sizes(values, columns, lines, source, *, error=RunsError):
             continue
         what = _NAMES[name][0]
         first = small[0]
-        fix = ("write 1e23 for a log10 value of 23" if name == "C"
+        fix = (f"write {10.0 ** size[first]:.3g} if it is a log10 value" if name == "C"
                else f"write {size[first]:.3g}B for billions (or M, K, T)")
         more = f"; {len(small) - 1} more such row(s)" if len(small) > 1 else ""
-        raise error(f"{source}, line {lines[first]}, column {_column(columns, name)} ({name}): "
-                    f"{size[first]:.3g} is too small for {what} (no trained language model "
-                    f"has fewer than {floor:.0e}): {fix}{more}")
+        raise RunsError(f"{source}, line {lines[first]}, column {_column(columns, name)} "
+                        f"({name}): {size[first]:.3g} is too small for {what} (no trained "
+                        f"language model has fewer than {floor:.0e}): {fix}{more}")
 
 
 def _tokens_per_param(values, k):

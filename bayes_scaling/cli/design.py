@@ -69,8 +69,8 @@ def cmd_next(args):
     title = (f"Greedy batch of up to {args.count} runs within {budget:.3g} FLOP, chosen by "
              f"expected {what}; {len(candidates)} candidates, {args.outcomes} simulated "
              f"outcomes each")
-    if candidates.attrs.get("left_out"):
-        to_stderr(f"note: {candidates.attrs['left_out']}")
+    # What the candidates' limits left out comes first, then what the batch says.
+    notes = [note for note in (candidates.attrs.get("left_out"),) if note] + design.notes
     text = not (args.json or args.csv)
     if text and design.proposals.empty:
         print(f"{title}\nno run proposed (the notes below say why)")
@@ -79,10 +79,7 @@ def cmd_next(args):
                    extra={"fit": args.fit, "method": design.method, "target": design.target,
                           "budget": budget, "objective": args.objective, "rank": args.rank,
                           "band": args.band, "prob": args.prob,
-                          "width_now": design.width_now,
-                          "notes": ([candidates.attrs["left_out"]]
-                                    if candidates.attrs.get("left_out") else [])
-                          + design.notes,
+                          "width_now": design.width_now, "notes": notes,
                           "ranking": records(design.ranking),
                           "diagnostics": diagnostics_dict(diagnostics)})
     if text:
@@ -90,7 +87,7 @@ def cmd_next(args):
             ["N", "D", "C", shown[5], "gain", "gain_se", "gain_per_flop", "ess_ok"]], args,
             title=f"\nBest {min(RANKING_SHOWN, len(design.ranking))} of {len(design.ranking)} "
                   f"candidates alone (before any is chosen), by gain{per}")
-    for note in design.notes:
+    for note in notes:
         to_stderr(f"note: {note}")
     if args.plot:
         import matplotlib
