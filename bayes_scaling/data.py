@@ -67,9 +67,10 @@ _UNIT_AT_END = re.compile(
     r"^(.+?)(?:\s*[(\[]\s*([A-Za-z0-9]+)\s*[)\]]|[\s_\-.]+(?:in[\s_\-.]+)?([A-Za-z0-9]+))\s*$")
 _UNIT_AT_START = re.compile(r"^(log10)[\s_\-.(]*(.+?)\)?$", re.IGNORECASE)
 # Further inputs some laws need (`Runs.extra`), recognised the same way; others are mapped with
-# ``inputs=``. U: unique tokens (data-constrained law).
+# ``inputs=``. U: unique tokens (data-constrained law); a dataset's tokens per epoch are its
+# unique tokens (datablations' own files name the column so).
 INPUT_ALIASES = {
-    "U": ("u", "unique", "uniquetokens", "uuniquetokens", "numuniquetokens"),
+    "U": ("u", "unique", "uniquetokens", "uuniquetokens", "numuniquetokens", "tokensperepoch"),
 }
 _INPUT_NAMES = {"U": "unique tokens"}
 _SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}

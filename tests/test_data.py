@@ -286,7 +286,8 @@ def test_a_one_variable_law_is_not_held_to_the_scales_of_language_models():
     ("num_params,train_tokens,openLM_loss",
      {"N": "num_params", "D": "train_tokens", "loss": "openLM_loss"}),
     ("model_size,token_num,tokens_per_epoch,test_cross_entropy",
-     {"N": "model_size", "D": "token_num", "loss": "test_cross_entropy"})])
+     {"N": "model_size", "D": "token_num", "loss": "test_cross_entropy",
+      "U": "tokens_per_epoch"})])  # a dataset's tokens per epoch are its unique tokens
 def test_common_column_spellings_are_recognised_and_named(tmp_path, header, expected):
     names = header.split(",")
     rows = [",".join(f"{v:g}" for v in (n, d) + ((d,) if len(names) == 4 else ()) + (loss,))
@@ -368,3 +369,9 @@ def test_a_unique_tokens_column_with_repeated_data_suggests_the_data_constrained
     assert load_runs(frame, law="data_constrained").notes == ()
     assert load_runs(frame.assign(unique_tokens=frame["D"]), law="chinchilla").notes == ()
     assert load_runs(frame).notes == ()
+    # datablations' checkpoint file names its unique tokens "tokens_per_epoch"
+    (note,) = load_runs(frame.rename(columns={"unique_tokens": "tokens_per_epoch"}),
+                        law="chinchilla").notes
+    assert "column 'tokens_per_epoch' looks like unique tokens (U)" in note
+    assert load_runs(frame.rename(columns={"unique_tokens": "tokens_per_epoch"}),
+                     law="data_constrained").extra["U"].tolist() == [2e9, 2e9, 2e10]
