@@ -39,6 +39,14 @@ the library does not use, beside the one it does, without refitting anything:
 - ``GP residuals + field + sweep``: that κ updated, as the default updates its own, by the
   fit's internal backtest with its forecasts corrected too (`validation.gp_sweep_evidence`:
   the process fitted to the internal training runs; one observation).
+- ``normal drift`` and ``default, normal drift``: the library's model with the law's error
+  beyond the data as a Normal drift *added* to the run-to-run noise (observed = law + σ·t_ν +
+  κ·d·z, z ~ Normal(0, 1)), not the noise's own Student-t widened to scale √(σ² + (κd)²): a
+  smooth error of the law has no reason to share the outlier tails of single runs. Its density
+  is the Student-t's scale mixture of Normals (precision λ ~ Gamma(ν/2, ν/2)) with the drift's
+  variance added to each component, on `MIXTURE_NODES` equally likely λ per draw. κ learned by
+  the same meta-analysis (field), then updated by the fit's internal backtest as the default
+  is (its evidence scored with the library's model: the cuts keep no internal forecasts).
 - ``huber-bootstrap``: the baseline.
 
 Every prior is learned leaving out the dataset scored, as in docs/validation.md. Run from the
@@ -80,6 +88,8 @@ LOG_LAMBDA_GRID = np.linspace(np.log(1e-3), np.log(1e2), 121)
 DRIFT_GRID_SIZE = 801   # grid of the shared drift δ per cut
 DRIFT_DRAWS = 250       # posterior draws the shared-drift integral uses
 EVIDENCE_WEIGHTS = (1, 2, 3, 4, 6, 8, 12, 16)   # observations the internal backtest counts as
+MIXTURE_NODES = 48      # equally likely precisions λ of the Student-t's scale mixture, per draw
+MIXTURE_DRAWS = 400     # posterior draws the normal-drift grid likelihood uses
 
 
 def relative_log_likelihood(cut, log_lambda=LOG_LAMBDA_GRID):
@@ -119,6 +129,59 @@ def shared_drift_log_likelihood(cut, log_grid=LOG_KAPPA_GRID):
     return special.logsumexp(per_draw, axis=0) - np.log(len(pick))
 
 
+def mixture_precisions(noise, likelihood):
+    """Per draw, `MIXTURE_NODES` equally likely precision multipliers λ of the noise as a scale
+    mixture of Normals: quantile midpoints of Gamma(ν/2, rate ν/2) (Student-t), or 1 (Normal)."""
+    sigma = np.asarray(noise["sigma"], np.float64)
+    if likelihood != "student_t":
+        return np.ones((len(sigma), 1))
+    levels = (np.arange(MIXTURE_NODES) + 0.5) / MIXTURE_NODES
+    half = np.asarray(noise["nu"], np.float64)[:, None] / 2
+    return special.gammaincinv(half, levels[None, :]) / half
+
+
+@jax.jit
+def _drift_log_density(log_mean, sigma, precision, drift_sd, y):
+    """log p(y) per draw and run: Normal(law, σ²/λ + drift_sd²) averaged over the λ nodes."""
+    var = (sigma[:, None, None] ** 2 / precision[:, None, :]) + drift_sd[..., None] ** 2
+    density = -0.5 * (y[None, :, None] - log_mean[..., None]) ** 2 / var - 0.5 * jnp.log(
+        2 * jnp.pi * var)
+    return jax.scipy.special.logsumexp(density, axis=-1) - jnp.log(precision.shape[1])
+
+
+def normal_drift_log_likelihood(cut, log_grid=LOG_KAPPA_GRID):
+    """The cut's log-likelihood of κ (summed over its runs, each a mean over draws) when the
+    drift κ·d·z is added to the noise (see the module docstring)."""
+    pick = np.unique(np.linspace(0, len(cut["log_mean"]) - 1, MIXTURE_DRAWS).round().astype(int))
+    noise = {k: np.asarray(v)[pick] for k, v in cut["noise"].items()}
+    log_mean, y = jnp.asarray(cut["log_mean"][pick]), jnp.asarray(cut["y"])
+    precision = jnp.asarray(mixture_precisions(noise, cut["likelihood"]))
+    sigma, distance = jnp.asarray(noise["sigma"]), jnp.asarray(cut["distance"])
+    out = []
+    for kappa in np.exp(log_grid):
+        per_draw = _drift_log_density(log_mean, sigma, precision,
+                                      jnp.broadcast_to(kappa * distance, log_mean.shape), y)
+        out.append(float(jnp.sum(jax.scipy.special.logsumexp(per_draw, axis=0)
+                                 - jnp.log(len(pick)))))
+    return np.asarray(out)
+
+
+def normal_drift_method(name, cut, kappa, key):
+    """Scores of the predictive law + σ·t_ν + κ·d·z, κ one value per draw."""
+    noise = {k: np.asarray(v) for k, v in cut["noise"].items()}
+    drift_sd = np.asarray(kappa)[:, None] * cut["distance"][None, :]
+    k_noise, k_drift = jax.random.split(key)
+    base = observation(cut["likelihood"], jnp.asarray(cut["log_mean"]),
+                       {k: jnp.asarray(v)[:, None] for k, v in noise.items()})
+    draws = np.asarray(base.sample(k_noise), np.float64) + drift_sd * np.asarray(
+        jax.random.normal(k_drift, drift_sd.shape), np.float64)
+    density = np.asarray(_drift_log_density(
+        jnp.asarray(cut["log_mean"]), jnp.asarray(noise["sigma"]),
+        jnp.asarray(mixture_precisions(noise, cut["likelihood"])), jnp.asarray(drift_sd),
+        jnp.asarray(cut["y"])), np.float64)
+    return validation.score(name, draws, density, cut)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cuts", help="the pickle written by validation.py --save-cuts")
@@ -136,13 +199,15 @@ def main(argv=None):
                                                  likelihood=w["likelihood"]) for w in walks]
     table["shared"] = [shared_drift_log_likelihood(c) for c in cuts]
     table["gp_kappa"] = [validation.gp_kappa_log_likelihood(c) for c in cuts]
+    table["normal_drift"] = [normal_drift_log_likelihood(c) for c in cuts]
     priors = {dataset: {
         "field": validation.learn(table, dataset),
         "relative": validation.learn(table, dataset, column="relative",
                                      log_kappa=LOG_LAMBDA_GRID),
         "random-walk": validation.learn(table, dataset, column="random_walk"),
         "shared-drift": validation.learn(table, dataset, column="shared"),
-        "GP residuals + field": validation.learn(table, dataset, column="gp_kappa")}
+        "GP residuals + field": validation.learn(table, dataset, column="gp_kappa"),
+        "normal drift": validation.learn(table, dataset, column="normal_drift")}
         for dataset in table["dataset"].unique()}
 
     frames, weighted, key = [], [], jax.random.key(1)
@@ -163,6 +228,9 @@ def main(argv=None):
                 "default (weight w)", cut, np.asarray(kappa.sample(k_kappa, count)),
                 k_draw).assign(dataset=row["dataset"], target=row["target"], weight=weight))
         gp_evidence = cut["gp_sweep_evidence"]
+        updated["default, normal drift"] = (
+            prior["normal drift"] if evidence is None else
+            update_kappa_distribution(prior["normal drift"], np.asarray(evidence)))
         updated["GP residuals + field + sweep"] = (
             prior["GP residuals + field"] if gp_evidence is None else
             update_kappa_distribution(prior["GP residuals + field"], np.asarray(gp_evidence)))
@@ -173,7 +241,10 @@ def main(argv=None):
         shifted = {**cut, "log_mean": cut["log_mean"] + gp_mean[None, :]}
         parts = [validation.bayes_method(name, walk if name == "random-walk" else cut, kappa,
                                          k_draw).assign(distance=cut["distance"])
-                 for name, kappa in kappas.items() if not name.startswith("GP")]
+                 for name, kappa in kappas.items()
+                 if not name.startswith("GP") and "normal drift" not in name]
+        parts += [normal_drift_method(name, cut, kappas[name], k_draw)
+                  for name in ("normal drift", "default, normal drift")]
         parts += [validation.bayes_method(name, cut, kappa, k_draw, extra_sd=cut["budget_sd"])
                   for name, kappa in (("plain + budget effect", 0.0),
                                       ("default + budget effect", kappas["default"]))]
