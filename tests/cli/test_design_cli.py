@@ -88,6 +88,30 @@ def test_next_reads_candidates_from_a_file_and_draws_the_plan(fit_file, in_proce
     assert figure.read_bytes().startswith(b"\x89PNG") and f"wrote {figure}" in captured.err
 
 
+def test_next_refit_ranks_by_full_refits(fit_file, in_process, capsys, tmp_path):
+    """--refit ranks by one batched refit per candidate x outcome, says how many and that the
+    batch was still chosen by reweighting, and keeps the reweighting's estimate beside it."""
+    points = tmp_path / "two.csv"
+    points.write_text("params,tokens\n1B,20B\n3B,60B\n")
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "2e21",
+                       "--candidates", str(points), "--count", "1", "--refit", *QUICK[:-1],
+                       "2"]) == 0
+    captured = capsys.readouterr()
+    assert "refitting the runs 4 times (every candidate x simulated outcome" in captured.err
+    assert ("note: the ranking's gains are full refits' (4 fits; the reweighting's estimates "
+            "beside them, _reweighted); the batch was chosen by reweighting") in captured.err
+    assert "candidates alone (before any is chosen), by gain per FLOP, refitted" in captured.out
+    assert "gain_reweighted" in captured.out and "refit_gate_ok" in captured.out
+    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "2e21",
+                       "--candidates", str(points), "--count", "1", "--refit", "--json",
+                       *QUICK[:-1], "2"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    ranking = pd.DataFrame(payload["ranking"])
+    assert payload["refit"] and len(ranking) == 2
+    assert {"width_after_reweighted", "gain_reweighted", "refit_gate_ok"} <= set(ranking)
+    assert ranking["gain_per_flop"].is_monotonic_decreasing
+
+
 @pytest.mark.parametrize("args, message", [
     (["--budget=-5e20"], "--budget must be positive"),
     (["--budget", "1e22", "--max-params", "0"], "--max-params must be positive"),
