@@ -179,7 +179,8 @@ class Design(NamedTuple):
         ``"greedy"``: runs are added one at a time (see the module docstring).
     notes : list of str
         What the batch spends of the budget, why it stopped early, candidates whose weights are
-        too few to trust, a target far beyond the data, ...
+        too few to trust, a target far beyond the data, how many refits scored the ranking
+        (and failed the gate) with ``refit``, ...
     objective : str
         What the runs were chosen for: ``"width"`` or ``"decision"`` (see `rank_candidates`).
     """
@@ -553,6 +554,35 @@ def _refit(post, cands, outcomes, target, key, *, kappa, prob, band, config):
     return after.reshape(3, count, histories), gates.reshape(count, histories)
 
 
+def _with_refits(post, setup, table, cands, outcomes, now, target, key, *, discrepancy, prob,
+                 band, objective, config):
+    """A scored table (`_score`'s) whose ``_after`` columns and gains are those of full refits
+    on the same simulated ``outcomes`` (`_refit`), the reweighting's beside them
+    (``_reweighted``), and ``refit_gate_ok``, the share of each candidate's refits that pass
+    the gate."""
+    after, gates = _refit(post, cands, outcomes, target, key,
+                          kappa=resolve_discrepancy(discrepancy, post), prob=prob, band=band,
+                          config=config)
+    refitted = _table(cands, now, after, objective=objective,
+                      closed_form=setup.excess.shape[1] > 1)
+    reweighted = table[["width_after", "width_after_se", "gain"]].add_suffix("_reweighted")
+    table = pd.concat([refitted, reweighted, table[["ess_median", "ess_min", "ess_ok"]]], axis=1)
+    table["refit_gate_ok"] = gates.mean(axis=1)
+    return table
+
+
+def _refit_notes(ranking, outcomes):
+    """What a ranking scored by refits says of itself: how many fits, and how many failed."""
+    fits = len(ranking) * outcomes
+    notes = [f"the ranking's gains are full refits' ({fits} fits; the reweighting's estimates "
+             f"beside them, _reweighted); the batch was chosen by reweighting"]
+    failed = round(float(((1 - ranking["refit_gate_ok"]) * outcomes).sum()))
+    if failed:
+        notes.append(f"{failed} of the {fits} refits failed the diagnostics gate: their "
+                     f"candidates' gains are rough (refit_gate_ok < 1)")
+    return notes
+
+
 def _as_candidates(candidates, k):
     if isinstance(candidates, pd.DataFrame):
         frame = candidates
@@ -642,23 +672,16 @@ def rank_candidates(post, candidates, *, target, key, outcomes=DEFAULT_OUTCOMES,
                                         likelihood=post.likelihood, prob=float(prob),
                                         band=band, min_ess=min_ess, objective=objective)
     if refit:
-        after, gates = _refit(post, cands, outcomes_drawn, target, jax.random.fold_in(key, 1),
-                              kappa=resolve_discrepancy(discrepancy, post), prob=float(prob),
-                              band=band, config=config)
-        refitted = _table(cands, now, after, objective=objective,
-                          closed_form=setup.excess.shape[1] > 1)
-        reweighted = table[["width_after", "width_after_se", "gain"]].add_suffix(
-            "_reweighted")
-        table = pd.concat([refitted, reweighted, table[["ess_median", "ess_min", "ess_ok"]]],
-                          axis=1)
-        table["refit_gate_ok"] = gates.mean(axis=1)
+        table = _with_refits(post, setup, table, cands, outcomes_drawn, now, target,
+                             jax.random.fold_in(key, 1), discrepancy=discrepancy,
+                             prob=float(prob), band=band, objective=objective, config=config)
     return table.sort_values("gain_per_flop", ascending=False, kind="stable").reset_index(
         drop=True)
 
 
 def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DEFAULT_OUTCOMES,
                   prob=0.9, band="observed", discrepancy="sweep", min_ess=MIN_ESS,
-                  objective="width", rank="per-flop"):
+                  objective="width", rank="per-flop", refit=False, config=None):
     """Choose up to ``count`` runs among ``candidates`` within ``budget`` FLOPs, greedily by
     expected gain per FLOP (or by gain), each conditioned on those chosen before (module
     docstring).
@@ -673,6 +696,11 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
         Choose at each step the affordable run of largest expected gain per FLOP (default), or
         of largest expected gain whatever it costs: when the whole budget will be spent anyway,
         per FLOP is myopic (see `RANKS`).
+    refit : bool
+        Score the first step's ranking (``Design.ranking``) by full refits of its simulated
+        outcomes, as `rank_candidates` does; the runs are still chosen by reweighting.
+    config : SamplerConfig, optional
+        The refits' sampler settings (default: the fit's own).
 
     Returns
     -------
@@ -709,13 +737,20 @@ def propose_batch(post, candidates, *, target, budget, key, count=4, outcomes=DE
                 "the budget is spent" if left <= budget * 1e-9 else
                 f"no other candidate fits the {left:.3g} FLOPs left of the budget"))
             break
-        table, outcomes_drawn, _ = _score(setup, log_w, cands, target,
+        table, outcomes_drawn, now = _score(setup, log_w, cands, target,
                                           jax.random.fold_in(k_steps, step), law=law,
                                           likelihood=likelihood, prob=prob, band=band,
                                           min_ess=min_ess, objective=objective)
         if ranking is None:
-            ranking = table.sort_values(RANKS[rank], ascending=False,
-                                        kind="stable").reset_index(drop=True)
+            ranking = table
+            if refit:
+                ranking = _with_refits(post, setup, table, cands, outcomes_drawn, now, target,
+                                       jax.random.fold_in(key, 1), discrepancy=discrepancy,
+                                       prob=prob, band=band, objective=objective,
+                                       config=config)
+                notes += _refit_notes(ranking, int(outcomes))
+            ranking = ranking.sort_values(RANKS[rank], ascending=False,
+                                          kind="stable").reset_index(drop=True)
         real = (table["gain"] > MIN_GAIN_Z * table["gain_se"]).to_numpy()
         score = np.where(open_ & real, table[RANKS[rank]].to_numpy(), -np.inf)
         best = int(np.argmax(score))

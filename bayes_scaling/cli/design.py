@@ -26,8 +26,7 @@ def cmd_next(args):
     import jax
 
     from ..data import load_points
-    from ..design import (RANKS, candidate_grid, check_candidates, propose_batch,
-                          rank_candidates, target_point)
+    from ..design import candidate_grid, check_candidates, propose_batch, target_point
 
     if args.plot:
         image_format(args.plot)  # before any work
@@ -49,28 +48,15 @@ def cmd_next(args):
         candidates = check_candidates(N, D, flops_per_param_token=post.flops_per_param_token,
                                       budget=budget, **limits)
     discrepancy = parse_discrepancy(args.discrepancy)
+    if args.refit:
+        to_stderr(f"refitting the runs {len(candidates) * args.outcomes} times (every "
+                  f"candidate x simulated outcome, one batched fit): an accelerator's job; on "
+                  f"a CPU expect minutes")
     design = propose_batch(post, candidates, target=target, budget=budget,
                            key=jax.random.key(args.seed), count=args.count,
                            outcomes=args.outcomes, prob=args.prob, band=args.band,
                            discrepancy=discrepancy, objective=args.objective,
-                           rank=args.rank)
-    ranking, refit_notes = design.ranking, []
-    if args.refit:
-        fits = len(candidates) * args.outcomes
-        to_stderr(f"refitting the runs {fits} times (every candidate x simulated outcome, one "
-                  f"batched fit): an accelerator's job; on a CPU expect minutes")
-        ranking = rank_candidates(post, candidates, target=target, key=jax.random.key(args.seed),
-                                  outcomes=args.outcomes, prob=args.prob, band=args.band,
-                                  discrepancy=discrepancy, objective=args.objective, refit=True)
-        ranking = ranking.sort_values(RANKS[args.rank], ascending=False,
-                                      kind="stable").reset_index(drop=True)
-        refit_notes.append(f"the ranking's gains are full refits' ({fits} fits; the "
-                           f"reweighting's estimates beside them, _reweighted); the batch was "
-                           f"chosen by reweighting")
-        failed = round(float(((1 - ranking["refit_gate_ok"]) * args.outcomes).sum()))
-        if failed:
-            refit_notes.append(f"{failed} of the {fits} refits failed the diagnostics gate: "
-                               f"their candidates' gains are rough (refit_gate_ok < 1)")
+                           rank=args.rank, refit=args.refit)
     diagnostics = post.check()
     per = " per FLOP" if args.rank == "per-flop" else ""
     point = f"N={target['N']:.3g}, D={target['D']:.3g} (C={target['C']:.3g} FLOP)"
@@ -78,7 +64,7 @@ def cmd_next(args):
         what = (f"fall{per} of the expected regret of the compute-optimal allocation at "
                 f"{target['C']:.3g} FLOP (the loss that the model size chosen under today's "
                 f"uncertainty is expected to give up against the true optimum: now "
-                f"{ranking['regret_before'].iloc[0]:.3g}, in the units of the loss)")
+                f"{design.ranking['regret_before'].iloc[0]:.3g}, in the units of the loss)")
         shown = [c if c != "width_after" else "regret_after" for c in PROPOSAL_COLUMNS]
     else:
         what = (f"narrowing{per} of the {args.prob:.0%} interval of the {args.band} loss "
@@ -88,8 +74,7 @@ def cmd_next(args):
              f"expected {what}; {len(candidates)} candidates, {args.outcomes} simulated "
              f"outcomes each")
     # What the candidates' limits left out comes first, then what the batch says.
-    notes = ([note for note in (candidates.attrs.get("left_out"),) if note] + design.notes
-             + refit_notes)
+    notes = [note for note in (candidates.attrs.get("left_out"),) if note] + design.notes
     text = not (args.json or args.csv)
     if text and design.proposals.empty:
         print(f"{title}\nno run proposed (the notes below say why)")
@@ -99,14 +84,15 @@ def cmd_next(args):
                           "budget": budget, "objective": args.objective, "rank": args.rank,
                           "band": args.band, "prob": args.prob,
                           "width_now": design.width_now, "notes": notes,
-                          "ranking": records(ranking), "refit": args.refit,
+                          "ranking": records(design.ranking), "refit": args.refit,
                           "diagnostics": diagnostics_dict(diagnostics)})
     if text:
         columns = ["N", "D", "C", shown[5], "gain", "gain_se", "gain_per_flop", "ess_ok"]
         if args.refit:
             columns += ["gain_reweighted", "refit_gate_ok"]
-        emit_table(ranking.head(RANKING_SHOWN)[columns], args,
-                   title=f"\nBest {min(RANKING_SHOWN, len(ranking))} of {len(ranking)} "
+        emit_table(design.ranking.head(RANKING_SHOWN)[columns], args,
+                   title=f"\nBest {min(RANKING_SHOWN, len(design.ranking))} of "
+                         f"{len(design.ranking)} "
                          f"candidates alone (before any is chosen), by gain{per}"
                          + (", refitted" if args.refit else ""))
     for note in notes:

@@ -90,26 +90,32 @@ def test_next_reads_candidates_from_a_file_and_draws_the_plan(fit_file, in_proce
 
 def test_next_refit_ranks_by_full_refits(fit_file, in_process, capsys, tmp_path):
     """--refit ranks by one batched refit per candidate x outcome, says how many and that the
-    batch was still chosen by reweighting, and keeps the reweighting's estimate beside it."""
+    batch was still chosen by reweighting, and keeps the reweighting's estimate beside it: the
+    same simulated outcomes as without --refit, so the same reweighted gains."""
     points = tmp_path / "two.csv"
     points.write_text("params,tokens\n1B,20B\n3B,60B\n")
-    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "2e21",
-                       "--candidates", str(points), "--count", "1", "--refit", *QUICK[:-1],
-                       "2"]) == 0
+    args = ["next", fit_file, "--target-flops", "1e25", "--budget", "2e21", "--candidates",
+            str(points), "--count", "1", "--band", "expected", "--discrepancy", "none",
+            "--outcomes", "2"]
+    assert in_process([*args, "--refit"]) == 0
     captured = capsys.readouterr()
     assert "refitting the runs 4 times (every candidate x simulated outcome" in captured.err
     assert ("note: the ranking's gains are full refits' (4 fits; the reweighting's estimates "
             "beside them, _reweighted); the batch was chosen by reweighting") in captured.err
     assert "candidates alone (before any is chosen), by gain per FLOP, refitted" in captured.out
     assert "gain_reweighted" in captured.out and "refit_gate_ok" in captured.out
-    assert in_process(["next", fit_file, "--target-flops", "1e25", "--budget", "2e21",
-                       "--candidates", str(points), "--count", "1", "--refit", "--json",
-                       *QUICK[:-1], "2"]) == 0
+    assert in_process([*args, "--refit", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     ranking = pd.DataFrame(payload["ranking"])
     assert payload["refit"] and len(ranking) == 2
     assert {"width_after_reweighted", "gain_reweighted", "refit_gate_ok"} <= set(ranking)
     assert ranking["gain_per_flop"].is_monotonic_decreasing
+    assert in_process([*args, "--json"]) == 0
+    plain = pd.DataFrame(json.loads(capsys.readouterr().out)["ranking"])
+    assert "refit_gate_ok" not in plain
+    pd.testing.assert_series_equal(
+        ranking.sort_values("N")["gain_reweighted"].reset_index(drop=True),
+        plain.sort_values("N")["gain"].reset_index(drop=True), check_names=False)
 
 
 @pytest.mark.parametrize("args, message", [
