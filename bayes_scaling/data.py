@@ -567,6 +567,8 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     _derive_sizes(columns, k)
     notes += _repeated_data_note(frame, columns, {**mapping, **extra_map}, law)
     groups = _group_labels(frame, mapping.get("group"), lines, source)
+    if groups is None:
+        notes += _mixed_sweeps_note(frame, columns, {**mapping, **extra_map})
     repeated = _repeated(columns, groups)
     if repeated.any() and not dedupe:
         _refuse_duplicates(columns, groups, repeated, lines, source)
@@ -608,6 +610,32 @@ def _repeated_data_note(frame, columns, claimed, law):
             f"{len(repeated)} runs trained on more tokens than that (repeated data), which law "
             f"{name!r} counts as fresh tokens; --law data_constrained uses U (API: "
             f"law='data_constrained')",)
+
+
+def _mixed_sweeps_note(frame, columns, claimed, most_labels=50):
+    """A note when runs repeat another's N and D with another loss and a column of text labels
+    (at most ``most_labels`` of them) tells them apart: several sweeps (configurations,
+    datasets) in one file, about to be fitted as one law. Silent for repeats no label column
+    separates (repeated seeds of one sweep)."""
+    sizes = pd.DataFrame({name: columns[name] for name in ("N", "D")})
+    repeats = int(sizes.duplicated().sum())
+    if not repeats:
+        return ()
+    left = {}  # label column -> repeats it leaves
+    for column in frame.columns:
+        values = frame[column]
+        if (column in claimed.values() or _has_numbers(values)
+                or not 1 < values.nunique() <= most_labels):
+            continue
+        left[column] = int(sizes.assign(label=values.astype(str).to_numpy()).duplicated().sum())
+    if not left or min(left.values()) == repeats:
+        return ()
+    column = min(left, key=lambda name: (left[name], frame[name].nunique()))
+    return (f"{repeats} runs repeat another run's N and D with another loss, and column "
+            f"{column!r} ({frame[column].nunique()} values) tells them apart: several sweeps "
+            f"fitted as one law? Fit one with --where \"{column} == {frame[column].iloc[0]}\" "
+            f"(where=), or pool them with --group-col {column} --pool alpha,beta (group=, "
+            f"fit_pooled)",)
 
 
 def _without(frame, ignore, source):

@@ -375,3 +375,23 @@ def test_a_unique_tokens_column_with_repeated_data_suggests_the_data_constrained
     assert "column 'tokens_per_epoch' looks like unique tokens (U)" in note
     assert load_runs(frame.rename(columns={"unique_tokens": "tokens_per_epoch"}),
                      law="data_constrained").extra["U"].tolist() == [2e9, 2e9, 2e10]
+
+
+def test_several_sweeps_in_one_file_are_named_not_silently_fitted_as_one(tmp_path):
+    """Two configurations' runs at the same sizes, told apart by a label column: a note names
+    the column and both ways out; one configuration, or repeated seeds no label separates, give
+    none."""
+    rows = ["config,seed,params,tokens,loss"]
+    for config, shift in (("base", 0.0), ("tuned", -0.1)):
+        for seed in (0, 1):  # seeds are numbers: no label
+            for n, d, loss in ((1e8, 2e9, 3.2), (4e8, 8e9, 2.9), (1.6e9, 3.2e10, 2.6)):
+                rows.append(f"{config},{seed},{n:g},{d:g},{loss + shift + seed * 0.01}")
+    path = write(tmp_path, "\n".join(rows) + "\n")
+    (note,) = load_runs(path).notes
+    assert note.startswith("9 runs repeat another run's N and D with another loss, and column "
+                           "'config' (2 values) tells them apart")
+    assert '--where "config == base"' in note and "--group-col config" in note
+    assert load_runs(path, where="config == tuned").notes == ()
+    assert load_runs(path, group="config").notes == ()
+    seeds = write(tmp_path, "\n".join(r.split(",", 1)[1] for r in rows[:7]) + "\n", "seeds.csv")
+    assert load_runs(seeds).notes == ()
