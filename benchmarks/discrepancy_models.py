@@ -226,7 +226,8 @@ def main(argv=None):
                 prior["field"], np.asarray(evidence) * min(weight, row["kappa_held_out"]))
             weighted.append(validation.bayes_method(
                 "default (weight w)", cut, np.asarray(kappa.sample(k_kappa, count)),
-                k_draw).assign(dataset=row["dataset"], target=row["target"], weight=weight))
+                k_draw).assign(set=row["set"], dataset=row["dataset"], target=row["target"],
+                              cut=row["cutoff"], weight=weight))
         gp_evidence = cut["gp_sweep_evidence"]
         updated["default, normal drift"] = (
             prior["normal drift"] if evidence is None else
@@ -256,8 +257,8 @@ def main(argv=None):
                                       ("GP residuals + field + sweep",
                                        kappas["GP residuals + field + sweep"]))]
         parts.append(validation.huber_method(cut, k_huber))
-        frames += [p.assign(set=row["set"], dataset=row["dataset"], target=row["target"])
-                   for p in parts]
+        frames += [p.assign(set=row["set"], dataset=row["dataset"], target=row["target"],
+                            cut=row["cutoff"]) for p in parts]
     weighted = pd.concat(weighted, ignore_index=True)
     # w for each dataset: the best mean over the other datasets of their mean lpd
     lpd = weighted.groupby(["dataset", "weight"])["lpd"].mean().unstack()
@@ -275,7 +276,8 @@ def main(argv=None):
                    "Mean log predictive density of each dataset's held-out runs when the "
                    "internal backtest counts as w observations (``default (weight w)``), and "
                    f"the w chosen for each dataset leaving it out: {chosen}.\n\n"
-                   + validation.markdown_table(lpd.reset_index().rename(columns=str)))])
+                   + validation.markdown_table(lpd.reset_index().rename(columns=str)))],
+        paired=True)
 
 
 if __name__ == "__main__":

@@ -340,6 +340,73 @@ def summarise(frame, by):
     return pd.DataFrame(rows)
 
 
+BASELINE = "huber-bootstrap"
+
+
+def paired_by_cut(per_run, baseline=BASELINE):
+    """Each method against ``baseline`` on the same held-out runs, cut by cut, per dataset.
+
+    Per cut: the mean over its runs of the log density's difference (method minus baseline:
+    above 0, the method is better) and the difference of the median CRPS (below 0, better).
+    Per dataset: their mean over its cuts, the standard error of that mean (rough: a dataset's
+    cuts hold out nested sets of runs, so they are not independent) and how many cuts the
+    method wins. A dataset's score is decided by a few cuts, each one fit's shared error: this
+    says whether a difference in the by-dataset table holds cut after cut.
+    """
+    keys = ["dataset", "set", "cut"]
+    per_cut = per_run.groupby(keys + ["method"], sort=False).agg(
+        lpd=("lpd", "mean"), crps=("crps", "median")).reset_index()
+    base = per_cut[per_cut["method"] == baseline].drop(columns="method")
+    paired = per_cut[per_cut["method"] != baseline].merge(base, on=keys, suffixes=("", "_base"))
+    paired["lpd_diff"] = paired["lpd"] - paired["lpd_base"]
+    paired["crps_diff"] = paired["crps"] - paired["crps_base"]
+    rows = []
+    for (dataset, method), part in paired.groupby(["dataset", "method"], sort=False):
+        n = len(part)
+        se = (lambda x: x.std(ddof=1) / np.sqrt(n)) if n > 1 else (lambda x: np.nan)
+        rows.append({"dataset": dataset, "method": method, "cuts": n,
+                     "lpd_diff": part["lpd_diff"].mean(), "lpd_diff_se": se(part["lpd_diff"]),
+                     "lpd_better_cuts": int((part["lpd_diff"] > 0).sum()),
+                     "crps_diff": part["crps_diff"].mean(),
+                     "crps_diff_se": se(part["crps_diff"]),
+                     "crps_better_cuts": int((part["crps_diff"] < 0).sum())})
+    return pd.DataFrame(rows)
+
+
+def target_check(overall, by_dataset, method="default", baseline=BASELINE):
+    """The targets of issue 17 for ``method``: each with its measured value and whether it is
+    met, so that the document states them from the numbers it prints."""
+    pooled = overall.set_index("method").loc[method]
+    mine = by_dataset[by_dataset["method"] == method].set_index("dataset")
+    theirs = by_dataset[by_dataset["method"] == baseline].set_index("dataset")
+    worst = mine["coverage_90"].idxmin()
+    rows = [("pooled 90% coverage in [0.85, 0.95]", f"{pooled['coverage_90']:.3f}",
+             0.85 <= pooled["coverage_90"] <= 0.95),
+            ("pooled 50% coverage in [0.40, 0.60]", f"{pooled['coverage_50']:.3f}",
+             0.40 <= pooled["coverage_50"] <= 0.60),
+            ("no dataset below 0.70 at 90%", f"{mine.loc[worst, 'coverage_90']:.3f} ({worst})",
+             mine["coverage_90"].min() >= 0.70),
+            ("median 90% width at most 6x the median |error| (pooled)",
+             f"{pooled['width_over_error']:.2f}", pooled["width_over_error"] <= 6.0)]
+    for dataset in mine.index:
+        ours, base = mine.loc[dataset], theirs.loc[dataset]
+        rows += [(f"{dataset}: mean log density above {baseline}'s",
+                  f"{ours['mean_lpd']:.3g} vs {base['mean_lpd']:.3g}",
+                  ours["mean_lpd"] > base["mean_lpd"]),
+                 (f"{dataset}: median CRPS below {baseline}'s",
+                  f"{ours['median_crps']:.3g} vs {base['median_crps']:.3g}",
+                  ours["median_crps"] < base["median_crps"])]
+    return pd.DataFrame(rows, columns=["target", "measured", "met"])
+
+
+PAIRED_TEXT = (
+    "Per cut: the mean over its held-out runs of the log density's difference against "
+    "Huber + bootstrap (`lpd_diff`, above 0: better) and the difference of the median CRPS "
+    "(`crps_diff`, below 0: better); per dataset their mean over its cuts, its standard error "
+    "(rough: a dataset's cuts hold out nested sets of runs), and the cuts won. A dataset's "
+    "score rests on a few cuts, each carrying one fit's shared error.")
+
+
 def learn(cut_table, leave_out=None, source=None, column="kappa_loglik",
           log_kappa=LOG_KAPPA_GRID):
     """κ distribution from every set (one κ log-likelihood per set: the mean over its cuts, so
@@ -352,14 +419,17 @@ def learn(cut_table, leave_out=None, source=None, column="kappa_loglik",
                                     log_kappa=log_kappa)
 
 
-def write_comparison(per_run, stem, title, intro, *, record=None, sections=()):
+def write_comparison(per_run, stem, title, intro, *, record=None, sections=(), paired=False):
     """Score tables of a comparison on the validation's cuts (overall, by dataset, by
     extrapolation distance), written to benchmarks/results/``stem``.{md,json} and printed.
     ``record`` adds entries to the JSON; ``sections`` are (heading, text) after the overall
-    table."""
+    table; ``paired`` adds every method against Huber + bootstrap cut by cut
+    (`paired_by_cut`: ``per_run`` then needs a ``cut`` column)."""
     tables = {"overall": summarise(per_run, ["method"]),
               "by_dataset": summarise(per_run, ["dataset", "method"]),
               "by_target": summarise(per_run, ["target", "method"])}
+    if paired:
+        tables["paired_with_huber"] = paired_by_cut(per_run)
     results = os.path.join(REPO, "benchmarks", "results")
     os.makedirs(results, exist_ok=True)
     with open(os.path.join(results, f"{stem}.json"), "w") as f:
@@ -371,8 +441,11 @@ def write_comparison(per_run, stem, title, intro, *, record=None, sections=()):
              "## Overall", markdown_table(tables["overall"])]
     for heading, text in sections:
         parts += [f"## {heading}", text]
-    parts += ["## By dataset", markdown_table(tables["by_dataset"]),
-              "## By extrapolation distance", markdown_table(tables["by_target"])]
+    parts += ["## By dataset", markdown_table(tables["by_dataset"])]
+    if paired:
+        parts += ["## Against Huber + bootstrap, cut by cut", PAIRED_TEXT,
+                  markdown_table(tables["paired_with_huber"])]
+    parts += ["## By extrapolation distance", markdown_table(tables["by_target"])]
     with open(os.path.join(results, f"{stem}.md"), "w") as f:
         f.write("\n\n".join(parts) + "\n")
     pd.set_option("display.width", 200)
@@ -470,6 +543,8 @@ def main(argv=None):
     by_dataset = summarise(per_run, ["dataset", "method"])
     by_target = summarise(per_run, ["target", "method"])
     per_set = summarise(per_run, ["set", "method"])
+    targets = target_check(overall, by_dataset)
+    paired = paired_by_cut(per_run)
     reliability = pd.DataFrame([{"method": m, "level": level,
                                  "coverage": part[f"in_{100 * level:g}"].mean()}
                                 for m, part in per_run.groupby("method", sort=False)
@@ -496,7 +571,8 @@ def main(argv=None):
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     records = {name: json.loads(frame.to_json(orient="records")) for name, frame in (
         ("overall", overall), ("by_dataset", by_dataset), ("by_target", by_target),
-        ("per_set", per_set), ("reliability", reliability),
+        ("per_set", per_set), ("reliability", reliability), ("targets", targets),
+        ("paired_with_huber", paired),
         ("cuts", cut_table.drop(columns=["kappa_loglik", "kappa_evidence"])))}
     if sbc_result is not None:
         records["sbc"] = {"table": json.loads(sbc_result.table.to_json(orient="records")),
@@ -505,7 +581,7 @@ def main(argv=None):
         json.dump({"meta": meta, **records}, f, indent=1)
     with open(args.out, "w") as f:
         f.write(render(meta, overall, by_dataset, by_target, per_set, reliability, cut_table,
-                       sbc_result, args.replicates))
+                       sbc_result, args.replicates, targets, paired))
     print(overall.to_string())
     print(f"wrote {args.out}, {args.json} and {args.prior_out} in {meta['minutes']:.1f} min; "
           f"peak RSS {meta['peak_rss_gb']:.2f} GB")
@@ -548,7 +624,7 @@ def figure(per_run, reliability, path):
 
 
 def render(meta, overall, by_dataset, by_target, per_set, reliability, cut_table, sbc_result,
-           replicates):
+           replicates, targets, paired):
     shown = ["held_out", "coverage_50", "coverage_90", "median_abs_rel_error",
              "median_rel_width_90", "width_over_error", "mean_lpd", "median_crps"]
     failed = cut_table[~cut_table["gate_ok"]]
@@ -569,7 +645,10 @@ def render(meta, overall, by_dataset, by_target, per_set, reliability, cut_table
         + "; ".join(f"without {d}: {text}" for d, text in meta["leave_one_dataset_out"].items())
         + ".",
         "## Overall (all held-out runs of every cut pooled)", markdown_table(overall[["method"] + shown]),
+        "## The targets of issue 17, checked (`default`)",
+        f"{int(targets['met'].sum())} of {len(targets)} met.", markdown_table(targets),
         "## By dataset", markdown_table(by_dataset[["dataset", "method"] + shown]),
+        "## Against Huber + bootstrap, cut by cut", PAIRED_TEXT, markdown_table(paired),
         "## By extrapolation distance (target held-out median compute / largest fitted)",
         markdown_table(by_target[["target", "method"] + shown]),
         "![coverage against distance and reliability](validation_calibration.png)",
