@@ -77,12 +77,8 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
     (True, 12)
     """
     law = get_law(law)
-    num_params = len(all_param_names(law, likelihood))
     runs = data if isinstance(data, Runs) else load_runs(data, law=law, **load_options)
-    if len(runs) < num_params:
-        raise ValueError(f"{runs.source}: {len(runs)} runs are too few to fit {num_params} "
-                         f"parameters of {law.name!r} with a {likelihood} likelihood")
-    check_identifiable(law, runs)
+    check_fittable(law, runs, likelihood)
     settings = dict(priors=priors, likelihood=likelihood, config=config, dtype=dtype,
                     remedy=remedy)
     post = fit_runs(law, runs, key=key, remedy_budget_s=remedy_budget_s, **settings)
@@ -92,6 +88,26 @@ def fit(data, *, key, law="chinchilla", priors=None, likelihood="student_t", con
                                   **settings)
         post.record_kappa_evidence(evidence.to_json())
     return post
+
+
+def check_fittable(law, runs, likelihood="student_t"):
+    """Refuse runs that cannot be fitted: fewer runs than the law and likelihood have
+    parameters, or an input with one value only (`check_identifiable`). Cheap, so callers that
+    announce a long fit check first.
+
+    >>> import numpy as np, bayes_scaling as bs
+    >>> runs = bs.Runs(N=np.array([1e8]), D=np.array([2e9]), C=np.array([1.2e18]),
+    ...                loss=np.array([3.2]))
+    >>> check_fittable(get_law("chinchilla"), runs)
+    Traceback (most recent call last):
+    ...
+    ValueError: DataFrame: 1 runs are too few to fit 7 parameters of 'chinchilla' with a student_t likelihood
+    """
+    num_params = len(all_param_names(law, likelihood))
+    if len(runs) < num_params:
+        raise ValueError(f"{runs.source}: {len(runs)} runs are too few to fit {num_params} "
+                         f"parameters of {law.name!r} with a {likelihood} likelihood")
+    check_identifiable(law, runs)
 
 
 def check_identifiable(law, runs):

@@ -21,11 +21,14 @@ FIT_SUFFIXES = (".nc",)  # fits are netCDF files (ArviZ InferenceData)
 def fit_and_report(runs, args, out_path, header, show_summary=True):
     import jax
 
-    from ..api import fit
+    from ..api import check_fittable, fit
     from ..discrepancy import resolve_discrepancy
     from ..inference.sampler import FLOAT32_MAX_RUNS, chain_layout
+    from ..laws.registry import get_law
     from ..sweep_evidence import EVIDENCE_HOLDOUT
 
+    if not getattr(args, "group_col", None):
+        check_fittable(get_law(args.law), runs, args.likelihood)  # before announcing the fit
     config = sampler_config(args)
     per_device, devices = chain_layout(config)
     precision = "float64" if args.x64 else "float32"

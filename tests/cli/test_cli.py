@@ -251,6 +251,13 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, cli_env, args, message
     assert "Traceback" not in out.stderr
 
 
+def test_too_few_runs_are_refused_before_the_fit_is_announced(tmp_path, cli_env):
+    (tmp_path / "one.csv").write_text("N,D,loss\n1e8,2e9,3.1\n")
+    out = run(["fit", "one.csv"], cli_env, tmp_path, ok=False)
+    assert out.returncode == 2 and "1 runs are too few to fit 7 parameters" in out.stderr
+    assert "fitting chinchilla" not in out.stderr and "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["fit", "missing.csv"], "missing.csv: no such file"),
     (["report", "missing.nc"], "missing.nc: no such fit file"),
