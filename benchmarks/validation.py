@@ -362,13 +362,11 @@ def paired_by_cut(per_run, baseline=BASELINE):
     paired["crps_diff"] = paired["crps"] - paired["crps_base"]
     rows = []
     for (dataset, method), part in paired.groupby(["dataset", "method"], sort=False):
-        n = len(part)
-        se = (lambda x: x.std(ddof=1) / np.sqrt(n)) if n > 1 else (lambda x: np.nan)
-        rows.append({"dataset": dataset, "method": method, "cuts": n,
-                     "lpd_diff": part["lpd_diff"].mean(), "lpd_diff_se": se(part["lpd_diff"]),
+        rows.append({"dataset": dataset, "method": method, "cuts": len(part),
+                     "lpd_diff": part["lpd_diff"].mean(), "lpd_diff_se": part["lpd_diff"].sem(),
                      "lpd_better_cuts": int((part["lpd_diff"] > 0).sum()),
                      "crps_diff": part["crps_diff"].mean(),
-                     "crps_diff_se": se(part["crps_diff"]),
+                     "crps_diff_se": part["crps_diff"].sem(),
                      "crps_better_cuts": int((part["crps_diff"] < 0).sum())})
     return pd.DataFrame(rows)
 
