@@ -269,7 +269,9 @@ def compute_for_target(post, target_loss, *, key=None, discrepancy="sweep",
     Draws that never reach a target (target ≤ E, or, with the discrepancy, the law's own error
     keeps it out of reach in the range searched) are counted in ``p_reachable`` and
     ``unreachable_draws``, never dropped silently nor turned into infinities: the intervals are
-    over the draws that reach it.
+    over the draws that reach it. With the discrepancy, a draw's error beyond the data is not
+    bounded by its E, so far enough out it can reach a target at or below E; the share of
+    draws that do is ``p_reached_below_E`` (the law's E is then not trusted that far).
 
     Parameters
     ----------
@@ -300,9 +302,13 @@ def compute_for_target(post, target_loss, *, key=None, discrepancy="sweep",
                              "as exact")
         out = _targets_with_discrepancy(params, targets, k, kappa, key, post.runs_table)
     reachable = out["reachable"]
+    floor = np.asarray(params["E"], np.float64).reshape(-1)
     frames = []
     for j, target in enumerate(targets):
         ok = reachable[:, j]
+        # Reached although the law's own E is at or above the target: only the law's error
+        # far beyond the data can do that, so callers say so (E is not trusted that far).
+        below_floor = float((ok & (floor >= target)).mean())
         for quantity in ("C", "N", "D"):
             values = np.exp(np.asarray(out[f"log_{quantity}"][:, j], np.float64)[ok])
             cols = (interval_columns(values[:, None], probs) if ok.any()
@@ -310,6 +316,7 @@ def compute_for_target(post, target_loss, *, key=None, discrepancy="sweep",
             frames.append(pd.DataFrame({
                 "target": j, "target_loss": target, "quantity": quantity,
                 "p_reachable": ok.mean(), "unreachable_draws": int((~ok).sum()),
+                "p_reached_below_E": below_floor,
                 **{c: np.ravel(v) for c, v in cols.items()}}))
     return pd.concat(frames).reset_index(drop=True)
 

@@ -101,11 +101,12 @@ def check_fittable(law, runs, likelihood="student_t"):
     >>> check_fittable(get_law("chinchilla"), runs)
     Traceback (most recent call last):
     ...
-    ValueError: DataFrame: 1 runs are too few to fit 7 parameters of 'chinchilla' with a student_t likelihood
+    ValueError: DataFrame: 1 run is too few to fit 7 parameters of 'chinchilla' with a student_t likelihood
     """
     num_params = len(all_param_names(law, likelihood))
     if len(runs) < num_params:
-        raise ValueError(f"{runs.source}: {len(runs)} runs are too few to fit {num_params} "
+        runs_are = "1 run is" if len(runs) == 1 else f"{len(runs)} runs are"
+        raise ValueError(f"{runs.source}: {runs_are} too few to fit {num_params} "
                          f"parameters of {law.name!r} with a {likelihood} likelihood")
     check_identifiable(law, runs)
 

@@ -401,7 +401,9 @@ def apply_where(columns, frame, lines, where, source, what="runs", error=None):
 
     ``name`` is one of ``columns`` (parsed values: N, D, C, loss; NaN where unreadable, which
     keeps the row for its own error) or any column of the data: compared as text with == and
-    != (e.g. ``config_id == rw|base``), as numbers otherwise.
+    != (e.g. ``config_id == rw|base``; quotes optional), as numbers otherwise. A column of the
+    data that is also parsed is compared as text when the value is not a number
+    (``loss != n/a``: the way to drop a row whose cell cannot be read).
     ``what`` names the rows in messages; ``error`` is the exception class (`RunsError`).
     """
     error = error or RunsError
@@ -412,7 +414,10 @@ def apply_where(columns, frame, lines, where, source, what="runs", error=None):
             raise error(f"cannot read the filter {condition!r}: write e.g. 'loss < 3.447' or "
                             f"'N >= 1e8 and D < 1T' or 'family == gpt2'")
         name, op, value = match.groups()
-        if name in columns:
+        # Text against a column that is also parsed (loss != n/a) compares its cells as text:
+        # the way to drop a row whose number cannot be read.
+        as_text = op in ("==", "!=") and name in frame.columns and not _is_number(value)
+        if name in columns and not as_text:
             # A value that could not be read (NaN) does not decide: the row stays, and its
             # error is reported unless another condition drops it.
             known = ~np.isnan(columns[name])
@@ -422,7 +427,7 @@ def apply_where(columns, frame, lines, where, source, what="runs", error=None):
         elif name in frame.columns:
             cells = frame[name].astype(str).str.strip().to_numpy()
             if op in ("==", "!="):
-                keep &= _OPERATORS[op](cells, value)
+                keep &= _OPERATORS[op](cells, value.strip("'\""))  # quotes are optional
             else:
                 numbers = np.array([_number_or_error(c, name, line, source)
                                     for c, line in zip(cells, lines)])
@@ -438,8 +443,17 @@ def apply_where(columns, frame, lines, where, source, what="runs", error=None):
         raise error(f"{source}: the filter {where!r} keeps none of the {len(lines)} {what}")
     dropped = lines[~keep]
     note = (f"dropped {len(dropped)} of {len(lines)} {what} not matching {where!r} "
-            f"(lines {_line_ranges(dropped)})") if len(dropped) else ""
+            f"({'line' if len(dropped) == 1 else 'lines'} {_line_ranges(dropped)})"
+            ) if len(dropped) else ""
     return keep, note
+
+
+def _is_number(text):
+    try:
+        parse_number(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _filter_number(value, condition, columns, frame, error):

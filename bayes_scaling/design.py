@@ -197,7 +197,7 @@ class Design(NamedTuple):
 def _positive(name, value):
     value = float(value)
     if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+        raise ValueError(f"{name} must be positive and finite, got {value:g}")
     return value
 
 

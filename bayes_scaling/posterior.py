@@ -317,7 +317,13 @@ def load_idata(path, kind=None):
         idata = az.from_netcdf(path)
         idata.load()
     except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a bayes_scaling fit file ({err})") from None
+        # The reader's own words (HDF5's "file signature not found") tell a user nothing.
+        table = path.lower().endswith((".csv", ".tsv", ".txt", ".parquet", ".xlsx", ".gz"))
+        raise ValueError(f"{path}: not a bayes_scaling fit file: it cannot be read as the "
+                         f"netCDF (.nc) file that `bayes-scaling fit` writes"
+                         + ("; it looks like a table of runs: fit it first, "
+                            f"`bayes-scaling fit {path}`" if table else f" ({type(err).__name__})"
+                            )) from None
     if kind is not None:
         found = (idata.posterior.attrs.get("kind", "one fit") if "posterior" in idata.groups()
                  else "no posterior")

@@ -60,7 +60,7 @@ def resolve_points(N=None, D=None, C=None, flops_per_param_token=6.0):
     for name in present:
         bad = given[name][~(np.isfinite(given[name]) & (given[name] > 0))]
         if bad.size:
-            raise ValueError(f"{name} must be positive and finite, got {bad[0]!r}")
+            raise ValueError(f"{name} must be positive and finite, got {bad[0]:g}")
     k = flops_per_param_token
     try:
         np.broadcast_shapes(*(given[name].shape for name in present))
@@ -165,7 +165,7 @@ def _positive(name, values):
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
     bad = values[~(np.isfinite(values) & (values > 0))]
     if bad.size:
-        raise ValueError(f"{name} must be positive and finite, got {bad[0]!r}")
+        raise ValueError(f"{name} must be positive and finite, got {bad[0]:g}")
     return values
 
 

@@ -55,6 +55,10 @@ MIN_LARGEST_FLOPS = 1e10  # 6 x 1e5 parameters x 1e7 tokens is already 6e12
 # smallest isoFLOP budgets) to ~2e4 (their tiniest models trained long); beyond these (a factor
 # of 6 and 50) it is a unit mistake, or at least unusual.
 TOKENS_PER_PARAM = (1e-3, 1e6)
+# Ten times beyond those no run is: parameter counts in millions read as counts give 2e7
+# tokens per parameter at 20 real ones, token counts in millions 2e-5. Refused (with
+# --accept-units as the way out), not only warned.
+IMPOSSIBLE_FACTOR = 10.0
 # Loss against compute: a rank correlation above this means the column rises with scale.
 RISING = 0.5
 _NAMES = {"N": ("parameter counts", "--params-unit", "params"),
@@ -151,7 +155,20 @@ def check_scales(values, columns, source, *, accept=False, sizes=("N", "D", "C")
     # Once a size is refused, its ratio to the other says nothing more.
     ratio = _tokens_per_param(values, k) if len(sizes) > 1 and not problems else None
     if ratio is not None:
-        if np.nanmin(ratio) < TOKENS_PER_PARAM[0] or np.nanmax(ratio) > TOKENS_PER_PARAM[1]:
+        low, high = np.nanmin(ratio), np.nanmax(ratio)
+        if (low < TOKENS_PER_PARAM[0] / IMPOSSIBLE_FACTOR
+                or high > TOKENS_PER_PARAM[1] * IMPOSSIBLE_FACTOR):
+            # Too many tokens per parameter: the parameter counts read too small; too few: the
+            # token counts do.
+            small, other = (("N", "D") if high > TOKENS_PER_PARAM[1] * IMPOSSIBLE_FACTOR
+                            else ("D", "N"))
+            problems.append(
+                f"tokens per parameter range {_range(ratio)}, beyond any trained model: columns "
+                f"{_column(columns, 'N')} and {_column(columns, 'D')} are in different units. "
+                f"If the {_NAMES[small][0]} are in millions or billions, {_NAMES[small][1]} M "
+                f"(or B); if the {_NAMES[other][0]} are in another unit, {_NAMES[other][1]} "
+                f"(API: units=...)")
+        elif low < TOKENS_PER_PARAM[0] or high > TOKENS_PER_PARAM[1]:
             notes.append(f"tokens per parameter range {_range(ratio)}, far outside anything "
                          f"trained ({TOKENS_PER_PARAM[0]:g} - {TOKENS_PER_PARAM[1]:g}); check "
                          f"the units of columns {_column(columns, 'N')} and "

@@ -106,6 +106,7 @@ def test_compute_for_target_counts_unreachable_draws(sim_post):
     assert 0.4 < half < 0.6 and by[1]["unreachable_draws"].iloc[0] == round((1 - half) * len(e))
     assert np.isfinite(by[1]["median"]).all()  # intervals over the reachable draws, no inf
     assert (by[2]["p_reachable"] == 0).all() and by[2]["median"].isna().all()
+    assert (table["p_reached_below_E"] == 0).all()  # the law as exact: E is the floor
     near = compute_for_target(sim_post, float(np.quantile(e, 0.9)) + 1e-3, discrepancy=None)
     assert np.isfinite(near[["median", "mean", "hi_95"]].to_numpy()).all()  # no float32 overflow
 
@@ -130,6 +131,11 @@ def test_compute_for_target_carries_the_law_error_beyond_the_data(sim_post):
     beyond = rows["default"].loc[1]
     assert beyond["lo_90"] < 0.8 * rows["exact"].loc[1, "lo_90"]
     assert beyond["p_reachable"] < 1 and beyond["unreachable_draws"] > 0
+    assert (default["p_reached_below_E"] == 0).all()  # both targets above every E
+    # Below every draw's E, only the law's error beyond the data reaches it, and it is counted.
+    floor = float(sim_post.draws(["E"])["E"].min())
+    under = compute_for_target(sim_post, floor - 0.02, key=jax.random.key(3)).iloc[0]
+    assert under["p_reached_below_E"] == pytest.approx(under["p_reachable"])
     with pytest.raises(ValueError, match="give key="):
         compute_for_target(sim_post, 1.95)
 

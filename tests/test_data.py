@@ -58,7 +58,7 @@ def test_where_filter_reports_dropped_lines(tmp_path):
     path = write(tmp_path, "N,D,loss\n1e8,1e9,3.5\n2e8,2e9,2.9\n3e8,3e9,2.8\n")
     runs = load_runs(path, where="loss < 3.4")
     assert len(runs) == 2
-    assert runs.dropped == ("dropped 1 of 3 runs not matching 'loss < 3.4' (lines 2)",)
+    assert runs.dropped == ("dropped 1 of 3 runs not matching 'loss < 3.4' (line 2)",)
     many = write(tmp_path, "N,D,loss\n" + "".join(f"{n}e8,{n}e9,{3 if n % 5 else 2}\n"
                                                    for n in range(1, 12)), "many.csv")
     note = load_runs(many, where="loss < 2.5").dropped[0]
@@ -136,7 +136,7 @@ def test_too_few_runs_for_the_law(tmp_path):
     import bayes_scaling as bs
 
     path = write(tmp_path, "N,D,loss\n1e8,1e9,3\n")
-    with pytest.raises(ValueError, match="runs.csv: 1 runs are too few to fit 7 parameters"):
+    with pytest.raises(ValueError, match="runs.csv: 1 run is too few to fit 7 parameters"):
         bs.fit(path, key=jax.random.key(0))
 
 
@@ -334,7 +334,7 @@ def test_where_filters_before_the_values_are_checked(tmp_path):
     with pytest.raises(RunsError, match="line 3, column 'loss'"):
         load_runs(path)
     runs = load_runs(path, where="data == c4")
-    assert runs.lines.tolist() == [2, 4] and "lines 3" in runs.dropped[0]
+    assert runs.lines.tolist() == [2, 4] and "(line 3)" in runs.dropped[0]
     with pytest.raises(RunsError, match="line 3, column 'loss'"):  # a filter on the bad value
         load_runs(path, where="loss < 3")
 
@@ -395,3 +395,28 @@ def test_several_sweeps_in_one_file_are_named_not_silently_fitted_as_one(tmp_pat
     assert load_runs(path, group="config").notes == ()
     seeds = write(tmp_path, "\n".join(r.split(",", 1)[1] for r in rows[:7]) + "\n", "seeds.csv")
     assert load_runs(seeds).notes == ()
+
+
+def test_sizes_in_millions_read_as_counts_are_refused_not_only_warned():
+    """Parameters in millions (57 for 57M) pass the largest-run check once the largest model
+    has 10B parameters (10,000), but read as counts give 2e7 tokens per parameter: no such run
+    exists, so the file is refused with the flag that fixes it."""
+    millions = np.array([57, 160, 400, 1000, 2800, 16000.0])
+    frame = pd.DataFrame({"params": millions, "tokens": 20 * millions * 1e6,
+                          "loss": [3.9, 3.5, 3.1, 2.8, 2.55, 2.2]})
+    with pytest.raises(RunsError, match=r"beyond any trained model.*parameter counts are in "
+                                        r"millions or billions, --params-unit M"):
+        load_runs(frame)
+    with pytest.warns(UnitsWarning, match="beyond any trained model.*accepted as intended"):
+        load_runs(frame, accept_units=True)
+
+
+@pytest.mark.parametrize("where", ["loss != 'n/a?'", "loss != n/a?"])
+def test_a_text_cell_of_the_loss_column_can_be_filtered_out_by_its_text(tmp_path, where):
+    path = write(tmp_path, "N,D,loss\n" + "".join(f"{n:g},{20 * n:g},{3 - i / 10}\n" for i, n in
+                                                  enumerate((1e8, 2e8, 4e8, 8e8)))
+                 + "1.6e9,3.2e10,n/a?\n")
+    with pytest.raises(RunsError, match=r"line 6, column 'loss' \(loss\): cannot read 'n/a\?'"):
+        load_runs(path)
+    runs = load_runs(path, where=where)
+    assert len(runs) == 4 and "dropped 1 of 5 runs" in " ".join(runs.dropped)

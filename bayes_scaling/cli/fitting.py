@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from .interrupt import UNFINISHED_OUTPUTS
 from .output import (EXIT_GATE_FAILED, announce_gate, check_writable, describe_runs, emit_table,
                      print_summary, records, summary_payload, to_stderr)
 from .options import (add_fit_flags, add_output_flags, add_remedy_flags, add_runs_flags,
@@ -109,8 +110,10 @@ def cmd_demo(args):
     from ..prediction import forecast
 
     out_dir = demo_dir(args.out)
-    os.makedirs(out_dir, exist_ok=True)
     paths = {name: os.path.join(out_dir, name) for name in ("runs.csv", "fit.nc", "forecast.csv")}
+    new_outputs = {path for path in (out_dir, *paths.values()) if not os.path.exists(path)}
+    os.makedirs(out_dir, exist_ok=True)
+    UNFINISHED_OUTPUTS.update(new_outputs)  # an interrupt before the end removes them
     for path in paths.values():
         check_writable(path, args.force, other="--out another folder")
     key_sim, key_forecast = jax.random.split(jax.random.key(args.seed + 1))
@@ -135,6 +138,7 @@ def cmd_demo(args):
         print()
         emit_table(table[FORECAST_COLUMNS], args,
                     title="Forecast for a 70B-parameter, 1.4T-token run")
+    UNFINISHED_OUTPUTS.difference_update(new_outputs)
     to_stderr(f"wrote {paths['runs.csv']}, {paths['forecast.csv']}")
     return gate_status(post)
 

@@ -18,6 +18,13 @@ import sys
 import threading
 
 
+# Outputs that mean nothing until their command ends (the demo's runs, fit and forecast, and
+# the folder made for them): removed on an interrupt, as partial fit files are, so that a rerun
+# is not refused for files a killed run left. Files the command found already there are never
+# added (an interrupted --force overwrite leaves the old file), nor a folder it did not make.
+UNFINISHED_OUTPUTS = set()
+
+
 def exit_on_interrupt(partial_files):
     """From now on, SIGINT (Ctrl-C) and SIGTERM end the process within milliseconds.
 
@@ -36,10 +43,11 @@ def exit_on_interrupt(partial_files):
 
     def watch():
         signum = os.read(read_end, 1)[0]
-        for path in list(partial_files()):
+        paths = set(partial_files()) | UNFINISHED_OUTPUTS
+        for path in sorted(paths, key=os.path.isdir):  # files first, then their folders
             try:
-                os.remove(path)
-            except OSError:
+                os.rmdir(path) if os.path.isdir(path) else os.remove(path)
+            except OSError:  # gone already, or a folder that holds other files: left
                 pass
         name = "interrupted" if signum == signal.SIGINT else "terminated"
         os.write(sys.stderr.fileno(), f"\nbayes-scaling: {name}\n".encode())

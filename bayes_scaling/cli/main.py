@@ -66,9 +66,13 @@ def unrecognized(command, unknown):
     flags = [flag for action in command._actions for flag in action.option_strings
              if action.help is not argparse.SUPPRESS]  # not 0.1's hidden spellings
     typos = [word.split("=")[0] for word in unknown if word.startswith("--")]
-    close = [f"{match[0]} for {typo}" for typo in typos
+    close = [(match[0], typo) for typo in typos
              for match in [difflib.get_close_matches(typo, flags, n=1, cutoff=0.75)] if match]
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    if len(close) == 1:
+        hint = f" (did you mean {close[0][0]}?)"
+    else:
+        hint = (f" (did you mean {', '.join(f'{flag} for {typo}' for flag, typo in close)}?)"
+                if close else "")
     return f"unrecognized arguments: {' '.join(unknown)}{hint}"
 
 
@@ -102,15 +106,30 @@ def main(argv=None):
     configure_jax(x64=args.x64, device=getattr(args, "device", "auto"))
     from ..errors import ConvergenceWarning, PriorError, RunsError
 
-    # Every command announces a failed diagnostics gate itself (loudly, on stderr), so the
-    # library's ConvergenceWarning would only repeat it; other warnings still show.
-    warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    try:
-        return args.func(args)
-    except (RunsError, PriorError, ValueError, FileExistsError, FileNotFoundError) as err:
-        to_stderr(f"bayes-scaling {args.command}: error: {err}")
-        return EXIT_INPUT_ERROR
-    except BrokenPipeError:  # e.g. piped into `head`: not an error worth a traceback
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    with warnings.catch_warnings():
+        # Every command announces a failed diagnostics gate itself (loudly, on stderr), so the
+        # library's ConvergenceWarning would only repeat it; other warnings still show.
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        warnings.showwarning = show_warning
+        try:
+            return args.func(args)
+        except (RunsError, PriorError, ValueError, FileExistsError, FileNotFoundError) as err:
+            to_stderr(f"bayes-scaling {args.command}: error: {err}")
+            return EXIT_INPUT_ERROR
+        except BrokenPipeError:  # e.g. piped into `head`: not an error worth a traceback
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+
+
+PYTHON_SHOWWARNING = warnings.showwarning
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None):
+    """The library's warnings as one line, ``warning: ...``: Python's own form adds the file
+    and source line that raised it, inside bayes_scaling, which tells a user nothing. Other
+    packages' warnings keep Python's form (their origin is the useful part)."""
+    if category.__module__.startswith("bayes_scaling"):
+        to_stderr(f"warning: {message}")
+    else:
+        PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
 

@@ -109,6 +109,13 @@ def cmd_optimal(args):
                     to_stderr(f"note: target {row['target_loss']:g} is unreachable ({why}) in "
                               f"{row['unreachable_draws']} draws ({1 - row['p_reachable']:.1%}); "
                               f"{rest}")
+                if row["p_reached_below_E"] > 0:
+                    to_stderr(f"note: {row['p_reached_below_E']:.1%} of the draws reach target "
+                              f"{row['target_loss']:g} although it is at or below their "
+                              f"irreducible loss E, only through the law's own error far beyond "
+                              f"the data: that says the law cannot be trusted so far out, not "
+                              f"that the loss is within reach; --discrepancy none keeps E as the "
+                              f"floor")
     announce_gate(diagnostics)
     return 0
 

@@ -165,6 +165,17 @@ def test_ctrl_c_stops_a_fit_at_once_at_any_stage(sim_runs, tmp_path, stage):
     assert sorted(os.listdir(tmp_path)) == ["runs.csv"]  # nothing written, nothing partial
 
 
+def test_ctrl_c_during_the_demo_leaves_nothing_that_blocks_a_rerun(tmp_path):
+    """The demo writes its runs before it fits: interrupted, it removes them and the folder it
+    made, so the same command can be run again (it refused: 'runs.csv exists')."""
+    env = {**console_env(tmp_path / "cache"), "BAYES_SCALING_NO_CACHE": "1"}
+    code, waited, shown = interrupt_on_terminal(
+        ["demo", "--out", "demo", "--warmup", "20000", "--samples", "20000"], env, tmp_path,
+        marker="warmup,")
+    assert waited is not None and code == 130, (code, shown[-2000:])
+    assert os.listdir(tmp_path) == [], shown[-2000:]
+
+
 def test_summary_json_and_csv(epoch_fit, cli_env):
     cwd, _ = epoch_fit
     payload = json.loads(run(["summary", "fit.nc", "--json"], cli_env, cwd).stdout)
@@ -254,7 +265,7 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, cli_env, args, message
 def test_too_few_runs_are_refused_before_the_fit_is_announced(tmp_path, cli_env):
     (tmp_path / "one.csv").write_text("N,D,loss\n1e8,2e9,3.1\n")
     out = run(["fit", "one.csv"], cli_env, tmp_path, ok=False)
-    assert out.returncode == 2 and "1 runs are too few to fit 7 parameters" in out.stderr
+    assert out.returncode == 2 and "1 run is too few to fit 7 parameters" in out.stderr
     assert "fitting chinchilla" not in out.stderr and "Traceback" not in out.stderr
 
 
@@ -313,15 +324,30 @@ def test_column_flags_are_x_col_and_0_1_spellings_still_work_with_a_note(capsys)
     assert "missing.csv: no such file" in err
     with pytest.raises(SystemExit):
         cli.main(["emergence", "scores.csv", "--group-co", "family"])
-    assert "(did you mean --group-col for --group-co?)" in capsys.readouterr().err
+    assert "(did you mean --group-col?)" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("default")  # as a user's shell has it (the suite turns them to errors)
+def test_library_warnings_are_one_plain_line(tmp_path, capsys, monkeypatch):
+    """A unit warning reads 'warning: FILE: ...', without Python's file and source line from
+    inside the library (it printed bayes_scaling/cli/options.py:149 and the code there)."""
+    from bayes_scaling import cli
+
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{n:g},{n * 2e-4:g},{3 - i / 10}\n" for i, n in enumerate((1e8, 2e8, 4e8)))
+    (tmp_path / "few.csv").write_text("N,D,loss\n" + rows)
+    assert cli.main(["fit", "few.csv"]) == 2  # then refused: 3 runs are too few
+    err = capsys.readouterr().err
+    assert "warning: few.csv: tokens per parameter range 0.0002 - 0.0002" in err, err
+    assert "UnitsWarning" not in err and "warnings.warn" not in err and ".py:" not in err
 
 
 def test_typo_in_a_flag_names_the_closest_flag(capsys):
     """In-process: argparse exits before anything is read or compiled."""
     from bayes_scaling import cli
 
-    for argv, hint in ((["fit", "runs.csv", "--chians", "2"], "(did you mean --chains for "
-                        "--chians?)"),
+    for argv, hint in ((["fit", "runs.csv", "--chians", "2"], "(did you mean "
+                        "--chains?)"),
                        (["forecast", "fit.nc", "--tokns=1T", "--param", "7B"],
                         "(did you mean --tokens for --tokns, --params for --param?)"),
                        (["fit", "runs.csv", "--zzz"], "unrecognized arguments: --zzz\n"),
@@ -369,11 +395,15 @@ def test_optimal_budgets_targets_and_plan(epoch_fit, cli_env):
     assert all(10 < r["median"] < 40 for r in ratio)
     out = run(["optimal", "fit.nc", "--target-loss", "2.0,1.5"], cli_env, cwd)
     assert "p_reachable" in out.stdout and "note: target 1.5 is unreachable" in out.stderr
+    # 1.5 is below every draw's E: the draws that reach it do so through the law's error alone
+    assert "of the draws reach target 1.5 although it is at or below their irreducible loss E" \
+        in out.stderr
     assert "carries the law's own error beyond the data" in out.stderr
     exact = run(["optimal", "fit.nc", "--target-loss", "2.0,1.5", "--discrepancy", "none"],
                 cli_env, cwd)
     assert "own error" not in exact.stderr and "(at or below the irreducible loss E)" in exact.stderr
     assert "no draw reaches it, so there is no interval" in exact.stderr  # 1.5 < every E
+    assert "although it is at or below" not in exact.stderr
     out = run(["plan", "fit.nc", "--params", "70B", "--tokens", "1.4T"], cli_env, cwd)
     assert "wasted_share" in out.stdout and "P(planned run within 10% of optimal" in out.stdout
     assert "planned_observed_loss" in out.stdout

@@ -130,7 +130,7 @@ def test_where_keeps_one_metric_before_reading_scores():
         load_scores(frame)
     scores = load_scores(frame, where="metric == acc")
     assert len(scores) == 12 and scores.dropped == (
-        "dropped 1 of 13 rows not matching 'metric == acc' (lines 12)",)
+        "dropped 1 of 13 rows not matching 'metric == acc' (line 12)",)
     with pytest.raises(ScoresError, match="unknown column 'metrc'; use a column of the data"):
         load_scores(frame, where="metrc == acc")
 
