@@ -560,6 +560,9 @@ def load_runs(data, *, params=None, tokens=None, flops=None, loss=None, group=No
     extra_map = match_columns(frame, dict(inputs or {}), aliases, _INPUT_FLAG, source, RunsError)
     sources = {name: col for name, col in {**mapping, **extra_map}.items() if name != "group"}
     unit_of, notes = size_units(frame, mapping, units, source)
+    if loss_kind != "loss" and "loss" in mapping:
+        notes += (f"column {mapping['loss']!r} (loss) read as {loss_kind}"
+                  f"{': its log is fitted' if loss_kind == 'perplexity' else ', divided by 100'}",)
     parsed, problems = {}, {}
     for name, column in sources.items():
         parsed[name], problems[name] = _parse_column(frame, column, name, lines, source)
@@ -684,7 +687,10 @@ def size_units(frame, mapping, declared, source):
         if unit is not None and plain and _normalise(column) not in COLUMN_ALIASES[name]:
             found[name] = unit
             notes += (f"column {column!r} ({name}) read in units of {unit}, as its name says",)
-    return {**found, **{n: u for n, u in declared.items() if u not in (None, "1")}}, notes
+    declared = {n: u for n, u in declared.items() if u not in (None, "1")}
+    notes += tuple(f"column {mapping[n]!r} ({n}) read in units of {u}, as declared"
+                   for n, u in declared.items() if n in mapping)
+    return {**found, **declared}, notes
 
 
 _INPUT_FLAG = {name: f"input {name}" for name in INPUT_ALIASES}  # inputs={name: COLUMN}

@@ -59,6 +59,11 @@ TOKENS_PER_PARAM = (1e-3, 1e6)
 # tokens per parameter at 20 real ones, token counts in millions 2e-5. Refused (with
 # --accept-units as the way out), not only warned.
 IMPOSSIBLE_FACTOR = 10.0
+# The best run of a sweep has a log-loss above this only in an unusual unit: the best runs of
+# the public sweeps in ../shared reach 1.8 - 3.2 nats (4.6 bits), while perplexities of those
+# runs are 6 - 24, below the refusal at MAX_LOG_LOSS. A warning, not a refusal: a sweep of tiny
+# models, in bits, can come near it.
+BEST_LOSS_UNUSUAL = 6.5
 # Loss against compute: a rank correlation above this means the column rises with scale.
 RISING = 0.5
 _NAMES = {"N": ("parameter counts", "--params-unit", "params"),
@@ -131,6 +136,12 @@ def check_scales(values, columns, source, *, accept=False, sizes=("N", "D", "C")
             f"log-loss (cross-entropy is below {MAX_LOG_LOSS:.0f} even in bits, at chance with a "
             f"million-token vocabulary). If these are perplexities, --loss-kind perplexity takes "
             f"their log; if percent, --loss-kind percent (API: loss_kind=)")
+    elif loss is not None and loss.min() > BEST_LOSS_UNUSUAL:
+        notes.append(
+            f"column {_column(columns, 'loss')} (loss): its best run has {loss.min():.3g}, high "
+            f"for the log-loss of a trained model (the best runs of public sweeps reach 1.8 - "
+            f"3.2 nats). If these are perplexities, --loss-kind perplexity takes their log "
+            f"(API: loss_kind=)")
     for name in sizes:
         size = values.get(name)
         if size is None or np.isnan(size).all():

@@ -420,3 +420,21 @@ def test_a_text_cell_of_the_loss_column_can_be_filtered_out_by_its_text(tmp_path
         load_runs(path)
     runs = load_runs(path, where=where)
     assert len(runs) == 4 and "dropped 1 of 5 runs" in " ".join(runs.dropped)
+
+
+def test_perplexities_below_the_refusal_are_warned_about():
+    """Perplexities of 8-16 pass the refusal of losses above 20, but no trained model's best
+    run has such a log-loss: a warning names the flag."""
+    frame = ladder(loss=lambda x: np.exp(np.linspace(2.8, 2.1, len(x))))
+    with pytest.warns(UnitsWarning, match=r"best run has 8.17, high .* --loss-kind perplexity"):
+        load_runs(frame)
+    runs = load_runs(frame, loss_kind="perplexity")
+    np.testing.assert_allclose(runs.loss, np.linspace(2.8, 2.1, len(frame)))
+
+
+def test_declared_units_and_loss_kind_are_said_not_applied_silently():
+    runs = load_runs(ladder(params=lambda x: x / 1e9, loss=np.exp), units={"N": "B"},
+                     loss_kind="perplexity")
+    assert "column 'params' (N) read in units of B, as declared" in runs.notes
+    assert "column 'loss' (loss) read as perplexity: its log is fitted" in runs.notes
+    np.testing.assert_allclose(runs.N, [r[0] for r in LADDER])

@@ -140,6 +140,10 @@ def cmd_plan(args):
         print(f"P(planned run within {facts['within']:.0%} of optimal, i.e. the optimal allocation "
               f"would need at least {1 - facts['within']:.0%} of its compute to match its loss): "
               f"{facts['p_within']:.3f}")
+    if table["mean"].isna().any():
+        to_stderr(f"note: {', '.join(table.loc[table['mean'].isna(), 'quantity'])} has no mean "
+                  f"(NaN): a loss whose log has Student-t noise has none; its median and "
+                  f"intervals are the summary")
     announce_gate(diagnostics)
     return 0
 

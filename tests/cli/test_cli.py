@@ -407,6 +407,7 @@ def test_optimal_budgets_targets_and_plan(epoch_fit, cli_env):
     out = run(["plan", "fit.nc", "--params", "70B", "--tokens", "1.4T"], cli_env, cwd)
     assert "wasted_share" in out.stdout and "P(planned run within 10% of optimal" in out.stdout
     assert "planned_observed_loss" in out.stdout
+    assert "note: planned_observed_loss has no mean (NaN)" in out.stderr  # Student-t noise
     bad = run(["optimal", "fit.nc", "--flops=1e21,-5"], cli_env, cwd, ok=False)
     assert bad.returncode == 2 and "budgets (FLOPs) must be positive" in bad.stderr
     bad = run(["optimal", "fit.nc"], cli_env, cwd, ok=False)
