@@ -143,11 +143,13 @@ class Likelihood:
     standard_quantile: Callable
 
 
+NU_FLOOR = 2.0  # the Student-t's degrees of freedom start here: finite noise variance
+
 LIKELIHOODS = {
     "student_t": Likelihood(
         "student_t", ("sigma", "nu"),
         default_priors=lambda: {"sigma": dist.HalfNormal(0.1),
-                                "nu": ShiftedGamma(2.0, 0.1, low=2.0)},
+                                "nu": ShiftedGamma(2.0, 0.1, low=NU_FLOOR)},
         distribution=lambda loc, scale, noise: dist.StudentT(noise["nu"], loc, scale),
         standard_quantile=lambda q, noise: stats.t.ppf(q, np.asarray(noise["nu"]))),
     "normal": Likelihood(

@@ -54,7 +54,7 @@ from .errors import ConvergenceWarning
 from .inference.padding import pad_to, padded_size
 from .laws.priors import all_param_names, describe_prior, parse_prior
 from .laws.registry import get_law
-from .likelihood import noise_param_names, observation
+from .likelihood import NU_FLOOR, noise_param_names, observation
 
 __all__ = ["Posterior", "PooledPosterior", "SweepResult", "Diagnostics", "ConvergenceWarning",
            "GATE", "gate", "batch_diagnostics", "warn_failed"]
@@ -62,6 +62,7 @@ __all__ = ["Posterior", "PooledPosterior", "SweepResult", "Diagnostics", "Conver
 GATE = {"r_hat": 1.01, "ess": 400, "divergences": 0, "bfmi": 0.3}
 STUCK_R_HAT = 1.1  # above it, chains explore different regions (not just too few draws)
 LAGGING_STEP_RATIO = 10.0  # a chain adapted this much finer than the median one lags (see gate)
+NEAR_FLOOR = 0.1  # ν this close to its floor: the noise as heavy-tailed as allowed (outlier_note)
 
 
 class Diagnostics(NamedTuple):
@@ -536,6 +537,28 @@ class Posterior:
             warnings.warn(prefix + diagnostics.message(), ConvergenceWarning,
                           stacklevel=stacklevel)
         return diagnostics
+
+    def outlier_note(self):
+        """A sentence when the Student-t noise's degrees of freedom sit at their floor (median
+        ν within `NEAR_FLOOR` of 2), else None. The gate can pass there, but the noise is then
+        as heavy-tailed as the model allows: some runs lie far off the law (a divergent run,
+        another sweep, checkpoints of one run), and the intervals lean on that.
+
+        >>> from types import SimpleNamespace
+        >>> fake = SimpleNamespace(likelihood="student_t",
+        ...                        draws=lambda names: {"nu": np.full(4, 2.01)})
+        >>> print(Posterior.outlier_note(fake)[:60])
+        the noise's degrees of freedom ν sit at their floor of 2 (me
+        """
+        if self.likelihood != "student_t":
+            return None
+        nu = float(np.median(self.draws(["nu"])["nu"]))
+        if nu - NU_FLOOR >= NEAR_FLOOR:
+            return None
+        return (f"the noise's degrees of freedom ν sit at their floor of {NU_FLOOR:g} (median "
+                f"{nu:.3g}): some runs lie far off the law (a diverged run, another sweep, "
+                f"checkpoints of one run?); the residual plot shows which "
+                f"(bayes-scaling plot FIT --kind residuals)")
 
     def summary(self, prob=0.9):
         """Parameter table: median, mean, sd, central ``prob`` interval, R-hat, bulk/tail ESS.

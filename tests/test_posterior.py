@@ -120,3 +120,15 @@ def test_scaling_law_fit_facade(sim_runs):
     assert model.summary().loc["alpha", "median"] == pytest.approx(0.35, abs=0.03)
     table = model.forecast(N=7e10, D=1.4e12)
     assert set(table["quantity"]) == {"expected", "observed"}
+
+
+def test_noise_at_its_floor_is_said(sim_post, monkeypatch):
+    """ν pressed against its floor of 2 passes the gate but means outliers: a note says so;
+    a fit whose ν is free says nothing."""
+    assert sim_post.outlier_note() is None
+    draws = sim_post.draws
+    monkeypatch.setattr(sim_post, "draws", lambda names=None: {
+        **draws(names), "nu": np.full(4, 2.003)})
+    note = sim_post.outlier_note()
+    assert note.startswith("the noise's degrees of freedom ν sit at their floor of 2 "
+                           "(median 2)") and "--kind residuals" in note

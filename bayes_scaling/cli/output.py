@@ -86,6 +86,9 @@ def print_summary(post, args, header=""):
               f"{diagnostics.min_ess_bulk:.0f}/{diagnostics.min_ess_tail:.0f}   "
               f"mean leapfrog steps: {extra['mean_leapfrog_steps']:.1f}")
         print(diagnostics.message())
+    note = post.outlier_note()
+    if note:
+        to_stderr(f"note: {note}")
     announce_gate(diagnostics)
 
 
