@@ -319,12 +319,12 @@ def load_idata(path, kind=None):
         idata.load()
     except (OSError, ValueError) as err:
         # The reader's own words (HDF5's "file signature not found") tell a user nothing.
-        table = path.lower().endswith((".csv", ".tsv", ".txt", ".parquet", ".xlsx", ".gz"))
+        if path.lower().endswith((".csv", ".tsv", ".txt", ".parquet", ".xlsx", ".gz")):
+            why = f"it looks like a table of runs: fit it first, `bayes-scaling fit {path}`"
+        else:
+            why = f"{type(err).__name__} reading it"
         raise ValueError(f"{path}: not a bayes_scaling fit file: it cannot be read as the "
-                         f"netCDF (.nc) file that `bayes-scaling fit` writes"
-                         + ("; it looks like a table of runs: fit it first, "
-                            f"`bayes-scaling fit {path}`" if table else f" ({type(err).__name__})"
-                            )) from None
+                         f"netCDF (.nc) file that `bayes-scaling fit` writes; {why}") from None
     if kind is not None:
         found = (idata.posterior.attrs.get("kind", "one fit") if "posterior" in idata.groups()
                  else "no posterior")

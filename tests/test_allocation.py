@@ -135,6 +135,7 @@ def test_compute_for_target_carries_the_law_error_beyond_the_data(sim_post):
     # Below every draw's E, only the law's error beyond the data reaches it, and it is counted.
     floor = float(sim_post.draws(["E"])["E"].min())
     under = compute_for_target(sim_post, floor - 0.02, key=jax.random.key(3)).iloc[0]
+    assert under["p_reachable"] > 0  # some draws do (about 31% here)
     assert under["p_reached_below_E"] == pytest.approx(under["p_reachable"])
     with pytest.raises(ValueError, match="give key="):
         compute_for_target(sim_post, 1.95)

@@ -31,7 +31,8 @@ def exit_on_interrupt(partial_files):
     Parameters
     ----------
     partial_files : callable
-        Returns the paths of partial output files to remove before exiting.
+        Returns the paths of partial output files, and of folders made for them (removed when
+        left empty), to remove before exiting.
 
     Call it from the main thread. Not for library code: it ends the whole process.
     """
@@ -43,8 +44,7 @@ def exit_on_interrupt(partial_files):
 
     def watch():
         signum = os.read(read_end, 1)[0]
-        paths = set(partial_files()) | UNFINISHED_OUTPUTS
-        for path in sorted(paths, key=os.path.isdir):  # files first, then their folders
+        for path in sorted(partial_files(), key=os.path.isdir):  # files, then their folders
             try:
                 os.rmdir(path) if os.path.isdir(path) else os.remove(path)
             except OSError:  # gone already, or a folder that holds other files: left

@@ -11,15 +11,16 @@ import warnings
 
 from . import checking, design, emergence, fitting, planning
 from .output import EXIT_INPUT_ERROR, to_stderr
-from .interrupt import exit_on_interrupt
+from .interrupt import UNFINISHED_OUTPUTS, exit_on_interrupt
 from .options import configure_jax
 
 
 def partial_files():
-    """Partial output files to remove when the command is interrupted (none before the module
-    that writes them is loaded; importing it here, from a signal, could deadlock)."""
+    """Partial output files (and folders made for them) to remove when the command is
+    interrupted: fit files being written (none before the module that writes them is loaded;
+    importing it here, from a signal, could deadlock) and `UNFINISHED_OUTPUTS`."""
     posterior = sys.modules.get("bayes_scaling.posterior")
-    return posterior.files_being_written() if posterior else set()
+    return (posterior.files_being_written() if posterior else set()) | UNFINISHED_OUTPUTS
 
 
 def build_parser():
@@ -68,11 +69,9 @@ def unrecognized(command, unknown):
     typos = [word.split("=")[0] for word in unknown if word.startswith("--")]
     close = [(match[0], typo) for typo in typos
              for match in [difflib.get_close_matches(typo, flags, n=1, cutoff=0.75)] if match]
-    if len(close) == 1:
-        hint = f" (did you mean {close[0][0]}?)"
-    else:
-        hint = (f" (did you mean {', '.join(f'{flag} for {typo}' for flag, typo in close)}?)"
-                if close else "")
+    # One typo needs no "for": the flag is enough; several say which typo each flag mends.
+    guesses = [flag if len(close) == 1 else f"{flag} for {typo}" for flag, typo in close]
+    hint = f" (did you mean {', '.join(guesses)}?)" if close else ""
     return f"unrecognized arguments: {' '.join(unknown)}{hint}"
 
 
