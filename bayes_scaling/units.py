@@ -171,14 +171,16 @@ def check_scales(values, columns, source, *, accept=False, sizes=("N", "D", "C")
                 or high > TOKENS_PER_PARAM[1] * IMPOSSIBLE_FACTOR):
             # Too many tokens per parameter: the parameter counts read too small; too few: the
             # token counts do.
-            small, other = (("N", "D") if high > TOKENS_PER_PARAM[1] * IMPOSSIBLE_FACTOR
-                            else ("D", "N"))
+            small = "N" if high > TOKENS_PER_PARAM[1] * IMPOSSIBLE_FACTOR else "D"
+            given = [name for name in ("N", "D", "C") if values.get(name) is not None]
+            small = small if small in given else "C"   # derived from C: C's unit is suspect
+            others = [name for name in given if name != small]
             problems.append(
                 f"tokens per parameter range {_range(ratio)}, beyond any trained model: columns "
-                f"{_column(columns, 'N')} and {_column(columns, 'D')} are in different units. "
-                f"If the {_NAMES[small][0]} are in millions or billions, {_NAMES[small][1]} M "
-                f"(or B); if the {_NAMES[other][0]} are in another unit, {_NAMES[other][1]} "
-                f"(API: units=...)")
+                f"{' and '.join(_column(columns, name) for name in given)} are in different "
+                f"units. If the {_NAMES[small][0]} are in millions or billions, "
+                f"{_NAMES[small][1]} M (or B); otherwise "
+                f"{' or '.join(_NAMES[name][1] for name in others)} (API: units=...)")
         elif low < TOKENS_PER_PARAM[0] or high > TOKENS_PER_PARAM[1]:
             notes.append(f"tokens per parameter range {_range(ratio)}, far outside anything "
                          f"trained ({TOKENS_PER_PARAM[0]:g} - {TOKENS_PER_PARAM[1]:g}); check "

@@ -409,6 +409,11 @@ def test_sizes_in_millions_read_as_counts_are_refused_not_only_warned():
         load_runs(frame)
     with pytest.warns(UnitsWarning, match="beyond any trained model.*accepted as intended"):
         load_runs(frame, accept_units=True)
+    # Tokens derived from FLOPs: the columns named are the ones given.
+    flops = frame.assign(flops=6 * millions * 1e6 * frame["tokens"]).drop(columns="tokens")
+    with pytest.raises(RunsError, match=r"columns 'params' and 'flops' are in different units"
+                                        r".*--params-unit M \(or B\); otherwise --flops-unit"):
+        load_runs(flops)
 
 
 @pytest.mark.parametrize("where", ["loss != 'n/a?'", "loss != n/a?"])
